@@ -1,0 +1,70 @@
+#include "ree/user_pages.h"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+
+#include "base/checked.h"
+#include "hw/phys_mem.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+namespace teemu::ree {
+
+namespace {
+
+// Above this many pages one scan of /proc/self/maps is cheaper than faulting every page in.
+constexpr uint64_t kMapsScanThreshold = 4096;
+
+// True if every byte of [start, end) is covered by writable mappings.
+bool writable_by_maps(uint64_t start, uint64_t end) {
+  FILE* f = std::fopen("/proc/self/maps", "re");
+  if (f == nullptr) return false;
+  char line[512];
+  uint64_t covered = start;
+  while (covered < end && std::fgets(line, sizeof(line), f) != nullptr) {
+    uint64_t lo, hi;
+    char perms[5] = {};
+    if (std::sscanf(line, "%" SCNx64 "-%" SCNx64 " %4s", &lo, &hi, perms) != 3) continue;
+    if (hi <= covered) continue;
+    if (lo > covered) break;  // hole
+    if (perms[1] != 'w') break;
+    covered = hi;
+  }
+  std::fclose(f);
+  return covered >= end;
+}
+
+bool check_writable(uint64_t start, uint64_t len) {
+  uint64_t pages = len >> base::kPageShift;
+  if (pages <= kMapsScanThreshold) {
+    if (madvise(reinterpret_cast<void*>(start), len, MADV_POPULATE_WRITE) == 0) return true;
+    if (errno != EINVAL && errno != ENOMEM && errno != EFAULT) return false;
+    // EINVAL also means "kernel without MADV_POPULATE_WRITE": decide by the mappings.
+    if (errno != EINVAL) return false;
+  }
+  return writable_by_maps(start, start + len);
+}
+
+}  // namespace
+
+bool access_ok(uint64_t addr, uint64_t len) {
+  auto end = base::checked_add<uint64_t>(addr, len);
+  return end && *end <= kTaskSize;
+}
+
+KResult<std::vector<Pfn>> pin_user_pages(hw::PhysMem& mem, uint64_t start, uint64_t num_pages) {
+  if (!check_writable(start, num_pages << base::kPageShift)) return fail_errno(EFAULT);
+  std::vector<Pfn> pages(num_pages);
+  auto r = mem.alias_host_pages(start, pages);
+  if (!r) return tl::unexpected(r.error());
+  return pages;
+}
+
+void unpin_user_pages(hw::PhysMem& mem, const std::vector<Pfn>& pages) { mem.unalias(pages); }
+
+}  // namespace teemu::ree

@@ -1,0 +1,29 @@
+// get_user_pages for the REE model: pins a range of the calling process's memory for write and
+// gives its pages frame numbers that alias the process's own host pages (zero copy).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "base/addr.h"
+#include "base/result.h"
+
+namespace teemu::hw {
+class PhysMem;
+}
+
+namespace teemu::ree {
+
+// Highest user address + 1 (x86_64 / arm64 48-bit TASK_SIZE).
+constexpr uint64_t kTaskSize = 0x00007ffffffff000ull;
+
+// access_ok(): the range neither wraps nor leaves user space.
+bool access_ok(uint64_t addr, uint64_t len);
+
+// Pins `num_pages` pages from page-aligned `start`. Like pin_user_pages(FOLL_WRITE): every page
+// must be mapped writable (EFAULT otherwise: read-only or unmapped memory is refused, which is
+// what makes libteec fall back to a shadow buffer). ENOMEM if frames run out.
+KResult<std::vector<Pfn>> pin_user_pages(hw::PhysMem& mem, uint64_t start, uint64_t num_pages);
+void unpin_user_pages(hw::PhysMem& mem, const std::vector<Pfn>& pages);
+
+}  // namespace teemu::ree

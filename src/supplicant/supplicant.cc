@@ -1,0 +1,221 @@
+#include "supplicant/supplicant.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+#include "abi/gp.h"
+#include "abi/optee_msg.h"
+#include "base/checked.h"
+#include "base/log.h"
+#include "ree/kernel.h"
+
+namespace teemu::supplicant {
+
+using namespace teemu::abi;  // NOLINT
+
+namespace {
+// RPC_NUM_PARAMS of tee-supplicant: a request buffer holds 5 params.
+constexpr uint32_t kNumParams = 5;
+}  // namespace
+
+std::string ta_file_name(const uint8_t o[16]) {
+  char name[64];
+  std::snprintf(name, sizeof(name),
+                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x.ta", o[0],
+                o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], o[9], o[10], o[11], o[12], o[13],
+                o[14], o[15]);
+  return name;
+}
+
+Supplicant::Supplicant(ree::Kernel& kernel, SupplicantConfig config)
+    : kernel_(kernel), config_(std::move(config)) {}
+
+Supplicant::~Supplicant() { stop(); }
+
+bool Supplicant::start() {
+  fd_ = kernel_.sys_open("/dev/teepriv0");
+  if (fd_ < 0) {
+    TEEMU_LOG_ERROR("supplicant", "cannot open /dev/teepriv0: {}", std::strerror(-fd_));
+    return false;
+  }
+  tee_ioctl_version_data v{};
+  if (kernel_.sys_ioctl(fd_, TEE_IOC_VERSION, &v) != 0 || v.impl_id != TEE_IMPL_ID_OPTEE) {
+    kernel_.sys_close(fd_);
+    fd_ = -1;
+    return false;
+  }
+  reg_mem_ = v.gen_caps & TEE_GEN_CAP_REG_MEM;
+  running_ = true;
+  thread_ = std::thread([this] { run(); });
+  return true;
+}
+
+void Supplicant::stop() {
+  if (!running_.exchange(false)) return;
+  kernel_.driver().supplicant().interrupt();
+  if (thread_.joinable()) thread_.join();
+  base::MutexLock lock(lock_);
+  for (auto& [id, a] : allocs_) {
+    // Unregister (close) before the memory goes back to the allocator.
+    kernel_.sys_close(a.fd);
+    if (a.mapped)
+      kernel_.sys_munmap(a.buffer, a.size);
+    else
+      std::free(a.buffer);
+  }
+  allocs_.clear();
+  kernel_.sys_close(fd_);
+  fd_ = -1;
+}
+
+void Supplicant::run() {
+  struct {
+    tee_iocl_supp_recv_arg hdr;
+    tee_ioctl_param params[kNumParams];
+  } buf;
+  while (running_) {
+    std::memset(&buf, 0, sizeof(buf));
+    buf.hdr.num_params = kNumParams;
+    buf.params[0].attr = TEE_IOCTL_PARAM_ATTR_META;  // announce the asynchronous protocol
+    tee_ioctl_buf_data bd{reinterpret_cast<uint64_t>(&buf), sizeof(buf)};
+    int rc = kernel_.sys_ioctl(fd_, TEE_IOC_SUPPL_RECV, &bd);
+    if (rc == -EINTR) break;
+    if (rc != 0) {
+      TEEMU_LOG_WARN("supplicant", "SUPPL_RECV failed: {}", std::strerror(-rc));
+      break;
+    }
+    uint32_t n = buf.hdr.num_params;
+    if (n < 1 || n > kNumParams ||
+        buf.params[0].attr != (TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT | TEE_IOCTL_PARAM_ATTR_META))
+      continue;
+    std::vector<tee_ioctl_param> req(buf.params + 1, buf.params + n);
+    uint32_t ret = handle(buf.hdr.func, req);
+    struct {
+      tee_iocl_supp_send_arg hdr;
+      tee_ioctl_param params[kNumParams];
+    } reply{};
+    reply.hdr.ret = ret;
+    reply.hdr.num_params = n;
+    reply.params[0] = buf.params[0];
+    for (uint32_t i = 1; i < n; ++i) reply.params[i] = req[i - 1];
+    tee_ioctl_buf_data sd{reinterpret_cast<uint64_t>(&reply),
+                          sizeof(tee_iocl_supp_send_arg) + n * sizeof(tee_ioctl_param)};
+    rc = kernel_.sys_ioctl(fd_, TEE_IOC_SUPPL_SEND, &sd);
+    if (rc != 0) TEEMU_LOG_WARN("supplicant", "SUPPL_SEND failed: {}", std::strerror(-rc));
+  }
+}
+
+uint32_t Supplicant::handle(uint32_t func, std::vector<tee_ioctl_param>& params) {
+  switch (func) {
+    case OPTEE_RPC_CMD_LOAD_TA: return load_ta(params);
+    case OPTEE_RPC_CMD_SHM_ALLOC: return shm_alloc(params);
+    case OPTEE_RPC_CMD_SHM_FREE: return shm_free(params);
+    default: return TEE_ERROR_NOT_SUPPORTED;
+  }
+}
+
+bool Supplicant::resolve(const tee_ioctl_param& p, bool output, void** buf, uint64_t* size) {
+  *buf = nullptr;
+  *size = p.b;
+  base::MutexLock lock(lock_);
+  auto it = p.c > static_cast<uint64_t>(INT32_MAX) ? allocs_.end()
+                                                    : allocs_.find(static_cast<int>(p.c));
+  if (it == allocs_.end()) return output;  // unknown id: a size query for outputs only
+  if (!base::range_within<uint64_t>(p.a, p.b, it->second.size)) return false;
+  *buf = static_cast<uint8_t*>(it->second.buffer) + p.a;
+  return true;
+}
+
+uint32_t Supplicant::load_ta(std::vector<tee_ioctl_param>& params) {
+  if (params.size() != 2 ||
+      (params[0].attr & TEE_IOCTL_PARAM_ATTR_TYPE_MASK) != TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT ||
+      (params[1].attr & TEE_IOCTL_PARAM_ATTR_TYPE_MASK) != TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT)
+    return TEE_ERROR_BAD_PARAMETERS;
+  uint8_t octets[16];
+  std::memcpy(octets, &params[0].a, 8);
+  std::memcpy(octets + 8, &params[0].b, 8);
+  void* buf;
+  uint64_t cap;
+  if (!resolve(params[1], true, &buf, &cap)) return TEE_ERROR_BAD_PARAMETERS;
+  const std::string name = ta_file_name(octets);
+  for (const auto& dir : config_.ta_path) {
+    std::ifstream f(dir + "/" + name, std::ios::binary | std::ios::ate);
+    if (!f) continue;
+    const auto size = static_cast<uint64_t>(f.tellg());
+    params[1].b = size;
+    if (buf == nullptr) return TEE_SUCCESS;  // size query
+    if (size > cap) return TEE_ERROR_SHORT_BUFFER;
+    f.seekg(0);
+    if (!f.read(static_cast<char*>(buf), static_cast<std::streamsize>(size)))
+      return TEE_ERROR_ITEM_NOT_FOUND;
+    return TEE_SUCCESS;
+  }
+  TEEMU_LOG_INFO("supplicant", "TA {} not found", name);
+  return TEE_ERROR_ITEM_NOT_FOUND;
+}
+
+uint32_t Supplicant::shm_alloc(std::vector<tee_ioctl_param>& params) {
+  if (params.size() != 1 ||
+      (params[0].attr & TEE_IOCTL_PARAM_ATTR_TYPE_MASK) != TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT)
+    return TEE_ERROR_BAD_PARAMETERS;
+  const uint64_t size = params[0].b;
+  if (size == 0 || size > (1ull << 32)) return TEE_ERROR_OUT_OF_MEMORY;
+  Alloc a;
+  a.size = size;
+  int id;
+  if (reg_mem_) {
+    const uint64_t rounded = base::page_round_up(size);
+    if (posix_memalign(&a.buffer, 4096, rounded) != 0) return TEE_ERROR_OUT_OF_MEMORY;
+    tee_ioctl_shm_register_data d{reinterpret_cast<uint64_t>(a.buffer), size, 0, 0};
+    a.fd = kernel_.sys_ioctl(fd_, TEE_IOC_SHM_REGISTER, &d);
+    if (a.fd < 0) {
+      std::free(a.buffer);
+      return TEE_ERROR_OUT_OF_MEMORY;
+    }
+    id = d.id;
+  } else {
+    tee_ioctl_shm_alloc_data d{size, 0, 0};
+    a.fd = kernel_.sys_ioctl(fd_, TEE_IOC_SHM_ALLOC, &d);
+    if (a.fd < 0) return TEE_ERROR_OUT_OF_MEMORY;
+    int err = 0;
+    a.buffer = kernel_.sys_mmap(d.size, a.fd, 0, &err);
+    if (a.buffer == nullptr) {
+      kernel_.sys_close(a.fd);
+      return TEE_ERROR_OUT_OF_MEMORY;
+    }
+    a.mapped = true;
+    a.size = d.size;
+    id = d.id;
+  }
+  {
+    base::MutexLock lock(lock_);
+    allocs_[id] = a;
+  }
+  params[0].c = static_cast<uint64_t>(id);
+  return TEE_SUCCESS;
+}
+
+uint32_t Supplicant::shm_free(std::vector<tee_ioctl_param>& params) {
+  if (params.size() != 1) return TEE_ERROR_BAD_PARAMETERS;
+  Alloc a;
+  {
+    base::MutexLock lock(lock_);
+    auto it = params[0].b > static_cast<uint64_t>(INT32_MAX)
+                  ? allocs_.end()
+                  : allocs_.find(static_cast<int>(params[0].b));
+    if (it == allocs_.end()) return TEE_ERROR_BAD_PARAMETERS;
+    a = it->second;
+    allocs_.erase(it);
+  }
+  kernel_.sys_close(a.fd);
+  if (a.mapped)
+    kernel_.sys_munmap(a.buffer, a.size);
+  else
+    std::free(a.buffer);
+  return TEE_SUCCESS;
+}
+
+}  // namespace teemu::supplicant

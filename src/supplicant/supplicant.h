@@ -1,0 +1,67 @@
+// The tee-supplicant model: a normal-world service thread that serves the secure world's RPC
+// requests the kernel forwards (LOAD_TA, SHM_ALLOC/SHM_FREE of application memory). It talks to
+// the REE kernel only through its system calls on /dev/teepriv0, exactly as the real daemon does.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "abi/tee_uapi.h"
+#include "base/thread_annotations.h"
+
+namespace teemu::ree {
+class Kernel;
+}
+
+namespace teemu::supplicant {
+
+struct SupplicantConfig {
+  // Directories searched for <uuid>.ta, in order.
+  std::vector<std::string> ta_path;
+};
+
+class Supplicant {
+ public:
+  Supplicant(ree::Kernel& kernel, SupplicantConfig config);
+  ~Supplicant();
+
+  // Opens /dev/teepriv0 and starts serving; false if the device cannot be opened.
+  bool start();
+  // Stops the service thread and releases everything it allocated.
+  void stop();
+
+  // Serves one request (exposed for tests): `func` and params as received, results in place.
+  uint32_t handle(uint32_t func, std::vector<abi::tee_ioctl_param>& params);
+
+ private:
+  struct Alloc {
+    void* buffer = nullptr;
+    uint64_t size = 0;
+    int fd = -1;
+    bool mapped = false;  // SHM_ALLOC + mmap instead of registered
+  };
+  void run();
+  uint32_t load_ta(std::vector<abi::tee_ioctl_param>& params);
+  uint32_t shm_alloc(std::vector<abi::tee_ioctl_param>& params);
+  uint32_t shm_free(std::vector<abi::tee_ioctl_param>& params);
+  // Resolves a memref param to one of our allocations: nullptr buffer for "size query".
+  bool resolve(const abi::tee_ioctl_param& p, bool output, void** buf, uint64_t* size);
+
+  ree::Kernel& kernel_;
+  SupplicantConfig config_;
+  int fd_ = -1;
+  bool reg_mem_ = false;
+  std::thread thread_;
+  std::atomic<bool> running_{false};
+  base::Mutex lock_;
+  std::map<int, Alloc> allocs_ GUARDED_BY(lock_);  // shm id -> allocation
+};
+
+// Name of a TA file for a UUID given as 16 octets: "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx.ta".
+std::string ta_file_name(const uint8_t octets[16]);
+
+}  // namespace teemu::supplicant

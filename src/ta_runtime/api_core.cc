@@ -1,0 +1,98 @@
+// GP TEE Internal Core API functions exported to TAs (C linkage, the names TAs link against).
+// Each one that needs the secure OS reaches it through the secure thread running on the calling
+// host thread.
+#include <sys/random.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+
+#include "abi/gp.h"
+#include "base/assert.h"
+#include "tee/secure_os.h"
+#include "tee/thread.h"
+#include "ta_runtime/entry.h"
+
+using teemu::tee::current_thread;
+
+namespace {
+
+teemu::tee::SecureOs& os() {
+  auto* t = current_thread();
+  TEEMU_ASSERT(t != nullptr && t->partition != nullptr);
+  return t->partition->os();
+}
+
+}  // namespace
+
+#define TA_API extern "C" __attribute__((visibility("default")))
+
+struct TeeTime {
+  uint32_t seconds;
+  uint32_t millis;
+};
+
+TA_API void TEE_Panic(uint32_t code) { teemu::ta_runtime::panic_current_ta(code); }
+
+TA_API void* TEE_Malloc(size_t size, uint32_t hint) {
+  void* p = std::malloc(size == 0 ? 1 : size);
+  if (p != nullptr && (hint & 0x1) == 0) std::memset(p, 0, size);  // TEE_MALLOC_NO_FILL = 1
+  return p;
+}
+
+TA_API void* TEE_Realloc(void* buffer, size_t new_size) {
+  return std::realloc(buffer, new_size == 0 ? 1 : new_size);
+}
+
+TA_API void TEE_Free(void* buffer) { std::free(buffer); }
+
+TA_API void TEE_MemMove(void* dest, const void* src, size_t size) {
+  std::memmove(dest, src, size);
+}
+
+TA_API int32_t TEE_MemCompare(const void* a, const void* b, size_t size) {
+  int r = std::memcmp(a, b, size);
+  return r < 0 ? -1 : (r > 0 ? 1 : 0);
+}
+
+TA_API void TEE_MemFill(void* buff, uint32_t x, size_t size) {
+  std::memset(buff, static_cast<int>(x & 0xff), size);
+}
+
+TA_API bool TEE_GetCancellationFlag(void) { return os().ta_cancellation_flag(); }
+TA_API bool TEE_UnmaskCancellation(void) { return os().ta_set_cancel_mask(false); }
+TA_API bool TEE_MaskCancellation(void) { return os().ta_set_cancel_mask(true); }
+
+TA_API uint32_t TEE_Wait(uint32_t timeout) { return os().ta_wait(timeout); }
+
+TA_API void TEE_GetSystemTime(TeeTime* time) {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  time->seconds = static_cast<uint32_t>(ts.tv_sec);
+  time->millis = static_cast<uint32_t>(ts.tv_nsec / 1000000);
+}
+
+TA_API void TEE_GenerateRandom(void* buffer, size_t len) {
+  auto* p = static_cast<uint8_t*>(buffer);
+  while (len > 0) {
+    ssize_t n = getrandom(p, len, 0);
+    if (n <= 0) TEE_Panic(teemu::abi::TEE_ERROR_GENERIC);
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+}
+
+TA_API void trace_printf(const char* func, int line, int level, bool level_ok, const char* fmt,
+                         ...) {
+  (void)level_ok;
+  static const char* const kLevels[] = {"", "E", "I", "D", "F"};
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  std::fprintf(stderr, "%s/TA: %s:%d %s\n", level >= 0 && level <= 4 ? kLevels[level] : "?", func,
+               line, buf);
+}

@@ -1,0 +1,231 @@
+#include "ta_runtime/entry.h"
+
+#include <dlfcn.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "base/assert.h"
+#include "base/log.h"
+#include "tee/thread.h"
+
+namespace teemu::ta_runtime {
+
+namespace {
+
+// TEE_Param of GP 1.2+ and of GP 1.1 (32-bit size), as TAs see them.
+union TeeParam {
+  struct {
+    void* buffer;
+    size_t size;
+  } memref;
+  struct {
+    uint32_t a;
+    uint32_t b;
+  } value;
+};
+union TeeParamGp11 {
+  struct {
+    void* buffer;
+    uint32_t size;
+  } memref;
+  struct {
+    uint32_t a;
+    uint32_t b;
+  } value;
+};
+static_assert(sizeof(TeeParam) == 16 && sizeof(TeeParamGp11) == 16);
+
+using CreateFn = uint32_t (*)();
+using DestroyFn = void (*)();
+template <class P>
+using OpenFn = uint32_t (*)(uint32_t, P*, void**);
+using CloseFn = void (*)(void*);
+template <class P>
+using InvokeFn = uint32_t (*)(void*, uint32_t, uint32_t, P*);
+
+// Escape point for TEE_Panic, on the secure thread's stack below the entry point's frames.
+struct Escape {
+  void* jmp[5];
+  void* prev;
+};
+
+using Body = uint32_t (*)(void* ctx);
+
+// Runs body(ctx) so that TEE_Panic inside it returns here with panicked = true. The TA's frames
+// are C frames; nothing between this frame and the TA needs unwinding.
+__attribute__((noinline)) tee::TaOutcome run_guarded(Body body, void* ctx) {
+  tee::SecureThread* t = tee::current_thread();
+  TEEMU_ASSERT(t != nullptr);
+  Escape esc;
+  esc.prev = t->ta_escape;
+  t->ta_escape = &esc;
+  if (__builtin_setjmp(esc.jmp) == 0) {
+    uint32_t r = body(ctx);
+    // The fiber may have moved to another host thread during an RPC: look the thread up again.
+    tee::current_thread()->ta_escape = esc.prev;
+    return {r, false};
+  }
+  tee::current_thread()->ta_escape = esc.prev;
+  return {abi::TEE_ERROR_TARGET_DEAD, true};
+}
+
+template <class P>
+void to_tee(const tee::TaParams& in, P* out) {
+  for (unsigned i = 0; i < abi::TEE_NUM_PARAMS; ++i) {
+    switch (in.type(i)) {
+      case abi::TEE_PARAM_TYPE_VALUE_INPUT:
+      case abi::TEE_PARAM_TYPE_VALUE_OUTPUT:
+      case abi::TEE_PARAM_TYPE_VALUE_INOUT:
+        out[i].value.a = in.p[i].a;
+        out[i].value.b = in.p[i].b;
+        break;
+      case abi::TEE_PARAM_TYPE_MEMREF_INPUT:
+      case abi::TEE_PARAM_TYPE_MEMREF_OUTPUT:
+      case abi::TEE_PARAM_TYPE_MEMREF_INOUT:
+        out[i].memref.buffer = in.p[i].buffer;
+        out[i].memref.size = static_cast<decltype(out[i].memref.size)>(in.p[i].size);
+        break;
+      default: out[i] = {}; break;
+    }
+  }
+}
+
+template <class P>
+void from_tee(const P* in, tee::TaParams& out) {
+  for (unsigned i = 0; i < abi::TEE_NUM_PARAMS; ++i) {
+    switch (out.type(i)) {
+      case abi::TEE_PARAM_TYPE_VALUE_OUTPUT:
+      case abi::TEE_PARAM_TYPE_VALUE_INOUT:
+        out.p[i].a = in[i].value.a;
+        out.p[i].b = in[i].value.b;
+        break;
+      case abi::TEE_PARAM_TYPE_MEMREF_OUTPUT:
+      case abi::TEE_PARAM_TYPE_MEMREF_INOUT: out.p[i].size = in[i].memref.size; break;
+      default: break;
+    }
+  }
+}
+
+template <class P>
+struct OpenCtx {
+  void* fn;
+  tee::TaParams* params;
+  void** session_ctx;
+  static uint32_t run(void* c) {
+    auto* self = static_cast<OpenCtx*>(c);
+    P p[abi::TEE_NUM_PARAMS];
+    to_tee(*self->params, p);
+    uint32_t r = reinterpret_cast<OpenFn<P>>(self->fn)(self->params->types, p, self->session_ctx);
+    from_tee(p, *self->params);
+    return r;
+  }
+};
+
+template <class P>
+struct InvokeCtx {
+  void* fn;
+  void* session_ctx;
+  uint32_t cmd;
+  tee::TaParams* params;
+  static uint32_t run(void* c) {
+    auto* self = static_cast<InvokeCtx*>(c);
+    P p[abi::TEE_NUM_PARAMS];
+    to_tee(*self->params, p);
+    uint32_t r = reinterpret_cast<InvokeFn<P>>(self->fn)(self->session_ctx, self->cmd,
+                                                         self->params->types, p);
+    from_tee(p, *self->params);
+    return r;
+  }
+};
+
+void* find_entry(void* handle, const char* name, const char* gp11_name, bool* gp11) {
+  if (void* f = dlsym(handle, name)) return f;
+  if (void* f = dlsym(handle, gp11_name)) {
+    *gp11 = true;
+    return f;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::unique_ptr<DlTaInstance> DlTaInstance::create(void* handle, const tee::TaProperties& props) {
+  std::unique_ptr<DlTaInstance> inst(new DlTaInstance());
+  inst->props_ = props;
+  inst->create_ = dlsym(handle, "TA_CreateEntryPoint");
+  inst->destroy_ = dlsym(handle, "TA_DestroyEntryPoint");
+  inst->close_ = dlsym(handle, "TA_CloseSessionEntryPoint");
+  bool gp11_open = false, gp11_invoke = false;
+  inst->open_ = find_entry(handle, "TA_OpenSessionEntryPoint", "__GP11_TA_OpenSessionEntryPoint",
+                           &gp11_open);
+  inst->invoke_ = find_entry(handle, "TA_InvokeCommandEntryPoint",
+                             "__GP11_TA_InvokeCommandEntryPoint", &gp11_invoke);
+  if (!inst->create_ || !inst->destroy_ || !inst->close_ || !inst->open_ || !inst->invoke_ ||
+      gp11_open != gp11_invoke)
+    return nullptr;
+  inst->gp11_ = gp11_open;
+  inst->handle_ = handle;
+  return inst;
+}
+
+DlTaInstance::~DlTaInstance() {
+  if (handle_ != nullptr) dlclose(handle_);
+}
+
+tee::TaOutcome DlTaInstance::create() {
+  return run_guarded([](void* fn) { return reinterpret_cast<CreateFn>(fn)(); }, create_);
+}
+
+tee::TaOutcome DlTaInstance::destroy() {
+  return run_guarded(
+      [](void* fn) {
+        reinterpret_cast<DestroyFn>(fn)();
+        return abi::TEE_SUCCESS;
+      },
+      destroy_);
+}
+
+tee::TaOutcome DlTaInstance::open_session(tee::TaParams& params, void** session_ctx) {
+  if (gp11_) {
+    OpenCtx<TeeParamGp11> c{open_, &params, session_ctx};
+    return run_guarded(&OpenCtx<TeeParamGp11>::run, &c);
+  }
+  OpenCtx<TeeParam> c{open_, &params, session_ctx};
+  return run_guarded(&OpenCtx<TeeParam>::run, &c);
+}
+
+tee::TaOutcome DlTaInstance::invoke(void* session_ctx, uint32_t cmd, tee::TaParams& params) {
+  if (gp11_) {
+    InvokeCtx<TeeParamGp11> c{invoke_, session_ctx, cmd, &params};
+    return run_guarded(&InvokeCtx<TeeParamGp11>::run, &c);
+  }
+  InvokeCtx<TeeParam> c{invoke_, session_ctx, cmd, &params};
+  return run_guarded(&InvokeCtx<TeeParam>::run, &c);
+}
+
+tee::TaOutcome DlTaInstance::close_session(void* session_ctx) {
+  struct C {
+    void* fn;
+    void* sess;
+  } c{close_, session_ctx};
+  return run_guarded(
+      [](void* p) {
+        auto* c = static_cast<C*>(p);
+        reinterpret_cast<CloseFn>(c->fn)(c->sess);
+        return abi::TEE_SUCCESS;
+      },
+      &c);
+}
+
+void panic_current_ta(uint32_t code) {
+  tee::SecureThread* t = tee::current_thread();
+  if (t == nullptr || t->ta_escape == nullptr) {
+    std::fprintf(stderr, "teemu: TEE_Panic(0x%x) outside of a TA entry point\n", code);
+    std::abort();
+  }
+  TEEMU_LOG_INFO("ta", "TA panicked with code {:#x}", code);
+  __builtin_longjmp(static_cast<Escape*>(t->ta_escape)->jmp, 1);
+}
+
+}  // namespace teemu::ta_runtime

@@ -1,0 +1,41 @@
+// The calling convention between the secure OS and a dlopen'd TA: entry points looked up by
+// their GP names (or the __GP11_ names of TAs built in GP 1.1 compatibility mode), TEE_Param
+// conversion, and the escape from TEE_Panic back to the caller of the entry point.
+#pragma once
+
+#include <memory>
+
+#include "tee/ta.h"
+
+namespace teemu::ta_runtime {
+
+class DlTaInstance : public tee::TaInstance {
+ public:
+  // Takes ownership of `handle` on success; null if entry points are missing.
+  static std::unique_ptr<DlTaInstance> create(void* handle, const tee::TaProperties& props);
+  ~DlTaInstance() override;
+
+  const tee::TaProperties& properties() const override { return props_; }
+  tee::TaOutcome create() override;
+  tee::TaOutcome open_session(tee::TaParams& params, void** session_ctx) override;
+  tee::TaOutcome invoke(void* session_ctx, uint32_t cmd, tee::TaParams& params) override;
+  tee::TaOutcome close_session(void* session_ctx) override;
+  tee::TaOutcome destroy() override;
+
+ private:
+  DlTaInstance() = default;
+
+  void* handle_ = nullptr;
+  tee::TaProperties props_;
+  bool gp11_ = false;
+  void* create_ = nullptr;
+  void* destroy_ = nullptr;
+  void* open_ = nullptr;
+  void* close_ = nullptr;
+  void* invoke_ = nullptr;
+};
+
+// TEE_Panic: unwinds to the entry point's caller on the current secure thread. Never returns.
+[[noreturn]] void panic_current_ta(uint32_t code);
+
+}  // namespace teemu::ta_runtime

@@ -1,0 +1,251 @@
+#include "tee/secure_os.h"
+
+#include <chrono>
+#include <cstring>
+
+#include "abi/optee_smc.h"
+#include "base/assert.h"
+#include "hw/machine_stats.h"
+#include "hw/phys_mem.h"
+
+namespace teemu::tee {
+
+using abi::SmcRegs;
+
+// Revision this secure OS reports (GET_OS_REVISION).
+constexpr uint32_t kOsRevisionMajor = 4;
+constexpr uint32_t kOsRevisionMinor = 0;
+// CALLS_COUNT as OP-TEE reports it without virtualization.
+constexpr uint32_t kCallsCount = 12;
+
+size_t UuidHash::operator()(const abi::Uuid& u) const {
+  uint64_t a, b;
+  std::memcpy(&a, u.octets, 8);
+  std::memcpy(&b, u.octets + 8, 8);
+  return std::hash<uint64_t>()(a * 0x9E3779B97F4A7C15ull ^ b);
+}
+
+Partition::Partition(uint16_t guest_id, SecureOs& os) : guest_id_(guest_id), os_(os) {
+  for (uint32_t i = 0; i < os.config().num_threads; ++i) {
+    auto t = std::make_unique<SecureThread>(i, os.config().thread_stack_size,
+                                            [&os](SecureThread& th) { return os.thread_body(th); });
+    t->set_wait_key(os.next_wait_key_.fetch_add(1));
+    t->partition = this;
+    threads.push_back(std::move(t));
+  }
+}
+
+Partition::~Partition() = default;
+
+SecureOs::SecureOs(hw::PhysMem& mem, hw::MachineStats& stats, TaLoader& loader,
+                   const SecureOsConfig& config)
+    : mem_(mem), stats_(stats), loader_(loader), config_(config), rpc_(mem, config.dynamic_shm) {
+  TEEMU_ASSERT(config_.num_threads > 0);
+  default_partition_ = std::make_unique<Partition>(0, *this);
+}
+
+SecureOs::~SecureOs() = default;
+
+uint32_t SecureOs::sec_caps() const {
+  uint32_t caps = abi::OPTEE_SMC_SEC_CAP_MEMREF_NULL | abi::OPTEE_SMC_SEC_CAP_RPC_ARG;
+  if (mem_.static_shm_size() != 0) caps |= abi::OPTEE_SMC_SEC_CAP_HAVE_RESERVED_SHM;
+  if (config_.dynamic_shm) caps |= abi::OPTEE_SMC_SEC_CAP_DYNAMIC_SHM;
+  return caps;
+}
+
+Partition* SecureOs::partition_for(uint32_t a7) {
+  // Without virtualization every caller is in the default partition (a7 is the hypervisor's
+  // client id, 0 when there is none).
+  if (a7 == 0) return default_partition_.get();
+  return nullptr;
+}
+
+SmcRegs SecureOs::smc(const SmcRegs& in) {
+  stats_.smc_calls.add();
+  stats_.world_switches.add(2);
+  if (in.w(0) & abi::OPTEE_SMC_FAST_CALL) return fast_call(in);
+  return std_call(in);
+}
+
+SmcRegs SecureOs::fast_call(const SmcRegs& in) {
+  SmcRegs out;
+  Partition* p = partition_for(in.w(7));
+  if (p == nullptr) {
+    out[0] = abi::OPTEE_SMC_RETURN_ENOTAVAIL;
+    return out;
+  }
+  switch (in.w(0)) {
+    case abi::OPTEE_SMC_CALLS_UID:
+      out[0] = abi::OPTEE_MSG_UID_0;
+      out[1] = abi::OPTEE_MSG_UID_1;
+      out[2] = abi::OPTEE_MSG_UID_2;
+      out[3] = abi::OPTEE_MSG_UID_3;
+      break;
+    case abi::OPTEE_SMC_CALLS_REVISION:
+      out[0] = abi::OPTEE_MSG_REVISION_MAJOR;
+      out[1] = abi::OPTEE_MSG_REVISION_MINOR;
+      break;
+    case abi::OPTEE_SMC_CALLS_COUNT: out[0] = kCallsCount; break;
+    case abi::OPTEE_SMC_CALL_GET_OS_UUID:
+      out[0] = abi::OPTEE_MSG_OS_OPTEE_UUID_0;
+      out[1] = abi::OPTEE_MSG_OS_OPTEE_UUID_1;
+      out[2] = abi::OPTEE_MSG_OS_OPTEE_UUID_2;
+      out[3] = abi::OPTEE_MSG_OS_OPTEE_UUID_3;
+      break;
+    case abi::OPTEE_SMC_CALL_GET_OS_REVISION:
+      out[0] = kOsRevisionMajor;
+      out[1] = kOsRevisionMinor;
+      out[2] = 0;
+      break;
+    case abi::OPTEE_SMC_GET_SHM_CONFIG:
+      if (mem_.static_shm_size() == 0) {
+        out[0] = abi::OPTEE_SMC_RETURN_ENOTAVAIL;
+      } else {
+        out[0] = abi::OPTEE_SMC_RETURN_OK;
+        out[1] = mem_.static_shm_base().value;
+        out[2] = mem_.static_shm_size();
+        out[3] = abi::OPTEE_SMC_SHM_CACHED;
+      }
+      break;
+    case abi::OPTEE_SMC_EXCHANGE_CAPABILITIES:
+      // Any normal-world capability other than UNIPROCESSOR is refused; a1 still carries ours.
+      out[0] = (in.w(1) & ~abi::OPTEE_SMC_NSEC_CAP_UNIPROCESSOR) != 0
+                   ? abi::OPTEE_SMC_RETURN_ENOTAVAIL
+                   : abi::OPTEE_SMC_RETURN_OK;
+      out[1] = sec_caps();
+      out[2] = 0;
+      out[3] = kRpcMaxParams;
+      break;
+    case abi::OPTEE_SMC_DISABLE_SHM_CACHE: {
+      // Hands back one cached RPC argument per call; EBUSY unless every thread is free.
+      out[0] = abi::OPTEE_SMC_RETURN_ENOTAVAIL;
+      for (auto& t : p->threads)
+        if (t->state() != ThreadState::kFree) {
+          out[0] = abi::OPTEE_SMC_RETURN_EBUSY;
+          return out;
+        }
+      for (auto& t : p->threads) {
+        if (!t->try_claim()) {
+          out[0] = abi::OPTEE_SMC_RETURN_EBUSY;
+          return out;
+        }
+        auto& ra = t->rpc_arg();
+        bool found = ra.valid;
+        if (found) {
+          out[0] = abi::OPTEE_SMC_RETURN_OK;
+          abi::reg_pair_from_64(ra.cookie, out[1], out[2]);
+          ra = {};
+        }
+        t->release_claim();
+        if (found) break;
+      }
+      break;
+    }
+    case abi::OPTEE_SMC_ENABLE_SHM_CACHE: {
+      out[0] = abi::OPTEE_SMC_RETURN_OK;
+      for (auto& t : p->threads)
+        if (t->state() != ThreadState::kFree) out[0] = abi::OPTEE_SMC_RETURN_EBUSY;
+      break;
+    }
+    case abi::OPTEE_SMC_GET_THREAD_COUNT:
+      out[0] = abi::OPTEE_SMC_RETURN_OK;
+      out[1] = config_.num_threads;
+      break;
+    case abi::OPTEE_SMC_L2CC_MUTEX: out[0] = abi::OPTEE_SMC_RETURN_ENOTAVAIL; break;
+    case abi::OPTEE_SMC_BOOT_SECONDARY: out[0] = abi::OPTEE_SMC_RETURN_EBADCMD; break;
+    default: out[0] = abi::OPTEE_SMC_RETURN_UNKNOWN_FUNCTION; break;
+  }
+  return out;
+}
+
+SmcRegs SecureOs::std_call(const SmcRegs& in) {
+  SmcRegs out;
+  Partition* p = partition_for(in.w(7));
+  if (p == nullptr) {
+    out[0] = abi::OPTEE_SMC_RETURN_ENOTAVAIL;
+    return out;
+  }
+  if (in.w(0) == abi::OPTEE_SMC_CALL_RETURN_FROM_RPC) {
+    uint32_t id = in.w(3);
+    if (id >= p->threads.size() || !p->threads[id]->try_resume_claim()) {
+      out[0] = abi::OPTEE_SMC_RETURN_ERESUME;
+      return out;
+    }
+    return p->threads[id]->run(in);
+  }
+  for (auto& t : p->threads)
+    if (t->try_claim()) return t->run(in);
+  out[0] = abi::OPTEE_SMC_RETURN_ETHREAD_LIMIT;
+  return out;
+}
+
+SecureOs::Audit SecureOs::audit() const {
+  Audit a;
+  Partition& p = *default_partition_;
+  {
+    base::MutexLock lock(p.lock);
+    a.sessions = p.sessions.size();
+    a.instances = p.live_instances;
+  }
+  a.registered_shm = p.mobjs.count();
+  a.registered_pages = p.mobjs.pages();
+  for (auto& t : p.threads) {
+    if (t->state() != ThreadState::kFree) ++a.busy_threads;
+    if (t->rpc_arg().valid) ++a.cached_rpc_args;
+  }
+  return a;
+}
+
+// --- TA services ---
+
+uint32_t SecureOs::ta_wait(uint32_t timeout_ms) {
+  using Clock = std::chrono::steady_clock;
+  SecureThread* t = current_thread();
+  TEEMU_ASSERT(t != nullptr);
+  Session* s = t->session;
+  constexpr uint32_t kInfinite = 0xFFFFFFFF;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    if (s != nullptr && s->cancelled.load() && !s->cancel_mask) return abi::TEE_ERROR_CANCEL;
+    uint32_t wait_ms = 0;  // 0: no timeout
+    if (timeout_ms != kInfinite) {
+      auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      if (left <= 0) return abi::TEE_SUCCESS;
+      wait_ms = static_cast<uint32_t>(left);
+    }
+    if (s != nullptr) {
+      base::MutexLock lock(s->wait_lock);
+      s->waiting_key = t->wait_key();
+    }
+    // Re-check after publishing the key: a cancel that raced with it either sees the key (and
+    // wakes us) or set the flag before we look here.
+    bool cancel_now = s != nullptr && s->cancelled.load() && !s->cancel_mask;
+    uint32_t r = abi::TEE_SUCCESS;
+    if (!cancel_now) r = rpc_.wait(*t, t->wait_key(), wait_ms);
+    if (s != nullptr) {
+      base::MutexLock lock(s->wait_lock);
+      s->waiting_key = 0;
+    }
+    if (r != abi::TEE_SUCCESS && r != abi::TEE_ERROR_TIMEOUT) {
+      // The normal world could not sleep for us: fall back to polling the deadline.
+      if (timeout_ms == kInfinite) return r;
+    }
+  }
+}
+
+bool SecureOs::ta_cancellation_flag() {
+  SecureThread* t = current_thread();
+  Session* s = t != nullptr ? t->session : nullptr;
+  return s != nullptr && s->cancelled.load() && !s->cancel_mask;
+}
+
+bool SecureOs::ta_set_cancel_mask(bool masked) {
+  SecureThread* t = current_thread();
+  Session* s = t != nullptr ? t->session : nullptr;
+  if (s == nullptr) return true;
+  bool old = s->cancel_mask;
+  s->cancel_mask = masked;
+  return old;
+}
+
+}  // namespace teemu::tee

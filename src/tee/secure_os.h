@@ -1,0 +1,137 @@
+// The secure OS: an OP-TEE-compatible secure world behind the SMC conduit.
+//
+// Fast calls are answered on the calling host thread. Std calls run on a secure thread of the
+// caller's partition (one partition without virtualization; one per guest with it). Messages are
+// located, copied once into private memory, validated and executed; only output fields are
+// written back. Every value from the normal world is untrusted and gets OP-TEE's error code.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "abi/gp.h"
+#include "abi/optee_msg.h"
+#include "base/thread_annotations.h"
+#include "hw/smc.h"
+#include "tee/mobj.h"
+#include "tee/rpc.h"
+#include "tee/session.h"
+#include "tee/ta.h"
+#include "tee/thread.h"
+
+namespace teemu::hw {
+class PhysMem;
+struct MachineStats;
+}  // namespace teemu::hw
+
+namespace teemu::tee {
+
+struct SecureOsConfig {
+  uint32_t num_threads = 2;            // CFG_NUM_THREADS
+  bool dynamic_shm = true;             // CFG_CORE_DYN_SHM (and non-secure DDR described)
+  size_t thread_stack_size = 512 * 1024;
+};
+
+struct UuidHash {
+  size_t operator()(const abi::Uuid& u) const;
+};
+
+// Per-partition state: threads, registered shm, sessions, TA instances.
+class Partition {
+ public:
+  Partition(uint16_t guest_id, class SecureOs& os);
+  ~Partition();
+  uint16_t guest_id() const { return guest_id_; }
+  class SecureOs& os() { return os_; }
+
+  std::vector<std::unique_ptr<SecureThread>> threads;
+  MobjRegistry mobjs;
+
+  base::Mutex lock;
+  std::unordered_map<uint32_t, std::shared_ptr<Session>> sessions GUARDED_BY(lock);
+  uint32_t next_session_id GUARDED_BY(lock) = 1;
+  // Instances that further sessions join: single-instance TAs (and keep-alive ones).
+  std::unordered_map<abi::Uuid, std::shared_ptr<TaContext>, UuidHash> shared_instances
+      GUARDED_BY(lock);
+  uint32_t live_instances GUARDED_BY(lock) = 0;
+
+ private:
+  uint16_t guest_id_;
+  class SecureOs& os_;
+};
+
+class SecureOs : public hw::SmcHandler {
+ public:
+  SecureOs(hw::PhysMem& mem, hw::MachineStats& stats, TaLoader& loader,
+           const SecureOsConfig& config);
+  ~SecureOs() override;
+
+  abi::SmcRegs smc(const abi::SmcRegs& in) override;
+
+  uint32_t sec_caps() const;
+  const SecureOsConfig& config() const { return config_; }
+  hw::PhysMem& mem() { return mem_; }
+  RpcClient& rpc() { return rpc_; }
+
+  // Quiescence audit of all partitions.
+  struct Audit {
+    size_t sessions = 0;
+    size_t instances = 0;
+    size_t registered_shm = 0;
+    uint64_t registered_pages = 0;
+    size_t busy_threads = 0;
+    size_t cached_rpc_args = 0;
+  };
+  Audit audit() const;
+
+  // --- services for the TA runtime (called on a secure thread while a TA runs) ---
+  // TEE_Wait: TEE_SUCCESS after timeout_ms, TEE_ERROR_CANCEL as soon as the session is cancelled
+  // and cancellation is unmasked.
+  uint32_t ta_wait(uint32_t timeout_ms);
+  bool ta_cancellation_flag();
+  // Sets the mask, returns the previous value (TEE_MaskCancellation/TEE_UnmaskCancellation).
+  bool ta_set_cancel_mask(bool masked);
+
+ private:
+  friend class Partition;
+  Partition* partition_for(uint32_t a7);
+  abi::SmcRegs fast_call(const abi::SmcRegs& in);
+  abi::SmcRegs std_call(const abi::SmcRegs& in);
+  abi::SmcRegs thread_body(SecureThread& t);
+
+  // entry_std.cc
+  struct CallArg;
+  uint32_t locate_arg(SecureThread& t, const abi::SmcRegs& regs, CallArg& out);
+  // Returns the SMC-level result (OPTEE_SMC_RETURN_OK, or EBADCMD for an unknown command).
+  uint32_t execute_msg(SecureThread& t, CallArg& call);
+  void cmd_open_session(SecureThread& t, CallArg& call);
+  void cmd_invoke(SecureThread& t, CallArg& call);
+  void cmd_close_session(SecureThread& t, CallArg& call);
+  void cmd_cancel(SecureThread& t, CallArg& call);
+  void cmd_register_shm(SecureThread& t, CallArg& call);
+  void cmd_unregister_shm(SecureThread& t, CallArg& call);
+
+  // ta_manager.cc
+  Result<std::shared_ptr<TaContext>> get_instance(SecureThread& t, const abi::Uuid& uuid);
+  Result<std::vector<uint8_t>> load_ta_image(SecureThread& t, const abi::Uuid& uuid);
+  void enter(SecureThread& t, TaContext& c);
+  void leave(SecureThread& t, TaContext& c);
+  // Drops one session (or the opening attempt) from an instance; destroys it when unused.
+  void release_instance(SecureThread& t, const std::shared_ptr<TaContext>& c, bool had_session);
+  void destroy_instance(SecureThread& t, const std::shared_ptr<TaContext>& c);
+  std::shared_ptr<Session> find_session(Partition& p, uint32_t id);
+  void release_keys(SecureThread& t, std::initializer_list<uint32_t> keys);
+
+  hw::PhysMem& mem_;
+  hw::MachineStats& stats_;
+  TaLoader& loader_;
+  SecureOsConfig config_;
+  RpcClient rpc_;
+  std::atomic<uint32_t> next_wait_key_{1};
+  std::unique_ptr<Partition> default_partition_;
+};
+
+}  // namespace teemu::tee

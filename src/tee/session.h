@@ -1,0 +1,61 @@
+// Sessions and TA instances of one partition.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+
+#include "abi/gp.h"
+#include "base/thread_annotations.h"
+#include "tee/ta.h"
+
+namespace teemu::tee {
+
+// A live instance of a TA. One entry point runs at a time; other threads wanting to enter sleep
+// in the normal world (RPC notification) until woken, as OP-TEE's busy TA contexts do.
+class TaContext {
+ public:
+  explicit TaContext(std::unique_ptr<TaInstance> impl) : impl_(std::move(impl)) {}
+  TaInstance& impl() { return *impl_; }
+  const TaProperties& props() const { return impl_->properties(); }
+
+  base::Mutex lock;
+  bool busy GUARDED_BY(lock) = false;
+  std::deque<uint32_t> waiters GUARDED_BY(lock);  // wait keys of threads waiting to enter
+  uint32_t sessions GUARDED_BY(lock) = 0;
+  // Set when an entry point panicked: the instance never runs again.
+  std::atomic<bool> dead{false};
+  // Set once TA_DestroyEntryPoint ran (or the instance died); the instance is then unloaded.
+  bool destroyed GUARDED_BY(lock) = false;
+
+ private:
+  std::unique_ptr<TaInstance> impl_;
+};
+
+class Session {
+ public:
+  Session(uint32_t id, std::shared_ptr<TaContext> ctx) : id_(id), ctx_(std::move(ctx)) {}
+  uint32_t id() const { return id_; }
+  TaContext& ctx() { return *ctx_; }
+  const std::shared_ptr<TaContext>& ctx_ptr() const { return ctx_; }
+
+  // The TA's sessionContext from TA_OpenSessionEntryPoint.
+  void* ta_session_ctx = nullptr;
+  // Cancellation: `cancelled` is set by OPTEE_MSG_CMD_CANCEL from any thread; the mask belongs to
+  // the thread running the TA (GP: masked by default).
+  std::atomic<bool> cancelled{false};
+  bool cancel_mask = true;
+  abi::Uuid client_uuid{};
+  uint32_t login = 0;
+
+  // Wait key of the thread sleeping in TEE_Wait for this session, 0 if none.
+  base::Mutex wait_lock;
+  uint32_t waiting_key GUARDED_BY(wait_lock) = 0;
+
+ private:
+  uint32_t id_;
+  std::shared_ptr<TaContext> ctx_;
+};
+
+}  // namespace teemu::tee

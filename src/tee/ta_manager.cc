@@ -1,0 +1,202 @@
+// TA instances: loading through the supplicant (RPC LOAD_TA), single- and multi-instance
+// semantics, one entry point at a time per instance, teardown.
+#include <algorithm>
+#include <cstring>
+
+#include "base/assert.h"
+#include "base/checked.h"
+#include "hw/phys_mem.h"
+#include "tee/secure_os.h"
+
+namespace teemu::tee {
+
+namespace {
+// Largest TA image the secure OS accepts from the supplicant.
+constexpr uint64_t kMaxTaImageSize = 64ull << 20;
+}  // namespace
+
+Result<std::vector<uint8_t>> SecureOs::load_ta_image(SecureThread& t, const abi::Uuid& uuid) {
+  uint64_t a, b;
+  std::memcpy(&a, uuid.octets, 8);
+  std::memcpy(&b, uuid.octets + 8, 8);
+  // First ask for the size with a NULL buffer, then fetch into RPC shared memory.
+  RpcParam q[2] = {RpcParam::value_in(a, b),
+                   RpcParam::mem(RpcParam::Kind::kMemOut, nullptr, 0, 0)};
+  uint32_t ret = rpc_.cmd(t, abi::OPTEE_RPC_CMD_LOAD_TA, q);
+  if (ret != abi::TEE_SUCCESS && ret != abi::TEE_ERROR_SHORT_BUFFER)
+    return fail(ret == abi::TEE_ERROR_ITEM_NOT_FOUND ? ret : abi::TEE_ERROR_ITEM_NOT_FOUND);
+  const uint64_t size = q[1].size;
+  if (size == 0) return fail(abi::TEE_ERROR_BAD_FORMAT);
+  if (size > kMaxTaImageSize) return fail(abi::TEE_ERROR_OUT_OF_MEMORY);
+  auto shm = TRY(rpc_.shm_alloc(t, abi::OPTEE_RPC_SHM_TYPE_APPL, size));
+  RpcParam l[2] = {RpcParam::value_in(a, b),
+                   RpcParam::mem(RpcParam::Kind::kMemOut, shm.get(), 0, size)};
+  ret = rpc_.cmd(t, abi::OPTEE_RPC_CMD_LOAD_TA, l);
+  std::vector<uint8_t> image;
+  if (ret == abi::TEE_SUCCESS && l[1].size == size) {
+    image.resize(size);
+    // The image is copied into secure memory before it is checked (and never read again from
+    // normal-world memory).
+    if (shm->host_base() != nullptr) {
+      std::memcpy(image.data(), shm->host_base(), size);
+    } else {
+      for (uint64_t off = 0; off < size;) {
+        uint64_t pos = off + shm->page_offset();
+        uint64_t chunk = std::min(size - off, base::kPageSize - (pos & base::kPageMask));
+        std::byte* host = mem_.host_of(shm->pages()[pos >> base::kPageShift]);
+        if (host != nullptr) std::memcpy(image.data() + off, host + (pos & base::kPageMask), chunk);
+        off += chunk;
+      }
+    }
+  }
+  rpc_.shm_free(t, abi::OPTEE_RPC_SHM_TYPE_APPL, std::move(shm));
+  if (image.empty()) return fail(ret != abi::TEE_SUCCESS ? ret : abi::TEE_ERROR_BAD_FORMAT);
+  return image;
+}
+
+Result<std::shared_ptr<TaContext>> SecureOs::get_instance(SecureThread& t,
+                                                          const abi::Uuid& uuid) {
+  Partition& p = *t.partition;
+  // Join a live shared instance if there is one.
+  {
+    base::MutexLock lock(p.lock);
+    auto it = p.shared_instances.find(uuid);
+    if (it != p.shared_instances.end()) {
+      auto c = it->second;
+      base::MutexLock cl(c->lock);
+      if (!c->dead && !c->destroyed) {
+        if (!(c->props().flags & TA_FLAG_MULTI_SESSION) && c->sessions > 0)
+          return fail(abi::TEE_ERROR_BUSY);
+        ++c->sessions;
+        return c;
+      }
+    }
+  }
+  auto image = load_ta_image(t, uuid);
+  if (!image) return tl::unexpected(Error{image.error().code, abi::TEE_ORIGIN_TEE});
+  auto inst = loader_.instantiate(uuid, *image);
+  if (!inst) return tl::unexpected(Error{inst.error().code, abi::TEE_ORIGIN_TEE});
+  auto c = std::make_shared<TaContext>(std::move(*inst));
+  {
+    base::MutexLock cl(c->lock);
+    c->sessions = 1;
+  }
+  {
+    base::MutexLock lock(p.lock);
+    ++p.live_instances;
+  }
+  enter(t, *c);
+  TaOutcome o = c->impl().create();
+  leave(t, *c);
+  if (o.panicked || o.result != abi::TEE_SUCCESS) {
+    if (o.panicked) c->dead = true;
+    {
+      base::MutexLock cl(c->lock);
+      c->destroyed = true;  // TA_DestroyEntryPoint is not called after a failed create
+    }
+    base::MutexLock lock(p.lock);
+    --p.live_instances;
+    return fail(o.panicked ? abi::TEE_ERROR_TARGET_DEAD : o.result,
+                o.panicked ? abi::TEE_ORIGIN_TEE : abi::TEE_ORIGIN_TRUSTED_APP);
+  }
+  if (c->props().flags & TA_FLAG_SINGLE_INSTANCE) {
+    std::shared_ptr<TaContext> other;
+    bool busy = false;
+    {
+      base::MutexLock lock(p.lock);
+      auto [it, inserted] = p.shared_instances.emplace(uuid, c);
+      if (!inserted) {
+        auto& o = it->second;
+        base::MutexLock ol(o->lock);
+        if (o->dead || o->destroyed) {
+          it->second = c;
+        } else if (!(o->props().flags & TA_FLAG_MULTI_SESSION) && o->sessions > 0) {
+          busy = true;
+        } else {
+          ++o->sessions;
+          other = o;
+        }
+      }
+    }
+    if (busy || other) {
+      // Lost a race with a concurrent open of the same single-instance TA: drop ours.
+      {
+        base::MutexLock cl(c->lock);
+        c->sessions = 0;
+        c->destroyed = true;
+      }
+      destroy_instance(t, c);
+      if (busy) return fail(abi::TEE_ERROR_BUSY);
+      return other;
+    }
+  }
+  return c;
+}
+
+void SecureOs::enter(SecureThread& t, TaContext& c) {
+  for (;;) {
+    {
+      base::MutexLock lock(c.lock);
+      // Drop a stale registration of ours from an earlier spurious wake-up.
+      auto pos = std::find(c.waiters.begin(), c.waiters.end(), t.wait_key());
+      if (pos != c.waiters.end()) c.waiters.erase(pos);
+      if (!c.busy) {
+        c.busy = true;
+        return;
+      }
+      c.waiters.push_back(t.wait_key());
+    }
+    rpc_.wait(t, t.wait_key(), 0);
+  }
+}
+
+void SecureOs::leave(SecureThread& t, TaContext& c) {
+  uint32_t key = 0;
+  {
+    base::MutexLock lock(c.lock);
+    TEEMU_ASSERT(c.busy);
+    c.busy = false;
+    if (!c.waiters.empty()) {
+      key = c.waiters.front();
+      c.waiters.pop_front();
+    }
+  }
+  if (key != 0) rpc_.wake(t, key);
+}
+
+void SecureOs::release_instance(SecureThread& t, const std::shared_ptr<TaContext>& c,
+                                bool had_session) {
+  Partition& p = *t.partition;
+  {
+    base::MutexLock lock(p.lock);
+    {
+      base::MutexLock cl(c->lock);
+      if (had_session) {
+        TEEMU_ASSERT(c->sessions > 0);
+        --c->sessions;
+      }
+      if (c->sessions > 0 || c->destroyed) return;
+      const uint32_t flags = c->props().flags;
+      const bool keep_alive =
+          (flags & TA_FLAG_SINGLE_INSTANCE) && (flags & TA_FLAG_INSTANCE_KEEP_ALIVE);
+      if (keep_alive && !c->dead) return;
+      c->destroyed = true;
+    }
+    auto it = p.shared_instances.find(c->props().uuid);
+    if (it != p.shared_instances.end() && it->second == c) p.shared_instances.erase(it);
+  }
+  destroy_instance(t, c);
+}
+
+void SecureOs::destroy_instance(SecureThread& t, const std::shared_ptr<TaContext>& c) {
+  if (!c->dead) {
+    enter(t, *c);
+    TaOutcome o = c->impl().destroy();
+    if (o.panicked) c->dead = true;
+    leave(t, *c);
+  }
+  base::MutexLock lock(t.partition->lock);
+  --t.partition->live_instances;
+}
+
+}  // namespace teemu::tee
