@@ -6,7 +6,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 #include <mutex>
+#include <unordered_map>
 
 #include "abi/tee_uapi.h"
 #include "base/checked.h"
@@ -28,6 +30,38 @@ constexpr uint32_t kShmBufferAlloced = 1u << 0;  // buffer allocated by the libr
 constexpr uint32_t kShmMapped = 1u << 1;         // buffer or shadow is an mmap of an SHM_ALLOC fd
 
 std::mutex g_op_mutex;  // guards TEEC_Operation.imp.session, as libteec's teec_mutex
+
+// What the library created for each shared-memory object, per context, so that
+// TEEC_FinalizeContext can release what a client forgot (GP requires clients to release their
+// shared memory first; a client that does not must not leave pinned pages behind).
+struct Owned {
+  int ctx_fd = -1;
+  int fd = -1;                // registration descriptor, or -1
+  void* map = nullptr;        // SHM_ALLOC mapping, or null
+  size_t map_len = 0;
+  void* heap = nullptr;       // buffer or shadow the library allocated, or null
+};
+std::mutex g_owned_mutex;
+std::unordered_map<uintptr_t, Owned> g_owned;
+
+uintptr_t owned_key(const TEEC_SharedMemory* shm) {
+  if (shm->imp.registered_fd >= 0) return static_cast<uintptr_t>(shm->imp.registered_fd);
+  return reinterpret_cast<uintptr_t>(shm->imp.shadow_buffer != nullptr ? shm->imp.shadow_buffer
+                                                                        : shm->buffer);
+}
+
+void track(const TEEC_Context* ctx, const TEEC_SharedMemory* shm, void* map, size_t map_len,
+           void* heap) {
+  std::lock_guard<std::mutex> lock(g_owned_mutex);
+  g_owned[owned_key(shm)] = Owned{ctx->imp.fd, shm->imp.registered_fd, map, map_len, heap};
+}
+
+void release_owned(teemu::ree::Kernel* k, const Owned& o) {
+  // Unregister first, then give the memory back.
+  if (o.fd >= 0) k->sys_close(o.fd);
+  if (o.map != nullptr) k->sys_munmap(o.map, o.map_len);
+  std::free(o.heap);
+}
 
 teemu::ree::Kernel* kernel() {
   teemu::platform::Machine* m = teemu::platform::embedded_machine();
@@ -302,7 +336,22 @@ TEEC_API TEEC_Result TEEC_InitializeContext(const char* name, TEEC_Context* ctx)
 
 TEEC_API void TEEC_FinalizeContext(TEEC_Context* ctx) {
   if (ctx == nullptr) return;
-  if (teemu::ree::Kernel* k = kernel()) k->sys_close(ctx->imp.fd);
+  std::vector<Owned> leftovers;
+  {
+    std::lock_guard<std::mutex> lock(g_owned_mutex);
+    for (auto it = g_owned.begin(); it != g_owned.end();) {
+      if (it->second.ctx_fd == ctx->imp.fd) {
+        leftovers.push_back(it->second);
+        it = g_owned.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  if (teemu::ree::Kernel* k = kernel()) {
+    for (const Owned& o : leftovers) release_owned(k, o);
+    k->sys_close(ctx->imp.fd);
+  }
   ctx->imp.fd = -1;
   teemu::platform::embedded_context_finalized();
 }
@@ -433,6 +482,7 @@ TEEC_API TEEC_Result TEEC_RegisterSharedMemory(TEEC_Context* ctx, TEEC_SharedMem
       shm->imp.id = id;
       shm->imp.registered_fd = fd;
       shm->imp.alloced_size = s;
+      track(ctx, shm, nullptr, 0, nullptr);
       return TEEC_SUCCESS;
     }
     // Memory that cannot be pinned (read-only, say): register a shadow buffer instead.
@@ -450,6 +500,7 @@ TEEC_API TEEC_Result TEEC_RegisterSharedMemory(TEEC_Context* ctx, TEEC_SharedMem
     shm->imp.registered_fd = fd;
     shm->imp.alloced_size = s;
     shm->imp.flags = 0;
+    track(ctx, shm, nullptr, 0, shadow);
     return TEEC_SUCCESS;
   }
   int id = -1, err = 0;
@@ -460,6 +511,7 @@ TEEC_API TEEC_Result TEEC_RegisterSharedMemory(TEEC_Context* ctx, TEEC_SharedMem
   shm->imp.id = id;
   shm->imp.alloced_size = alloced;
   shm->imp.flags = kShmMapped;
+  track(ctx, shm, shadow, alloced, nullptr);
   return TEEC_SUCCESS;
 }
 
@@ -485,6 +537,7 @@ TEEC_API TEEC_Result TEEC_AllocateSharedMemory(TEEC_Context* ctx, TEEC_SharedMem
     shm->imp.registered_fd = fd;
     shm->imp.alloced_size = s;
     shm->imp.flags = kShmBufferAlloced;
+    track(ctx, shm, nullptr, 0, buf);
     return TEEC_SUCCESS;
   }
   int id = -1, err = 0;
@@ -495,26 +548,26 @@ TEEC_API TEEC_Result TEEC_AllocateSharedMemory(TEEC_Context* ctx, TEEC_SharedMem
   shm->imp.id = id;
   shm->imp.alloced_size = alloced;
   shm->imp.flags = kShmMapped;
+  track(ctx, shm, buf, alloced, nullptr);
   return TEEC_SUCCESS;
 }
 
 TEEC_API void TEEC_ReleaseSharedMemory(TEEC_SharedMemory* shm) {
   if (shm == nullptr || shm->imp.id == -1) return;
-  teemu::ree::Kernel* k = kernel();
-  if (k != nullptr) {
-    // Unregister first, then give the memory back.
-    if (shm->imp.registered_fd >= 0) k->sys_close(shm->imp.registered_fd);
-    if (shm->imp.shadow_buffer != nullptr) {
-      if (shm->imp.flags & kShmMapped)
-        k->sys_munmap(shm->imp.shadow_buffer, shm->imp.alloced_size);
-      else
-        std::free(shm->imp.shadow_buffer);
-    } else if (shm->buffer != nullptr) {
-      if (shm->imp.flags & kShmMapped)
-        k->sys_munmap(shm->buffer, shm->imp.alloced_size);
-      else if (shm->imp.flags & kShmBufferAlloced)
-        std::free(shm->buffer);
+  Owned owned;
+  bool found = false;
+  {
+    std::lock_guard<std::mutex> lock(g_owned_mutex);
+    auto it = g_owned.find(owned_key(shm));
+    if (it != g_owned.end()) {
+      owned = it->second;
+      g_owned.erase(it);
+      found = true;
     }
+  }
+  // Not found: the context was finalized first and already released it.
+  if (found) {
+    if (teemu::ree::Kernel* k = kernel()) release_owned(k, owned);
   }
   shm->imp.id = -1;
   shm->imp.shadow_buffer = nullptr;

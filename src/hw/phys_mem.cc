@@ -12,6 +12,7 @@ namespace teemu::hw {
 namespace {
 
 constexpr uint64_t kBankMask = 0x7;
+constexpr uint32_t kScrambleMask = 511;
 
 void* map_anonymous(size_t bytes, bool noreserve) {
   int flags = MAP_PRIVATE | MAP_ANONYMOUS | (noreserve ? MAP_NORESERVE : 0);
@@ -135,9 +136,12 @@ bool PhysMem::take_pfns_locked(std::span<Pfn> out) {
     for (size_t j = 0; j < i; ++j) free_pfns_.push_back(out[j]);
     return false;
   }
-  // Multiplying by an odd constant permutes [0, window): neighbours land far apart.
+  // Within each block of 512 frames (one page of the frame table), multiplying by an odd
+  // constant permutes the slots: neighbours are never adjacent, and a run of allocations touches
+  // few table pages.
   for (; i < out.size(); ++i) {
-    uint32_t idx = (fresh_index_++ * 0x9E3779B1u) & (window_size_ - 1);
+    uint32_t n = fresh_index_++;
+    uint32_t idx = (n & ~kScrambleMask) | ((n * 0x9E3779B1u) & kScrambleMask);
     out[i] = kScatteredFirstPfn + idx;
   }
   return true;
