@@ -14,6 +14,7 @@
 #include "tee/secure_os.h"
 #include "tee/thread.h"
 #include "ta_runtime/entry.h"
+#include "ta_runtime/instance_state.h"
 
 using teemu::tee::current_thread;
 
@@ -36,17 +37,29 @@ struct TeeTime {
 
 TA_API void TEE_Panic(uint32_t code) { teemu::ta_runtime::panic_current_ta(code); }
 
-TA_API void* TEE_Malloc(size_t size, uint32_t hint) {
-  void* p = std::malloc(size == 0 ? 1 : size);
-  if (p != nullptr && (hint & 0x1) == 0) std::memset(p, 0, size);  // TEE_MALLOC_NO_FILL = 1
+namespace {
+teemu::ta_runtime::InstanceState& instance() {
+  auto* s = teemu::ta_runtime::current_instance_state();
+  if (s == nullptr) TEE_Panic(teemu::abi::TEE_ERROR_BAD_STATE);
+  return *s;
+}
+}  // namespace
+
+// TEE_MALLOC_NO_FILL = 1: without it the memory is zeroed. NULL when the instance's heap
+// (TA_DATA_SIZE) is exhausted.
+TA_API void* TEE_Malloc(size_t size, uint32_t hint) { return instance().alloc(size, (hint & 1) == 0); }
+
+TA_API void* TEE_Realloc(void* buffer, size_t new_size) {
+  bool bad = false;
+  void* p = instance().realloc(buffer, new_size, &bad);
+  if (bad) TEE_Panic(teemu::abi::TEE_ERROR_BAD_PARAMETERS);
   return p;
 }
 
-TA_API void* TEE_Realloc(void* buffer, size_t new_size) {
-  return std::realloc(buffer, new_size == 0 ? 1 : new_size);
+// Freeing memory the instance did not allocate panics the TA, as a corrupted heap would.
+TA_API void TEE_Free(void* buffer) {
+  if (!instance().free(buffer)) TEE_Panic(teemu::abi::TEE_ERROR_BAD_PARAMETERS);
 }
-
-TA_API void TEE_Free(void* buffer) { std::free(buffer); }
 
 TA_API void TEE_MemMove(void* dest, const void* src, size_t size) {
   std::memmove(dest, src, size);

@@ -44,20 +44,23 @@ using CloseFn = void (*)(void*);
 template <class P>
 using InvokeFn = uint32_t (*)(void*, uint32_t, uint32_t, P*);
 
-// Escape point for TEE_Panic, on the secure thread's stack below the entry point's frames.
+// Escape point for TEE_Panic, on the secure thread's stack below the entry point's frames; it
+// also names the instance whose code runs above it.
 struct Escape {
   void* jmp[5];
   void* prev;
+  DlTaInstance* instance;
 };
 
 using Body = uint32_t (*)(void* ctx);
 
 // Runs body(ctx) so that TEE_Panic inside it returns here with panicked = true. The TA's frames
 // are C frames; nothing between this frame and the TA needs unwinding.
-__attribute__((noinline)) tee::TaOutcome run_guarded(Body body, void* ctx) {
+__attribute__((noinline)) tee::TaOutcome run_guarded(DlTaInstance* inst, Body body, void* ctx) {
   tee::SecureThread* t = tee::current_thread();
   TEEMU_ASSERT(t != nullptr);
   Escape esc;
+  esc.instance = inst;
   esc.prev = t->ta_escape;
   t->ta_escape = &esc;
   if (__builtin_setjmp(esc.jmp) == 0) {
@@ -150,9 +153,20 @@ void* find_entry(void* handle, const char* name, const char* gp11_name, bool* gp
 
 }  // namespace
 
+InstanceState* current_instance_state() {
+  tee::SecureThread* t = tee::current_thread();
+  if (t == nullptr || t->ta_escape == nullptr) return nullptr;
+  return &static_cast<Escape*>(t->ta_escape)->instance->state();
+}
+
+tee::TaOutcome DlTaInstance::run(uint32_t (*body)(void*), void* ctx) {
+  return run_guarded(this, body, ctx);
+}
+
 std::unique_ptr<DlTaInstance> DlTaInstance::create(void* handle, const tee::TaProperties& props) {
   std::unique_ptr<DlTaInstance> inst(new DlTaInstance());
   inst->props_ = props;
+  inst->state_ = std::make_unique<InstanceState>(props.data_size);
   inst->create_ = dlsym(handle, "TA_CreateEntryPoint");
   inst->destroy_ = dlsym(handle, "TA_DestroyEntryPoint");
   inst->close_ = dlsym(handle, "TA_CloseSessionEntryPoint");
@@ -170,15 +184,16 @@ std::unique_ptr<DlTaInstance> DlTaInstance::create(void* handle, const tee::TaPr
 }
 
 DlTaInstance::~DlTaInstance() {
+  state_.reset();  // the TA's heap and objects go before its code
   if (handle_ != nullptr) dlclose(handle_);
 }
 
 tee::TaOutcome DlTaInstance::create() {
-  return run_guarded([](void* fn) { return reinterpret_cast<CreateFn>(fn)(); }, create_);
+  return run([](void* fn) { return reinterpret_cast<CreateFn>(fn)(); }, create_);
 }
 
 tee::TaOutcome DlTaInstance::destroy() {
-  return run_guarded(
+  return run(
       [](void* fn) {
         reinterpret_cast<DestroyFn>(fn)();
         return abi::TEE_SUCCESS;
@@ -189,19 +204,19 @@ tee::TaOutcome DlTaInstance::destroy() {
 tee::TaOutcome DlTaInstance::open_session(tee::TaParams& params, void** session_ctx) {
   if (gp11_) {
     OpenCtx<TeeParamGp11> c{open_, &params, session_ctx};
-    return run_guarded(&OpenCtx<TeeParamGp11>::run, &c);
+    return run(&OpenCtx<TeeParamGp11>::run, &c);
   }
   OpenCtx<TeeParam> c{open_, &params, session_ctx};
-  return run_guarded(&OpenCtx<TeeParam>::run, &c);
+  return run(&OpenCtx<TeeParam>::run, &c);
 }
 
 tee::TaOutcome DlTaInstance::invoke(void* session_ctx, uint32_t cmd, tee::TaParams& params) {
   if (gp11_) {
     InvokeCtx<TeeParamGp11> c{invoke_, session_ctx, cmd, &params};
-    return run_guarded(&InvokeCtx<TeeParamGp11>::run, &c);
+    return run(&InvokeCtx<TeeParamGp11>::run, &c);
   }
   InvokeCtx<TeeParam> c{invoke_, session_ctx, cmd, &params};
-  return run_guarded(&InvokeCtx<TeeParam>::run, &c);
+  return run(&InvokeCtx<TeeParam>::run, &c);
 }
 
 tee::TaOutcome DlTaInstance::close_session(void* session_ctx) {
@@ -209,7 +224,7 @@ tee::TaOutcome DlTaInstance::close_session(void* session_ctx) {
     void* fn;
     void* sess;
   } c{close_, session_ctx};
-  return run_guarded(
+  return run(
       [](void* p) {
         auto* c = static_cast<C*>(p);
         reinterpret_cast<CloseFn>(c->fn)(c->sess);

@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "ta_runtime/instance_state.h"
 #include "tee/ta.h"
 
 namespace teemu::ta_runtime {
@@ -22,9 +23,15 @@ class DlTaInstance : public tee::TaInstance {
   tee::TaOutcome close_session(void* session_ctx) override;
   tee::TaOutcome destroy() override;
 
+  InstanceState& state() { return *state_; }
+
  private:
   DlTaInstance() = default;
+  // Runs body(ctx) on the calling secure thread with this instance current; TEE_Panic inside
+  // it returns here with panicked = true.
+  tee::TaOutcome run(uint32_t (*body)(void*), void* ctx);
 
+  std::unique_ptr<InstanceState> state_;
   void* handle_ = nullptr;
   tee::TaProperties props_;
   bool gp11_ = false;
