@@ -1,17 +1,26 @@
-# teemu_add_ta(<target> SOURCES <src>... [INCLUDES <dir>...])
-# Builds an OP-TEE style TA with the teemu TA dev kit: a shared object named <uuid>.ta, where the
-# UUID comes from the TA's user_ta_header_defines.h (passed as UUID). The TA's directory must hold
-# user_ta_header_defines.h.
+# teemu_add_ta(<target> UUID <uuid> SOURCES <src>... [INCLUDES <dir>...] [GP11] [LOG_LEVEL n]
+#              [INSTALL])
+# Builds an OP-TEE style TA with the teemu TA dev kit into ${TEEMU_TA_OUTPUT_DIR}/<uuid>.ta. The
+# UUID must match the TA's user_ta_header_defines.h, which must be in the current source directory
+# or an INCLUDES directory. GP11 builds against the GP 1.1 API (CFG_TA_OPTEE_CORE_API_COMPAT_1_1).
 function(teemu_add_ta target)
-  cmake_parse_arguments(TA "" "UUID" "SOURCES;INCLUDES" ${ARGN})
+  cmake_parse_arguments(TA "GP11;INSTALL" "UUID;LOG_LEVEL" "SOURCES;INCLUDES" ${ARGN})
   if(NOT TA_UUID)
     message(FATAL_ERROR "teemu_add_ta(${target}): UUID is required")
   endif()
   add_library(${target} MODULE ${TA_SOURCES} ${TEEMU_DEVKIT_DIR}/src/user_ta_header.c)
   target_include_directories(${target} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR} ${TA_INCLUDES}
                                                ${TEEMU_DEVKIT_DIR}/include)
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Werror -O2)
+  target_compile_options(${target} PRIVATE -Wall -O2)
+  if(TA_LOG_LEVEL)
+    target_compile_definitions(${target} PRIVATE TRACE_LEVEL=${TA_LOG_LEVEL})
+  endif()
+  if(TA_GP11)
+    target_compile_definitions(${target} PRIVATE __OPTEE_CORE_API_COMPAT_1_1=1)
+  endif()
   set_target_properties(${target} PROPERTIES PREFIX "" SUFFIX ".ta" OUTPUT_NAME ${TA_UUID}
                         LIBRARY_OUTPUT_DIRECTORY ${TEEMU_TA_OUTPUT_DIR})
-  install(TARGETS ${target} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/teemu/ta)
+  if(TA_INSTALL)  # a TA teemu ships: installed where teemu looks by default
+    install(TARGETS ${target} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/teemu/ta)
+  endif()
 endfunction()

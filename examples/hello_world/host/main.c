@@ -1,0 +1,35 @@
+/* Client of the hello-world TA: passes 42 and prints what the TA made of it. */
+#include <err.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <tee_client_api.h>
+
+#include <hello_world_ta.h>
+
+int main(void) {
+  TEEC_Context ctx;
+  TEEC_Session sess;
+  TEEC_Operation op;
+  TEEC_UUID uuid = TA_HELLO_WORLD_UUID;
+  uint32_t origin;
+
+  TEEC_Result res = TEEC_InitializeContext(NULL, &ctx);
+  if (res != TEEC_SUCCESS) errx(1, "TEEC_InitializeContext failed with code 0x%x", res);
+  res = TEEC_OpenSession(&ctx, &sess, &uuid, TEEC_LOGIN_PUBLIC, NULL, NULL, &origin);
+  if (res != TEEC_SUCCESS)
+    errx(1, "TEEC_OpenSession failed with code 0x%x origin 0x%x", res, origin);
+
+  memset(&op, 0, sizeof(op));
+  op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INOUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+  op.params[0].value.a = 42;
+  printf("Invoking TA to increment %d\n", op.params[0].value.a);
+  res = TEEC_InvokeCommand(&sess, TA_HELLO_WORLD_CMD_INC_VALUE, &op, &origin);
+  if (res != TEEC_SUCCESS)
+    errx(1, "TEEC_InvokeCommand failed with code 0x%x origin 0x%x", res, origin);
+  printf("TA incremented value to %d\n", op.params[0].value.a);
+
+  TEEC_CloseSession(&sess);
+  TEEC_FinalizeContext(&ctx);
+  return 0;
+}
