@@ -1,5 +1,8 @@
 #include "platform/machine.h"
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -32,7 +35,21 @@ std::string Audit::describe() const {
   return os.str();
 }
 
+namespace {
+// Every live TA instance keeps its image descriptor open: make room for many instances.
+void raise_fd_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  const rlim_t want = rl.rlim_max == RLIM_INFINITY ? 65536 : std::min<rlim_t>(rl.rlim_max, 65536);
+  if (rl.rlim_cur < want) {
+    rl.rlim_cur = want;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+}  // namespace
+
 std::unique_ptr<Machine> Machine::create(const MachineConfig& config, std::string* error) {
+  raise_fd_limit();
   std::unique_ptr<Machine> m(new Machine());
   m->config_ = config;
   hw::PhysMemConfig pm;

@@ -81,35 +81,30 @@ Result<std::unique_ptr<tee::TaInstance>> DlTaLoader::instantiate(
   }
   char path[64];
   std::snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+  // The loader recognises an object it already has by its path name: the memfd stays open for the
+  // instance's life so that no other instance can be loaded under the same /proc/self/fd/N.
   void* handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  close(fd);
   if (handle == nullptr) {
+    close(fd);
     TEEMU_LOG_WARN("ta", "cannot load TA image: {}", dlerror());
     return fail(abi::TEE_ERROR_BAD_FORMAT);
   }
-  auto* head = static_cast<const TaHead*>(dlsym(handle, "ta_head"));
-  if (head == nullptr) {
+  auto fail_loaded = [&](uint32_t code) {
     dlclose(handle);
-    return fail(abi::TEE_ERROR_BAD_FORMAT);
-  }
+    close(fd);
+    return fail(code);
+  };
+  auto* head = static_cast<const TaHead*>(dlsym(handle, "ta_head"));
+  if (head == nullptr) return fail_loaded(abi::TEE_ERROR_BAD_FORMAT);
   tee::TaProperties props;
   props.uuid = to_octets(head->uuid);
   props.flags = head->flags;
   props.stack_size = head->stack_size;
   if (auto* ds = static_cast<const uint32_t*>(dlsym(handle, "ta_data_size"))) props.data_size = *ds;
-  if (!(props.uuid == uuid)) {
-    dlclose(handle);
-    return fail(abi::TEE_ERROR_SECURITY);
-  }
-  if (props.flags & ~kTaFlagsMask) {
-    dlclose(handle);
-    return fail(abi::TEE_ERROR_BAD_FORMAT);
-  }
-  auto inst = DlTaInstance::create(handle, props);
-  if (!inst) {
-    dlclose(handle);
-    return fail(abi::TEE_ERROR_BAD_FORMAT);
-  }
+  if (!(props.uuid == uuid)) return fail_loaded(abi::TEE_ERROR_SECURITY);
+  if (props.flags & ~kTaFlagsMask) return fail_loaded(abi::TEE_ERROR_BAD_FORMAT);
+  auto inst = DlTaInstance::create(handle, fd, props);
+  if (!inst) return fail_loaded(abi::TEE_ERROR_BAD_FORMAT);
   return std::unique_ptr<tee::TaInstance>(std::move(inst));
 }
 

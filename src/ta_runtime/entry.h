@@ -12,8 +12,10 @@ namespace teemu::ta_runtime {
 
 class DlTaInstance : public tee::TaInstance {
  public:
-  // Takes ownership of `handle` on success; null if entry points are missing.
-  static std::unique_ptr<DlTaInstance> create(void* handle, const tee::TaProperties& props);
+  // Takes ownership of `handle` and of the image descriptor `image_fd` on success; null if entry
+  // points are missing.
+  static std::unique_ptr<DlTaInstance> create(void* handle, int image_fd,
+                                              const tee::TaProperties& props);
   ~DlTaInstance() override;
 
   const tee::TaProperties& properties() const override { return props_; }
@@ -33,6 +35,7 @@ class DlTaInstance : public tee::TaInstance {
 
   std::unique_ptr<InstanceState> state_;
   void* handle_ = nullptr;
+  int image_fd_ = -1;
   tee::TaProperties props_;
   bool gp11_ = false;
   void* create_ = nullptr;
