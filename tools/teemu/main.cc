@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "abi/optee_smc.h"
+#include "bench.h"
 #include "abi/tee_uapi.h"
 #include "hw/phys_mem.h"
 #include "platform/config.h"
@@ -302,6 +303,10 @@ int main(int argc, char** argv) {
   uint64_t demo_mib = 64;
   demo->add_option("--size-mib", demo_mib, "Buffer size in MiB")->check(CLI::Range(1, 4096));
 
+  auto* bench = app.add_subcommand("bench", "Measure teemu end to end and report the metrics");
+  tool::BenchOptions bench_opts;
+  tool::add_bench_options(bench, bench_opts);
+
   auto* phase = app.add_subcommand("demo-phase", "");
   phase->group("");  // internal
   std::string phase_name;
@@ -313,6 +318,7 @@ int main(int argc, char** argv) {
   if (*run) return cmd_run(ta_dirs, cmd);
   if (app.got_subcommand("info")) return cmd_info();
   if (*demo) return cmd_demo(demo_mib);
+  if (*bench) return tool::run_bench(bench_opts);
   if (*phase) return cmd_demo_phase(phase_name, phase_size);
   return 2;
 }
