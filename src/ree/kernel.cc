@@ -103,6 +103,7 @@ int Kernel::install(std::shared_ptr<File> f) {
 
 Kernel::File::~File() {
   if (shm != nullptr) shm->teedev->shm_put(shm);
+  if (ctx) ctx->dev().driver().close_context(*ctx);
 }
 
 int Kernel::sys_open(const char* path) {

@@ -99,22 +99,28 @@ KResult<TeeShm*> TeeDevice::shm_register(const std::shared_ptr<TeeContext>& ctx,
   shm->pages = std::move(*pages);
   stats_.pages_pinned.add(static_cast<int64_t>(num_pages));
   stats_.pages_pinned_now.add(static_cast<int64_t>(num_pages));
-  // The id is reserved before the driver registers, as in Linux; nobody can use it before the
-  // ioctl returns it.
+  // The id is reserved before the driver registers, as in Linux, but it names nothing until the
+  // registration succeeded (Linux >= 5.18: idr_alloc(NULL), then idr_replace). Ids are
+  // guessable: published early, another thread of the context could take a reference to an
+  // object the secure world does not know yet, or that a failed registration then frees.
   TeeShm* raw = shm.get();
   {
     base::MutexLock lock(shm_lock_);
-    raw->id = alloc_id_locked(raw);
+    raw->id = alloc_id_locked(nullptr);
     ++live_;
   }
   auto r = driver_.shm_register(*ctx, *raw);
-  if (!r) {
-    {
-      base::MutexLock lock(shm_lock_);
+  {
+    base::MutexLock lock(shm_lock_);
+    if (r) {
+      idr_[raw->id] = raw;
+    } else {
       idr_.erase(raw->id);
       free_ids_.push(raw->id);
       --live_;
     }
+  }
+  if (!r) {
     unpin_user_pages(mem_, raw->pages);
     stats_.pages_pinned_now.sub(static_cast<int64_t>(num_pages));
     return tl::unexpected(r.error());
@@ -126,7 +132,9 @@ KResult<TeeShm*> TeeDevice::shm_register(const std::shared_ptr<TeeContext>& ctx,
 KResult<TeeShm*> TeeDevice::shm_get_from_id(const TeeContext& ctx, int id) {
   base::MutexLock lock(shm_lock_);
   auto it = idr_.find(id);
-  if (it == idr_.end() || it->second->ctx.get() != &ctx) return fail_errno(EINVAL);
+  // A reserved id (null: registration still running) names nothing yet.
+  if (it == idr_.end() || it->second == nullptr || it->second->ctx.get() != &ctx)
+    return fail_errno(EINVAL);
   TeeShm* shm = it->second;
   // A count of zero cannot be seen here: the last put removes the id under this lock.
   TEEMU_ASSERT(shm->refcount.load() > 0);
@@ -172,18 +180,8 @@ size_t TeeDevice::live_shm() const {
 
 namespace {
 
-// copy_from_user / copy_to_user: user pointers are host pointers of the calling process; a null
-// one is -EFAULT.
-bool copy_from_user(void* dst, uint64_t src, size_t n) {
-  if (src == 0 || !access_ok(src, n)) return false;
-  std::memcpy(dst, reinterpret_cast<const void*>(src), n);
-  return true;
-}
-bool copy_to_user(uint64_t dst, const void* src, size_t n) {
-  if (dst == 0 || !access_ok(dst, n)) return false;
-  std::memcpy(reinterpret_cast<void*>(dst), src, n);
-  return true;
-}
+// User pointers are host pointers of the calling process; copy_from_user / copy_to_user
+// (user_pages.h) turn a bad one into -EFAULT.
 template <class T>
 bool put_user(uint64_t dst, const T& v) {
   return copy_to_user(dst, &v, sizeof(T));
@@ -250,12 +248,11 @@ bool params_to_user(uint64_t uparams, const std::vector<TeeParam>& params) {
     const uint64_t up = uparams + i * sizeof(tee_ioctl_param);
     switch (p.attr & TEE_IOCTL_PARAM_ATTR_TYPE_MASK) {
       case TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT:
-      case TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT:
-        if (!put_user(up + offsetof(tee_ioctl_param, a), p.a) ||
-            !put_user(up + offsetof(tee_ioctl_param, b), p.b) ||
-            !put_user(up + offsetof(tee_ioctl_param, c), p.c))
-          return false;
+      case TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT: {
+        const uint64_t abc[3] = {p.a, p.b, p.c};  // a, b, c are adjacent in tee_ioctl_param
+        if (!copy_to_user(up + offsetof(tee_ioctl_param, a), abc, sizeof(abc))) return false;
         break;
+      }
       case TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT:
       case TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT:
         if (!put_user(up + offsetof(tee_ioctl_param, b), p.size)) return false;

@@ -74,6 +74,7 @@ class TeeDevice {
 
  private:
   void shm_release(TeeShm* shm);
+  // Takes the lowest free id for `shm`; null reserves the id without naming an object yet.
   int alloc_id_locked(TeeShm* shm) REQUIRES(shm_lock_);
 
   std::string name_;

@@ -96,6 +96,9 @@ class TeeDriver {
   virtual ~TeeDriver() = default;
   virtual TeeVersion get_version(const TeeDevice& dev) = 0;
   virtual KResult<void> open(TeeContext& ctx) = 0;
+  // The file of the context was closed (tee_release; the ~6.18 close_context op). Runs even while
+  // shm objects still hold the context, which release() waits for.
+  virtual void close_context(TeeContext& ctx) = 0;
   // Last reference to the context went away: close its sessions.
   virtual void release(TeeContext& ctx) = 0;
   virtual KResult<void> open_session(TeeContext& ctx, OpenSessionArg& arg,

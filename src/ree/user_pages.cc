@@ -1,12 +1,16 @@
 #include "ree/user_pages.h"
 
 #include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 
 #include "base/checked.h"
+#include "base/log.h"
 #include "hw/phys_mem.h"
 
 #ifndef MADV_POPULATE_WRITE
@@ -55,6 +59,42 @@ bool check_writable(uint64_t start, uint64_t len) {
 bool access_ok(uint64_t addr, uint64_t len) {
   auto end = base::checked_add<uint64_t>(addr, len);
   return end && *end <= kTaskSize;
+}
+
+namespace {
+
+// One user copy through the kernel's own checked path. Returns false on EFAULT. Where the
+// syscall is unavailable (a seccomp filter without process_vm_*), falls back to a plain copy
+// after access_ok: then a pointer to unmapped user memory faults as it would without uaccess.
+bool user_copy(void* local, uint64_t remote, size_t n, bool write) {
+  if (n == 0) return true;
+  if (remote == 0 || !access_ok(remote, n)) return false;
+  iovec l{local, n};
+  iovec r{reinterpret_cast<void*>(remote), n};
+  const ssize_t got = write ? process_vm_writev(getpid(), &l, 1, &r, 1, 0)
+                            : process_vm_readv(getpid(), &l, 1, &r, 1, 0);
+  if (got == static_cast<ssize_t>(n)) return true;
+  if (got < 0 && (errno == ENOSYS || errno == EPERM)) {
+    static bool warned = false;
+    if (!warned) {
+      warned = true;
+      TEEMU_LOG_WARN("ree", "process_vm_readv unavailable: user copies are unchecked");
+    }
+    if (write)
+      std::memcpy(reinterpret_cast<void*>(remote), local, n);
+    else
+      std::memcpy(local, reinterpret_cast<const void*>(remote), n);
+    return true;
+  }
+  return false;  // EFAULT, or a partial copy that ran into a bad page
+}
+
+}  // namespace
+
+bool copy_from_user(void* dst, uint64_t src, size_t n) { return user_copy(dst, src, n, false); }
+
+bool copy_to_user(uint64_t dst, const void* src, size_t n) {
+  return user_copy(const_cast<void*>(src), dst, n, true);
 }
 
 KResult<std::vector<Pfn>> pin_user_pages(hw::PhysMem& mem, uint64_t start, uint64_t num_pages) {

@@ -204,9 +204,17 @@ KResult<void> Driver::open(TeeContext& ctx) {
   return {};
 }
 
+void Driver::close_context(TeeContext& ctx) {
+  // The supplicant is gone when its file is: fail its requests now. Waiting for the last
+  // reference would wait for the secure world to free the supplicant's memory, which it may only
+  // do after the very request that is waiting (optee_supp_release runs from release() in Linux;
+  // a request then hangs until a secure thread gives up memory it cannot give up).
+  if (ctx.dev().privileged()) supp_.detach(&ctx);
+}
+
 void Driver::release(TeeContext& ctx) {
   if (ctx.dev().privileged()) {
-    supp_.detach(&ctx);
+    supp_.detach(&ctx);  // no-op after close_context
     return;
   }
   ContextData* d = ctx_data(ctx);

@@ -58,6 +58,7 @@ class Driver : public TeeDriver {
   // TeeDriver
   TeeVersion get_version(const TeeDevice& dev) override;
   KResult<void> open(TeeContext& ctx) override;
+  void close_context(TeeContext& ctx) override;
   void release(TeeContext& ctx) override;
   KResult<void> open_session(TeeContext& ctx, OpenSessionArg& arg,
                              std::vector<TeeParam>& params) override;

@@ -88,14 +88,22 @@ KResult<void> Supplicant::recv(TeeContext& ctx, uint32_t& func, uint32_t& num_pa
 
   base::MutexLock lock(lock_);
   if (ctx_ != &ctx) return fail_errno(EINVAL);
-  // A synchronous supplicant must answer before it asks again.
-  if (num_meta == 0 && sync_req_id_ >= 0) return fail_errno(EINVAL);
+  // A synchronous request must be answered before anything else is received, synchronously or
+  // not (supp_pop_entry: the supplicant must not mix the two protocols).
+  if (sync_req_id_ >= 0) return fail_errno(EINVAL);
   while (queue_.empty()) {
     if (interrupted_ || ctx_ != &ctx) return fail_errno(EINTR);
     reqs_cv_.wait(lock_);
   }
   Request* r = queue_.front();
-  if (params.size() - num_meta < r->params->size()) return fail_errno(EINVAL);
+  if (params.size() - num_meta < r->params->size()) {
+    // Too small for the request: -EINVAL, and the request fails (as the v4.12 synchronous
+    // design did) instead of staying at the head of the queue. Left queued, it would block every
+    // request behind it and wait forever for a supplicant whose buffer never grows.
+    queue_.pop_front();
+    complete_locked(r, TEE_ERROR_COMMUNICATION);
+    return fail_errno(EINVAL);
+  }
   queue_.pop_front();
   int id = 1;
   while (idr_.count(id)) ++id;
@@ -144,16 +152,19 @@ KResult<void> Supplicant::recv(TeeContext& ctx, uint32_t& func, uint32_t& num_pa
 KResult<void> Supplicant::send(TeeContext& ctx, uint32_t ret, std::vector<TeeParam>& params) {
   base::MutexLock lock(lock_);
   if (ctx_ != &ctx) return fail_errno(EINVAL);
+  // supp_pop_req: a pending synchronous request takes the answer as it is; otherwise the first
+  // param must be exactly the request-id META value.
+  if (params.empty()) return fail_errno(EINVAL);
   size_t num_meta = 0;
   int id;
-  if (!params.empty() &&
-      params[0].attr == (TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT | TEE_IOCTL_PARAM_ATTR_META)) {
+  if (sync_req_id_ >= 0) {
+    id = sync_req_id_;
+  } else {
+    if (params[0].attr != (TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT | TEE_IOCTL_PARAM_ATTR_META))
+      return fail_errno(EINVAL);
     num_meta = 1;
     if (params[0].a > static_cast<uint64_t>(INT32_MAX)) return fail_errno(ENOENT);
     id = static_cast<int>(params[0].a);
-  } else {
-    if (sync_req_id_ < 0) return fail_errno(EINVAL);
-    id = sync_req_id_;
   }
   auto it = idr_.find(id);
   if (it == idr_.end()) return fail_errno(ENOENT);
