@@ -1,14 +1,28 @@
-// End-to-end microbenchmarks through the public GP Client API on the embedded machine, next to
-// the native baselines they are compared with (a pipe ping-pong, the same loop in the client).
+// Microbenchmarks. End to end through the public GP Client API on the embedded machine, next to
+// the native baselines they are compared with (a pipe ping-pong, the same loop in the client);
+// then one layer at a time on a machine of their own (uapi ioctl, SMC + world switch, page-list
+// parse, frame lookup, frame aliasing). The end-to-end report is `teemu bench`
+// (docs/performance.md).
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "abi/optee_msg.h"
+#include "abi/optee_smc.h"
+#include "abi/tee_uapi.h"
+#include "hw/phys_mem.h"
+#include "platform/config.h"
 #include "platform/embedded.h"
+#include "platform/machine.h"
+#include "ree/kernel.h"
+#include "tee/page_list.h"
+#include "tee/secure_os.h"
 // After teemu's headers: the GP header defines TEE_ERROR_* macros.
 #include "tee_client_api.h"
 
@@ -174,6 +188,172 @@ void BM_NativeSum(benchmark::State& state) {
   std::free(buf);
 }
 BENCHMARK(BM_NativeSum)->Arg(1)->Arg(64)->Unit(benchmark::kMicrosecond);
+
+// ---- one layer at a time -------------------------------------------------------------------
+
+// A machine of its own for the layer benchmarks (the embedded one belongs to the GP client).
+teemu::platform::Machine& layer_machine() {
+  static std::unique_ptr<teemu::platform::Machine> m = [] {
+    teemu::platform::MachineConfig config;
+    config.ta_path = {TEEMU_BENCH_TA_DIR};
+    std::string err;
+    auto machine = teemu::platform::Machine::create(config, &err);
+    if (!machine) std::abort();
+    return machine;
+  }();
+  return *m;
+}
+
+// uapi: one TEE_IOC_VERSION ioctl on /dev/tee0 (descriptor lookup, copy in/out, driver op).
+void BM_UapiVersionIoctl(benchmark::State& state) {
+  teemu::ree::Kernel& k = layer_machine().kernel();
+  const int fd = k.sys_open("/dev/tee0");
+  if (fd < 0) std::abort();
+  for (auto _ : state) {
+    teemu::abi::tee_ioctl_version_data v{};
+    if (k.sys_ioctl(fd, teemu::abi::TEE_IOC_VERSION, &v) != 0) state.SkipWithError("ioctl");
+    benchmark::DoNotOptimize(v);
+  }
+  k.sys_close(fd);
+}
+BENCHMARK(BM_UapiVersionIoctl);
+
+// SMC + world switch: a fast call (CALLS_UID) straight into the secure OS, no thread, no message.
+void BM_SmcFastCallUid(benchmark::State& state) {
+  teemu::tee::SecureOs& os = layer_machine().secure_os();
+  teemu::abi::SmcRegs in;
+  in[0] = teemu::abi::OPTEE_SMC_CALLS_UID;
+  if (os.smc(in).w(0) != teemu::abi::OPTEE_MSG_UID_0) std::abort();
+  for (auto _ : state) {
+    teemu::abi::SmcRegs out = os.smc(in);
+    benchmark::DoNotOptimize(out);
+  }
+}
+BENCHMARK(BM_SmcFastCallUid);
+
+// Pinned frames aliasing a page-aligned host buffer of n pages, and a page list naming them in
+// non-secure DRAM, written the way the driver writes it (optee_fill_pages_list).
+struct PageListFixture {
+  teemu::hw::PhysMem& mem;
+  std::vector<uint8_t*> host;
+  std::vector<teemu::Pfn> frames, list_pages;
+  uint64_t buf_ptr = 0;
+
+  PageListFixture(teemu::hw::PhysMem& m, size_t n) : mem(m), frames(n) {
+    auto* buf = static_cast<uint8_t*>(std::aligned_alloc(4096, n * 4096));
+    if (buf == nullptr || !mem.alias_host_pages(reinterpret_cast<uintptr_t>(buf), frames))
+      std::abort();
+    host.push_back(buf);
+    const size_t lists =
+        (n + teemu::abi::kPageListEntriesPerPage - 1) / teemu::abi::kPageListEntriesPerPage;
+    for (size_t i = 0; i < lists; ++i) {
+      auto p = mem.alloc_ns_page();
+      if (!p) std::abort();
+      list_pages.push_back(*p);
+    }
+    size_t idx = 0;
+    for (size_t l = 0; l < lists; ++l) {
+      auto* lp = reinterpret_cast<teemu::abi::optee_page_list_page*>(mem.host_of(list_pages[l]));
+      for (size_t e = 0; e < teemu::abi::kPageListEntriesPerPage && idx < n; ++e)
+        lp->pages_list[e] = teemu::pfn_to_pa(frames[idx++]).value;
+      if (l + 1 < lists) lp->next_page_data = teemu::pfn_to_pa(list_pages[l + 1]).value;
+    }
+    buf_ptr = teemu::pfn_to_pa(list_pages[0]).value;
+  }
+  ~PageListFixture() {
+    for (teemu::Pfn p : list_pages) mem.free_ns_page(p);
+    mem.unalias(frames);
+    for (uint8_t* b : host) std::free(b);
+  }
+};
+
+// Secure side: reading and checking a page list of n entries into a private array
+// (tee::extract_page_list, what REGISTER_SHM and NONCONTIG TMEM params do).
+void BM_PageListParse(benchmark::State& state) {
+  teemu::hw::PhysMem& mem = layer_machine().mem();
+  const size_t n = static_cast<size_t>(state.range(0));
+  PageListFixture f(mem, n);
+  for (auto _ : state) {
+    auto r = teemu::tee::extract_page_list(mem, f.buf_ptr, n * 4096);
+    if (!r || r->pages.size() != n) state.SkipWithError("extract_page_list");
+    benchmark::DoNotOptimize(r);
+  }
+  state.counters["ns_per_page"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * static_cast<double>(n),
+      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_PageListParse)->Arg(1)->Arg(511)->Arg(512)->Arg(16384)->Arg(262144);
+
+// Normal-world side: building a page list of n entries as the driver does (its builder is
+// private; this is the same work on the same PhysMem calls: one kernel page per 511 entries,
+// zeroed by alloc_ns_page, filled, then freed after the call).
+void BM_PageListBuild(benchmark::State& state) {
+  teemu::hw::PhysMem& mem = layer_machine().mem();
+  const size_t n = static_cast<size_t>(state.range(0));
+  std::vector<teemu::Pfn> frames(n);
+  for (size_t i = 0; i < n; ++i) frames[i] = teemu::hw::kScatteredFirstPfn + static_cast<teemu::Pfn>(i);
+  const size_t lists =
+      (n + teemu::abi::kPageListEntriesPerPage - 1) / teemu::abi::kPageListEntriesPerPage;
+  std::vector<teemu::Pfn> list_pages;
+  list_pages.reserve(lists);
+  for (auto _ : state) {
+    for (size_t i = 0; i < lists; ++i) {
+      auto p = mem.alloc_ns_page();
+      if (!p) {
+        state.SkipWithError("alloc_ns_page");
+        break;
+      }
+      list_pages.push_back(*p);
+    }
+    size_t idx = 0;
+    for (size_t l = 0; l < list_pages.size(); ++l) {
+      auto* lp = reinterpret_cast<teemu::abi::optee_page_list_page*>(mem.host_of(list_pages[l]));
+      for (size_t e = 0; e < teemu::abi::kPageListEntriesPerPage && idx < n; ++e)
+        lp->pages_list[e] = teemu::pfn_to_pa(frames[idx++]).value;
+      if (l + 1 < list_pages.size()) lp->next_page_data = teemu::pfn_to_pa(list_pages[l + 1]).value;
+    }
+    benchmark::ClobberMemory();
+    for (teemu::Pfn p : list_pages) mem.free_ns_page(p);
+    list_pages.clear();
+  }
+  state.counters["ns_per_page"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * static_cast<double>(n),
+      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_PageListBuild)->Arg(1)->Arg(511)->Arg(512)->Arg(16384)->Arg(262144);
+
+// Frame lookup: hw::PhysMem::frame over 4096 scattered pinned frames (the secure side's only way
+// to reach normal-world memory).
+void BM_FrameLookup(benchmark::State& state) {
+  teemu::hw::PhysMem& mem = layer_machine().mem();
+  PageListFixture f(mem, 4096);
+  size_t i = 0;
+  for (auto _ : state) {
+    auto fr = mem.frame(f.frames[i]);
+    benchmark::DoNotOptimize(fr);
+    i = (i + 1) & 4095;
+  }
+}
+BENCHMARK(BM_FrameLookup);
+
+// Pinning's frame side: alias n host pages to fresh frames and release them
+// (hw::PhysMem::alias_host_pages + unalias; what REGISTER costs besides the pin check).
+void BM_FrameAliasUnalias(benchmark::State& state) {
+  teemu::hw::PhysMem& mem = layer_machine().mem();
+  const size_t n = static_cast<size_t>(state.range(0));
+  auto* buf = static_cast<uint8_t*>(std::aligned_alloc(4096, n * 4096));
+  std::vector<teemu::Pfn> frames(n);
+  for (auto _ : state) {
+    if (!mem.alias_host_pages(reinterpret_cast<uintptr_t>(buf), frames))
+      state.SkipWithError("alias");
+    mem.unalias(frames);
+  }
+  state.counters["ns_per_page"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * static_cast<double>(n),
+      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  std::free(buf);
+}
+BENCHMARK(BM_FrameAliasUnalias)->Arg(1)->Arg(256)->Arg(16384)->Arg(262144);
 
 }  // namespace
 

@@ -1,0 +1,558 @@
+#include "bench_measure.h"
+
+#include <malloc.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "bench_sum.h"
+#include "hw/machine_stats.h"
+#include "hw/phys_mem.h"
+#include "platform/embedded.h"
+#include "platform/machine.h"
+// The GP header defines TEE_ERROR_* macros: it comes after every teemu header.
+#include "tee_client_api.h"
+
+namespace teemu::tool::bench {
+
+namespace {
+
+const TEEC_UUID kShmTestUuid = {0xf9b9acc0, 0x806d, 0x415c,
+                                {0xba, 0xde, 0x7a, 0xec, 0xc6, 0x00, 0xe8, 0x0f}};
+// tas/shm_test/include/shm_test_ta.h
+constexpr uint32_t kCmdSum = 0;
+constexpr uint32_t kCmdInc = 2;
+constexpr uint64_t kPage = 4096;
+
+uint64_t now_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+std::string hex(uint32_t v) {
+  char b[16];
+  std::snprintf(b, sizeof(b), "0x%08x", v);
+  return b;
+}
+
+void check(TEEC_Result r, const char* what, uint32_t origin = 0) {
+  if (r != TEEC_SUCCESS)
+    throw BenchError(std::string(what) + " failed: " + hex(r) + " (origin " +
+                     std::to_string(origin) + ")");
+}
+
+// A page-aligned buffer whose pages are all faulted in (so that first-touch costs are not
+// measured as registration or summing costs).
+class Buffer {
+ public:
+  explicit Buffer(uint64_t size) : size_(size) {
+    const uint64_t rounded = (size + kPage - 1) / kPage * kPage;
+    ptr_ = static_cast<uint8_t*>(std::aligned_alloc(kPage, rounded));
+    if (ptr_ == nullptr) throw BenchError("out of memory allocating " + std::to_string(size));
+    std::memset(ptr_, 0x5a, rounded);
+  }
+  ~Buffer() { std::free(ptr_); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  uint8_t* data() const { return ptr_; }
+  uint64_t size() const { return size_; }
+  // A byte pattern that sums differently for every size; returns its sum.
+  uint64_t fill_pattern() {
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < size_; ++i) {
+      ptr_[i] = static_cast<uint8_t>(i * 7 + (i >> 12));
+      sum += ptr_[i];
+    }
+    return sum;
+  }
+
+ private:
+  uint8_t* ptr_ = nullptr;
+  uint64_t size_ = 0;
+};
+
+// One context with one session on the shm-test TA.
+class Client {
+ public:
+  Client() {
+    check(TEEC_InitializeContext(nullptr, &ctx_), "TEEC_InitializeContext");
+    uint32_t origin = 0;
+    TEEC_Result r = TEEC_OpenSession(&ctx_, &sess_, &kShmTestUuid, TEEC_LOGIN_PUBLIC, nullptr,
+                                     nullptr, &origin);
+    if (r != TEEC_SUCCESS) {
+      TEEC_FinalizeContext(&ctx_);
+      check(r, "TEEC_OpenSession(shm-test TA)", origin);
+    }
+  }
+  ~Client() {
+    TEEC_CloseSession(&sess_);
+    TEEC_FinalizeContext(&ctx_);
+  }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  TEEC_Context* ctx() { return &ctx_; }
+  TEEC_Session* sess() { return &sess_; }
+
+  // The empty invoke: INC on one value parameter.
+  void inc() {
+    TEEC_Operation op{};
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INOUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+    op.params[0].value.a = 1;
+    uint32_t origin = 0;
+    check(TEEC_InvokeCommand(&sess_, kCmdInc, &op, &origin), "invoke INC", origin);
+    if (op.params[0].value.a != 2) throw BenchError("invoke INC returned a wrong value");
+  }
+  void open_close() {
+    TEEC_Session s;
+    uint32_t origin = 0;
+    check(TEEC_OpenSession(&ctx_, &s, &kShmTestUuid, TEEC_LOGIN_PUBLIC, nullptr, nullptr,
+                           &origin),
+          "TEEC_OpenSession", origin);
+    TEEC_CloseSession(&s);
+  }
+  uint64_t sum_registered(TEEC_SharedMemory* shm) {
+    TEEC_Operation op{};
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_WHOLE, TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE);
+    op.params[0].memref.parent = shm;
+    return sum(op);
+  }
+  uint64_t sum_temp(void* buf, size_t size) {
+    TEEC_Operation op{};
+    op.paramTypes =
+        TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE);
+    op.params[0].tmpref.buffer = buf;
+    op.params[0].tmpref.size = size;
+    return sum(op);
+  }
+
+ private:
+  uint64_t sum(TEEC_Operation& op) {
+    uint32_t origin = 0;
+    check(TEEC_InvokeCommand(&sess_, kCmdSum, &op, &origin), "invoke SUM", origin);
+    return (uint64_t{op.params[1].value.b} << 32) | op.params[1].value.a;
+  }
+
+  TEEC_Context ctx_{};
+  TEEC_Session sess_{};
+};
+
+// A registered buffer for the lifetime of the object.
+class Registration {
+ public:
+  Registration(Client& c, void* buf, uint64_t size, uint32_t flags = TEEC_MEM_INPUT) {
+    shm_.buffer = buf;
+    shm_.size = size;
+    shm_.flags = flags;
+    check(TEEC_RegisterSharedMemory(c.ctx(), &shm_), "TEEC_RegisterSharedMemory");
+  }
+  ~Registration() { TEEC_ReleaseSharedMemory(&shm_); }
+  Registration(const Registration&) = delete;
+  Registration& operator=(const Registration&) = delete;
+  TEEC_SharedMemory* get() { return &shm_; }
+
+ private:
+  TEEC_SharedMemory shm_{};
+};
+
+void register_release(Client& c, void* buf, uint64_t size) {
+  TEEC_SharedMemory shm{};
+  shm.buffer = buf;
+  shm.size = size;
+  shm.flags = TEEC_MEM_INPUT;
+  check(TEEC_RegisterSharedMemory(c.ctx(), &shm), "TEEC_RegisterSharedMemory");
+  TEEC_ReleaseSharedMemory(&shm);
+}
+
+// A thread echoing bytes: one round trip = write to it, read its answer.
+class PipePeer {
+ public:
+  PipePeer() {
+    if (pipe(to_) != 0 || pipe(from_) != 0) throw BenchError("pipe() failed");
+    peer_ = std::thread([this] {
+      char c;
+      while (read(to_[0], &c, 1) == 1) {
+        if (c == 'q' || write(from_[1], &c, 1) != 1) break;
+      }
+    });
+  }
+  ~PipePeer() {
+    char c = 'q';
+    (void)!write(to_[1], &c, 1);
+    peer_.join();
+    for (int fd : {to_[0], to_[1], from_[0], from_[1]}) close(fd);
+  }
+  PipePeer(const PipePeer&) = delete;
+  PipePeer& operator=(const PipePeer&) = delete;
+  void round_trip() {
+    char c = 'x';
+    if (write(to_[1], &c, 1) != 1 || read(from_[0], &c, 1) != 1)
+      throw BenchError("pipe ping-pong failed");
+  }
+
+ private:
+  int to_[2] = {-1, -1}, from_[2] = {-1, -1};
+  std::thread peer_;
+};
+
+// Runs n operations and returns ns per operation.
+using Batch = std::function<double(uint64_t)>;
+
+template <class F>
+Batch batch_of(F f) {
+  return [f](uint64_t n) mutable {
+    const uint64_t t0 = now_ns();
+    for (uint64_t i = 0; i < n; ++i) f();
+    return static_cast<double>(now_ns() - t0) / static_cast<double>(n);
+  };
+}
+
+// Warms the operation up and returns how many of them make a batch of about min_ns.
+uint64_t calibrate(const Batch& b, double min_ns) {
+  double per = b(1);  // warm-up: first calls fault in code, caches, lazily built state
+  for (uint64_t n = 1;; n *= 8) {
+    per = b(n);
+    if (per * static_cast<double>(n) >= min_ns / 8 || n >= (1u << 24)) break;
+  }
+  return std::max<uint64_t>(1, static_cast<uint64_t>(min_ns / std::max(per, 1.0)));
+}
+
+// Each operation's ns per call in every run; the operations alternate run by run.
+std::vector<std::vector<double>> interleave(int runs, double min_batch_ns,
+                                            const std::vector<Batch>& ops, const Tick& tick) {
+  std::vector<uint64_t> iters;
+  for (const Batch& b : ops) iters.push_back(calibrate(b, min_batch_ns));
+  std::vector<std::vector<double>> out(ops.size());
+  for (int r = 0; r < runs; ++r) {
+    for (size_t i = 0; i < ops.size(); ++i) out[i].push_back(ops[i](iters[i]));
+    if (tick) tick(static_cast<double>(r + 1) / runs);
+  }
+  return out;
+}
+
+}  // namespace
+
+Plan Plan::full() { return Plan{}; }
+
+Plan Plan::quick_run() {
+  Plan p;
+  p.quick = true;
+  p.runs = 5;
+  p.min_batch_ns = 10e6;
+  p.large_bytes = 256ull << 20;
+  p.latency_samples = 5000;
+  p.scaling_runs = 3;
+  p.scaling_window_ns = 100e6;
+  p.scaling_threads = {1, 2};
+  p.sweep_batch_ns = 3e6;
+  p.sweep_runs = 3;
+  return p;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const double rank = std::ceil(p * static_cast<double>(v.size()));
+  const size_t idx = rank < 1 ? 0 : static_cast<size_t>(rank) - 1;
+  return v[std::min(idx, v.size() - 1)];
+}
+
+LatencyFigures measure_latency(const Plan& plan, const Tick& tick) {
+  Client c;
+  PipePeer pipe;
+  auto r = interleave(plan.runs, plan.min_batch_ns,
+                      {batch_of([&] { c.inc(); }), batch_of([&] { pipe.round_trip(); }),
+                       batch_of([&] { c.open_close(); })},
+                      tick);
+  return {median(r[0]), median(r[1]), median(r[2])};
+}
+
+LatencySamples sample_latency(const Plan& plan, const Tick& tick) {
+  Client c;
+  PipePeer pipe;
+  LatencySamples s;
+  const int n = plan.latency_samples;
+  s.invoke_ns.reserve(static_cast<size_t>(n));
+  s.pipe_ns.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < 100; ++i) c.inc(), pipe.round_trip();  // warm-up
+  for (int i = 0; i < n; ++i) {
+    uint64_t t0 = now_ns();
+    c.inc();
+    uint64_t t1 = now_ns();
+    pipe.round_trip();
+    uint64_t t2 = now_ns();
+    s.invoke_ns.push_back(static_cast<double>(t1 - t0));
+    s.pipe_ns.push_back(static_cast<double>(t2 - t1));
+    if (tick && (i + 1) % 500 == 0) tick(static_cast<double>(i + 1) / n);
+  }
+  return s;
+}
+
+RegisterFigures measure_register_vs_memcpy(const Plan& plan, const Tick& tick) {
+  Client c;
+  Buffer src(plan.big_bytes), dst(plan.big_bytes);
+  auto r = interleave(plan.runs, plan.min_batch_ns,
+                      {batch_of([&] { register_release(c, src.data(), src.size()); }),
+                       batch_of([&] {
+                         std::memcpy(dst.data(), src.data(), src.size());
+                         asm volatile("" ::: "memory");  // the copy must happen every time
+                       })},
+                      tick);
+  return {median(r[0]), median(r[1])};
+}
+
+double measure_register_large(const Plan& plan, const Tick& tick) {
+  Client c;
+  Buffer buf(plan.large_bytes);
+  auto r = interleave(plan.runs, plan.min_batch_ns,
+                      {batch_of([&] { register_release(c, buf.data(), buf.size()); })}, tick);
+  return median(r[0]);
+}
+
+std::vector<SweepPoint> measure_register_sweep(const Plan& plan, const Tick& tick) {
+  Client c;
+  Buffer buf(plan.large_bytes);
+  std::vector<uint64_t> sizes;
+  for (uint64_t s = kPage; s <= plan.large_bytes; s *= 2) sizes.push_back(s);
+  std::vector<SweepPoint> out;
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    const uint64_t size = sizes[k];
+    // Register and release timed one by one (two clock reads each, ~50 ns, negligible from
+    // 4 KiB up); a run is a batch of pairs, the point is the median of the runs' means.
+    auto run = [&](uint64_t n, double* reg, double* rel) {
+      uint64_t treg = 0, trel = 0;
+      for (uint64_t i = 0; i < n; ++i) {
+        TEEC_SharedMemory shm{};
+        shm.buffer = buf.data();
+        shm.size = size;
+        shm.flags = TEEC_MEM_INPUT;
+        uint64_t t0 = now_ns();
+        check(TEEC_RegisterSharedMemory(c.ctx(), &shm), "TEEC_RegisterSharedMemory");
+        uint64_t t1 = now_ns();
+        TEEC_ReleaseSharedMemory(&shm);
+        uint64_t t2 = now_ns();
+        treg += t1 - t0;
+        trel += t2 - t1;
+      }
+      *reg = static_cast<double>(treg) / static_cast<double>(n);
+      *rel = static_cast<double>(trel) / static_cast<double>(n);
+    };
+    double reg = 0, rel = 0;
+    run(1, &reg, &rel);  // warm-up
+    run(4, &reg, &rel);
+    const uint64_t n =
+        std::max<uint64_t>(1, static_cast<uint64_t>(plan.sweep_batch_ns / std::max(reg + rel, 1.0)));
+    std::vector<double> regs, rels;
+    for (int r = 0; r < plan.sweep_runs; ++r) {
+      run(n, &reg, &rel);
+      regs.push_back(reg);
+      rels.push_back(rel);
+    }
+    out.push_back({size, median(regs), median(rels)});
+    if (tick) tick(static_cast<double>(k + 1) / static_cast<double>(sizes.size()));
+  }
+  return out;
+}
+
+SumFigures measure_zero_copy(const Plan& plan, const Tick& tick) {
+  Client c;
+  Buffer buf(plan.big_bytes);
+  const uint64_t expect = buf.fill_pattern();
+  Registration reg(c, buf.data(), buf.size());
+  if (c.sum_registered(reg.get()) != expect) throw BenchError("TA SUM returned a wrong sum");
+  if (native_sum(buf.data(), buf.size()) != expect) throw BenchError("native sum is wrong");
+  std::atomic<uint64_t> sink{0};
+  auto r = interleave(
+      plan.runs, plan.min_batch_ns,
+      {batch_of([&] { sink.fetch_add(c.sum_registered(reg.get()), std::memory_order_relaxed); }),
+       batch_of([&] {
+         sink.fetch_add(native_sum(buf.data(), buf.size()), std::memory_order_relaxed);
+       })},
+      tick);
+  return {median(r[0]), median(r[1])};
+}
+
+TempFigures measure_temp_vs_registered(const Plan& plan, const Tick& tick) {
+  Client c;
+  Buffer tmp(plan.small_bytes), regbuf(plan.small_bytes);
+  const uint64_t expect = tmp.fill_pattern();
+  regbuf.fill_pattern();
+  Registration reg(c, regbuf.data(), regbuf.size());
+  if (c.sum_temp(tmp.data(), tmp.size()) != expect || c.sum_registered(reg.get()) != expect)
+    throw BenchError("TA SUM returned a wrong sum");
+  auto r = interleave(plan.runs, plan.min_batch_ns,
+                      {batch_of([&] { c.sum_temp(tmp.data(), tmp.size()); }),
+                       batch_of([&] { c.sum_registered(reg.get()); })},
+                      tick);
+  return {median(r[0]), median(r[1])};
+}
+
+namespace {
+
+// Throughput of `threads` client threads doing empty invokes for one window.
+double scaling_run(const Plan& plan, int threads) {
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false}, stop{false};
+  std::vector<uint64_t> counts(static_cast<size_t>(threads), 0);
+  std::mutex err_mu;
+  std::string err;
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t) {
+    ts.emplace_back([&, t] {
+      try {
+        Client c;  // each thread: its own context and session
+        c.inc();
+        ready.fetch_add(1);
+        while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+        uint64_t n = 0;
+        while (!stop.load(std::memory_order_relaxed)) {
+          c.inc();
+          ++n;
+        }
+        counts[static_cast<size_t>(t)] = n;
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(err_mu);
+        err = e.what();
+        ready.fetch_add(1);
+      }
+    });
+  }
+  while (ready.load() < threads) std::this_thread::yield();
+  const uint64_t t0 = now_ns();
+  go.store(true, std::memory_order_release);
+  std::this_thread::sleep_for(std::chrono::nanoseconds(static_cast<int64_t>(plan.scaling_window_ns)));
+  stop.store(true);
+  const uint64_t t1 = now_ns();
+  for (auto& t : ts) t.join();
+  if (!err.empty()) throw BenchError(err);
+  uint64_t total = 0;
+  for (uint64_t n : counts) total += n;
+  return static_cast<double>(total) * 1e9 / static_cast<double>(t1 - t0);
+}
+
+}  // namespace
+
+std::vector<ScalingPoint> measure_scaling(const Plan& plan, const std::vector<int>& threads,
+                                          const Tick& tick) {
+  std::vector<std::vector<double>> runs(threads.size());
+  for (int t : threads) scaling_run(plan, t);  // warm-up (first contexts, instances)
+  for (int r = 0; r < plan.scaling_runs; ++r) {
+    for (size_t i = 0; i < threads.size(); ++i) runs[i].push_back(scaling_run(plan, threads[i]));
+    if (tick) tick(static_cast<double>(r + 1) / plan.scaling_runs);
+  }
+  std::vector<ScalingPoint> out;
+  for (size_t i = 0; i < threads.size(); ++i) out.push_back({threads[i], median(runs[i])});
+  return out;
+}
+
+std::optional<GuestFigures> measure_guest(const Plan&, const Tick&, std::string* why) {
+  *why = "no hypervisor yet";
+  return std::nullopt;
+}
+
+// ---- child phases ------------------------------------------------------------------------
+
+nlohmann::json phase_temp_sum(const Plan& plan) {
+  Client c;
+  platform::Machine* m = platform::embedded_machine();
+  if (m == nullptr) throw BenchError("no embedded machine");
+  Buffer buf(plan.small_bytes);
+  const uint64_t expect = buf.fill_pattern();
+  if (c.sum_temp(buf.data(), buf.size()) != expect) throw BenchError("TA SUM returned a wrong sum");
+  const int64_t copied0 = m->stats().payload_bytes_copied.get();
+  c.sum_temp(buf.data(), buf.size());
+  const int64_t copied = m->stats().payload_bytes_copied.get() - copied0;
+  auto r = interleave(plan.runs, plan.min_batch_ns,
+                      {batch_of([&] { c.sum_temp(buf.data(), buf.size()); })}, nullptr);
+  nlohmann::json out;
+  out["temp_sum_ns"] = median(r[0]);
+  out["bytes_copied_per_call"] = copied;
+  out["dynamic_shm"] = m->config().dynamic_shm;
+  out["static_shm_size"] = m->config().static_shm_size;
+  return out;
+}
+
+namespace {
+
+// Bytes the allocator has handed out: in-use arena chunks plus mmap'd chunks (every arena).
+int64_t heap_bytes() {
+  struct mallinfo2 mi = mallinfo2();
+  return static_cast<int64_t>(mi.uordblks + mi.hblkhd);
+}
+
+int64_t rss_bytes() {
+  FILE* f = std::fopen("/proc/self/statm", "re");
+  if (f == nullptr) return 0;
+  long size = 0, resident = 0;
+  int n = std::fscanf(f, "%ld %ld", &size, &resident);
+  std::fclose(f);
+  return n == 2 ? static_cast<int64_t>(resident) * sysconf(_SC_PAGESIZE) : 0;
+}
+
+}  // namespace
+
+nlohmann::json phase_metadata(const Plan& plan) {
+  Client c;
+  platform::Machine* m = platform::embedded_machine();
+  if (m == nullptr) throw BenchError("no embedded machine");
+  {
+    // Warm-up: lazily built state (tables, caches, the first argument pages) is the machine's,
+    // not the registration's.
+    Buffer small(1 << 20);
+    register_release(c, small.data(), small.size());
+    register_release(c, small.data(), small.size());
+  }
+  Buffer buf(plan.large_bytes);
+  auto* shm = new TEEC_SharedMemory{};  // allocated before the baseline: not counted
+  const int64_t h0 = heap_bytes(), rss0 = rss_bytes();
+  const int64_t fa0 = m->mem().frames_aliased();
+  auto reg = [&] {
+    *shm = TEEC_SharedMemory{};
+    shm->buffer = buf.data();
+    shm->size = buf.size();
+    shm->flags = TEEC_MEM_INPUT;
+    check(TEEC_RegisterSharedMemory(c.ctx(), shm), "TEEC_RegisterSharedMemory");
+  };
+  reg();
+  const int64_t h1 = heap_bytes(), rss1 = rss_bytes();
+  const int64_t frames = m->mem().frames_aliased() - fa0;
+  TEEC_ReleaseSharedMemory(shm);
+  const int64_t h2 = heap_bytes();
+  reg();
+  const int64_t h3 = heap_bytes(), rss3 = rss_bytes();
+  TEEC_ReleaseSharedMemory(shm);
+  delete shm;
+  const double pages = static_cast<double>(buf.size() / kPage);
+  if (frames <= 0) throw BenchError("registering did not alias any frame");
+  nlohmann::json out;
+  out["bytes"] = buf.size();
+  out["pages"] = buf.size() / kPage;
+  out["frames_aliased"] = frames;
+  // Frame-table entries: one 8-byte word per aliased frame (hw::PhysMem).
+  out["frame_table_bytes_per_page"] = 8.0 * static_cast<double>(frames) / pages;
+  out["heap_first_bytes_per_page"] = static_cast<double>(h1 - h0) / pages;
+  out["heap_retained_after_release_bytes_per_page"] = static_cast<double>(h2 - h0) / pages;
+  out["heap_steady_bytes_per_page"] = static_cast<double>(h3 - h0) / pages;
+  out["rss_first_bytes_per_page"] = static_cast<double>(rss1 - rss0) / pages;
+  out["rss_steady_bytes_per_page"] = static_cast<double>(rss3 - rss0) / pages;
+  return out;
+}
+
+}  // namespace teemu::tool::bench
