@@ -361,10 +361,16 @@ int run_report(const BenchOptions& opts) {
   raw["invoke_ns"] = lat.invoke_ns;
   raw["pipe_roundtrip_ns"] = lat.pipe_ns;
   raw["open_close_ns"] = lat.open_close_ns;
+  raw["smc_calls_per_invoke"] = lat.invoke_counts.smc_calls;
+  raw["smc_calls_per_open_close"] = lat.open_close_counts.smc_calls;
+  raw["rpcs_per_open_close"] = lat.open_close_counts.rpcs;
+  raw["supplicant_requests_per_open_close"] = lat.open_close_counts.supplicant_requests;
   set("invoke_vs_pipe", lat.invoke_ns / lat.pipe_ns,
       "invoke " + dur(lat.invoke_ns) + " / pipe round trip " + dur(lat.pipe_ns));
   set("open_close_vs_invoke", lat.open_close_ns / lat.invoke_ns,
-      "open+close " + dur(lat.open_close_ns) + " / invoke " + dur(lat.invoke_ns));
+      "open+close " + dur(lat.open_close_ns) + " / invoke " + dur(lat.invoke_ns) + "; " +
+          num(lat.open_close_counts.smc_calls) + " SMCs, " + num(lat.open_close_counts.rpcs) +
+          " RPCs (" + num(lat.open_close_counts.supplicant_requests) + " to the supplicant)");
 
   progress.step("single-call latency samples");
   plots.latency = sample_latency(plan, tick);
@@ -425,15 +431,18 @@ int run_report(const BenchOptions& opts) {
   progress.step("empty-invoke throughput against client threads");
   std::vector<int> threads = plan.scaling_threads;
   const std::vector<ScalingPoint> scaling = measure_scaling(plan, threads, tick);
-  double t1 = 0, t2 = 0;
+  double t1 = 0, t2 = 0, c1 = 0, c2 = 0, u2 = 0;
   for (const ScalingPoint& p : scaling) {
     raw["invoke_throughput_" + std::to_string(p.threads) + "_threads_per_s"] = p.invokes_per_s;
-    if (p.threads == 1) t1 = p.invokes_per_s;
-    if (p.threads == 2) t2 = p.invokes_per_s;
+    raw["invoke_cpu_ns_" + std::to_string(p.threads) + "_threads"] = p.cpu_ns_per_invoke;
+    raw["cpus_used_" + std::to_string(p.threads) + "_threads"] = p.cpus_used;
+    if (p.threads == 1) t1 = p.invokes_per_s, c1 = p.cpu_ns_per_invoke;
+    if (p.threads == 2) t2 = p.invokes_per_s, c2 = p.cpu_ns_per_invoke, u2 = p.cpus_used;
   }
   set("scaling_2_threads", t2 / t1,
-      fmt("%.0f", t2) + " / " + fmt("%.0f", t1) + " invokes/s (" +
-          std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " CPUs, " +
+      fmt("%.0f", t2) + " / " + fmt("%.0f", t1) + " invokes/s; CPU per invoke " +
+          dur(c2) + " / " + dur(c1) + "; 2 threads got " + fmt("%.2f", u2) + " of " +
+          std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " CPUs (" +
           std::to_string(platform::embedded_machine()->config().threads) + " secure threads)");
   plots.scaling.push_back({"native client threads", "client threads", scaling});
 

@@ -1,6 +1,7 @@
 #include "bench_measure.h"
 
 #include <malloc.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -274,6 +275,24 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(idx, v.size() - 1)];
 }
 
+namespace {
+
+template <class F>
+PathCounts count_path(int n, F f) {
+  platform::Machine* m = platform::embedded_machine();
+  if (m == nullptr) throw BenchError("no embedded machine");
+  hw::MachineStats& s = m->stats();
+  const int64_t smc0 = s.smc_calls.get(), rpc0 = s.rpcs.get(),
+                supp0 = s.supplicant_requests.get();
+  for (int i = 0; i < n; ++i) f();
+  const double d = n;
+  return {static_cast<double>(s.smc_calls.get() - smc0) / d,
+          static_cast<double>(s.rpcs.get() - rpc0) / d,
+          static_cast<double>(s.supplicant_requests.get() - supp0) / d};
+}
+
+}  // namespace
+
 LatencyFigures measure_latency(const Plan& plan, const Tick& tick) {
   Client c;
   PipePeer pipe;
@@ -281,7 +300,10 @@ LatencyFigures measure_latency(const Plan& plan, const Tick& tick) {
                       {batch_of([&] { c.inc(); }), batch_of([&] { pipe.round_trip(); }),
                        batch_of([&] { c.open_close(); })},
                       tick);
-  return {median(r[0]), median(r[1]), median(r[2])};
+  LatencyFigures out{median(r[0]), median(r[1]), median(r[2]), {}, {}};
+  out.invoke_counts = count_path(100, [&] { c.inc(); });
+  out.open_close_counts = count_path(20, [&] { c.open_close(); });
+  return out;
 }
 
 LatencySamples sample_latency(const Plan& plan, const Tick& tick) {
@@ -289,19 +311,19 @@ LatencySamples sample_latency(const Plan& plan, const Tick& tick) {
   PipePeer pipe;
   LatencySamples s;
   const int n = plan.latency_samples;
-  s.invoke_ns.reserve(static_cast<size_t>(n));
-  s.pipe_ns.reserve(static_cast<size_t>(n));
-  for (int i = 0; i < 100; ++i) c.inc(), pipe.round_trip();  // warm-up
-  for (int i = 0; i < n; ++i) {
-    uint64_t t0 = now_ns();
-    c.inc();
-    uint64_t t1 = now_ns();
-    pipe.round_trip();
-    uint64_t t2 = now_ns();
-    s.invoke_ns.push_back(static_cast<double>(t1 - t0));
-    s.pipe_ns.push_back(static_cast<double>(t2 - t1));
-    if (tick && (i + 1) % 500 == 0) tick(static_cast<double>(i + 1) / n);
-  }
+  // One block of each, so neither perturbs the other's caches or scheduling.
+  auto sample = [&](std::vector<double>& out, auto op, double base) {
+    out.reserve(static_cast<size_t>(n));
+    for (int i = 0; i < 100; ++i) op();  // warm-up
+    for (int i = 0; i < n; ++i) {
+      const uint64_t t0 = now_ns();
+      op();
+      out.push_back(static_cast<double>(now_ns() - t0));
+      if (tick && (i + 1) % 500 == 0) tick(base + 0.5 * (i + 1) / n);
+    }
+  };
+  sample(s.invoke_ns, [&] { c.inc(); }, 0);
+  sample(s.pipe_ns, [&] { pipe.round_trip(); }, 0.5);
   return s;
 }
 
@@ -406,8 +428,18 @@ TempFigures measure_temp_vs_registered(const Plan& plan, const Tick& tick) {
 
 namespace {
 
-// Throughput of `threads` client threads doing empty invokes for one window.
-double scaling_run(const Plan& plan, int threads) {
+uint64_t process_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Throughput of `threads` client threads doing empty invokes for one window, the process CPU time
+// per invoke and the CPUs used.
+struct WindowResult {
+  double invokes_per_s, cpu_ns_per_invoke, cpus_used;
+};
+WindowResult scaling_run(const Plan& plan, int threads) {
   std::atomic<int> ready{0};
   std::atomic<bool> go{false}, stop{false};
   std::vector<uint64_t> counts(static_cast<size_t>(threads), 0);
@@ -435,30 +467,40 @@ double scaling_run(const Plan& plan, int threads) {
     });
   }
   while (ready.load() < threads) std::this_thread::yield();
-  const uint64_t t0 = now_ns();
+  const uint64_t t0 = now_ns(), cpu0 = process_cpu_ns();
   go.store(true, std::memory_order_release);
   std::this_thread::sleep_for(std::chrono::nanoseconds(static_cast<int64_t>(plan.scaling_window_ns)));
   stop.store(true);
-  const uint64_t t1 = now_ns();
+  const uint64_t t1 = now_ns(), cpu1 = process_cpu_ns();
   for (auto& t : ts) t.join();
   if (!err.empty()) throw BenchError(err);
   uint64_t total = 0;
   for (uint64_t n : counts) total += n;
-  return static_cast<double>(total) * 1e9 / static_cast<double>(t1 - t0);
+  if (total == 0) throw BenchError("no invoke completed in a throughput window");
+  return {static_cast<double>(total) * 1e9 / static_cast<double>(t1 - t0),
+          static_cast<double>(cpu1 - cpu0) / static_cast<double>(total),
+          static_cast<double>(cpu1 - cpu0) / static_cast<double>(t1 - t0)};
 }
 
 }  // namespace
 
 std::vector<ScalingPoint> measure_scaling(const Plan& plan, const std::vector<int>& threads,
                                           const Tick& tick) {
-  std::vector<std::vector<double>> runs(threads.size());
+  std::vector<std::vector<double>> runs(threads.size()), cpu(threads.size()),
+      used(threads.size());
   for (int t : threads) scaling_run(plan, t);  // warm-up (first contexts, instances)
   for (int r = 0; r < plan.scaling_runs; ++r) {
-    for (size_t i = 0; i < threads.size(); ++i) runs[i].push_back(scaling_run(plan, threads[i]));
+    for (size_t i = 0; i < threads.size(); ++i) {
+      const WindowResult w = scaling_run(plan, threads[i]);
+      runs[i].push_back(w.invokes_per_s);
+      cpu[i].push_back(w.cpu_ns_per_invoke);
+      used[i].push_back(w.cpus_used);
+    }
     if (tick) tick(static_cast<double>(r + 1) / plan.scaling_runs);
   }
   std::vector<ScalingPoint> out;
-  for (size_t i = 0; i < threads.size(); ++i) out.push_back({threads[i], median(runs[i])});
+  for (size_t i = 0; i < threads.size(); ++i)
+    out.push_back({threads[i], median(runs[i]), median(cpu[i]), median(used[i])});
   return out;
 }
 

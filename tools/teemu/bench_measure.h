@@ -48,10 +48,17 @@ double percentile(std::vector<double> v, double p);
 // Reports the fraction [0, 1] of the current step that is done (for the progress bar).
 using Tick = std::function<void(double)>;
 
+// The machine's counters (hw::MachineStats) per operation, averaged over a few untimed ones:
+// where an operation goes besides its own code.
+struct PathCounts {
+  double smc_calls = 0, rpcs = 0, supplicant_requests = 0;
+};
+
 // Empty invoke (INC on the shm-test TA), 1-byte pipe ping-pong between two threads, open +
 // close session: interleaved run by run. ns per operation.
 struct LatencyFigures {
   double invoke_ns = 0, pipe_ns = 0, open_close_ns = 0;
+  PathCounts invoke_counts, open_close_counts;
 };
 LatencyFigures measure_latency(const Plan& plan, const Tick& tick);
 
@@ -97,6 +104,12 @@ TempFigures measure_temp_vs_registered(const Plan& plan, const Tick& tick);
 struct ScalingPoint {
   int threads = 0;
   double invokes_per_s = 0;
+  // Process CPU time (all threads) per invoke: flat when the threads do not get in each other's
+  // way, so a throughput that does not scale with a flat CPU cost means the CPUs were busy.
+  double cpu_ns_per_invoke = 0;
+  // Process CPU time / wall time in the window: below `threads`, the threads were waiting (a
+  // lock) or the machine had no CPU free for them.
+  double cpus_used = 0;
 };
 std::vector<ScalingPoint> measure_scaling(const Plan& plan, const std::vector<int>& threads,
                                           const Tick& tick);
