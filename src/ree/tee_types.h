@@ -50,8 +50,11 @@ class TeeShm {
   bool driver_private = false;
   std::shared_ptr<TeeContext> ctx;  // owner; keeps the context alive (kref)
   TeeDevice* teedev = nullptr;
-  // Cookie the secure world knows this object by.
-  uint64_t cookie() const { return reinterpret_cast<uint64_t>(this); }
+  // Cookie the secure world knows this object by (optee::Driver::cookie_of): 0 until the
+  // driver first describes the object to the secure world, then unique for the driver's
+  // lifetime. Not the object's address, as in Linux: an address is reused by the next
+  // allocation, so a stale cookie from the secure world would name an unrelated live buffer.
+  std::atomic<uint64_t> sw_cookie{0};
   bool registered() const { return flags & kRegister; }
 
   std::atomic<uint32_t> refcount{1};

@@ -83,6 +83,13 @@ void Supplicant::run() {
     tee_ioctl_buf_data bd{reinterpret_cast<uint64_t>(&buf), sizeof(buf)};
     int rc = kernel_.sys_ioctl(fd_, TEE_IOC_SUPPL_RECV, &bd);
     if (rc == -EINTR) break;
+    if (rc == -EINVAL) {
+      // A request this buffer cannot hold (the kernel failed it): keep serving the others.
+      // Exiting here would leave every later request queued for a supplicant that is gone
+      // while its device file stays open.
+      TEEMU_LOG_WARN("supplicant", "SUPPL_RECV refused a request: {}", std::strerror(-rc));
+      continue;
+    }
     if (rc != 0) {
       TEEMU_LOG_WARN("supplicant", "SUPPL_RECV failed: {}", std::strerror(-rc));
       break;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -32,6 +33,20 @@ constexpr uint64_t kNumPrivPages = 1;
 // Bound on distinct notification keys with pending wake-ups (a hostile secure world could
 // otherwise make the kernel allocate without limit).
 constexpr size_t kMaxNotifKeys = 4096;
+// RPC FUNC_ALLOC returns one physically contiguous buffer for an optee_msg_arg, which
+// OPTEE_MSG_MAX_NUM_PARAMS keeps within a page. Anything larger is refused before allocating:
+// a hostile size (up to 4 GiB in a1) would otherwise make the kernel allocate and clear it.
+constexpr uint64_t kMaxRpcArgAlloc = base::kPageSize;
+// KERNEL-type RPC SHM_ALLOC: Linux serves it from alloc_pages, which stops at MAX_ORDER
+// (4 MiB with 4 KiB pages). Same bound, same reason as above.
+constexpr uint64_t kMaxKernelRpcShm = 4ull << 20;
+// Secure-world delays (SUSPEND, NOTIFICATION timeouts) saturate here (~35 years), as
+// msecs_to_jiffies saturates, instead of overflowing the clock arithmetic.
+constexpr uint64_t kMaxRpcDelayMs = 1ull << 40;
+
+std::chrono::steady_clock::time_point deadline_after_ms(uint64_t ms) {
+  return std::chrono::steady_clock::now() + std::chrono::milliseconds(std::min(ms, kMaxRpcDelayMs));
+}
 
 class ContextData : public DriverContextData {
  public:
@@ -173,9 +188,14 @@ void Driver::remove() {
     base::MutexLock lock(notif_lock_);
     stopping_ = true;
     for (auto& [key, n] : notifs_) n->cv.notify_all();
+    suspend_cv_.notify_all();
   }
   supp_.interrupt();
-  cq_cv_.notify_all();
+  {
+    // Under the lock: a caller between its stopping_ check and its wait must not miss this.
+    base::MutexLock lock(cq_lock_);
+    cq_cv_.notify_all();
+  }
 }
 
 size_t Driver::live_private_buffers() const {
@@ -386,12 +406,12 @@ KResult<void> Driver::to_msg_params(optee_msg_param* out, const std::vector<TeeP
       case TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT:
         if (p.shm != nullptr && p.shm->registered()) {
           m.attr = msg_mem_attr(p.attr, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT);
-          m.u.rmem = {p.offs, p.size, p.shm->cookie()};
+          m.u.rmem = {p.offs, p.size, cookie_of(*p.shm)};
         } else if (p.shm != nullptr) {
           if (p.offs >= p.shm->size) return fail_errno(EINVAL);
           m.attr = msg_mem_attr(p.attr, OPTEE_MSG_ATTR_TYPE_TMEM_INPUT) |
                    (OPTEE_MSG_ATTR_CACHE_PREDEFINED << OPTEE_MSG_ATTR_CACHE_SHIFT);
-          m.u.tmem = {p.shm->paddr.value + p.offs, p.size, p.shm->cookie()};
+          m.u.tmem = {p.shm->paddr.value + p.offs, p.size, cookie_of(*p.shm)};
         } else {
           m.attr = msg_mem_attr(p.attr, OPTEE_MSG_ATTR_TYPE_TMEM_INPUT);
           m.u.tmem = {0, p.size, 0};
@@ -469,8 +489,9 @@ KResult<void> Driver::open_session(TeeContext& ctx, OpenSessionArg& arg,
     } else {
       ContextData* d = ctx_data(ctx);
       base::MutexLock lock(d->lock);
-      d->sessions.insert(session);
-      sessions_.fetch_add(1);
+      // A secure world answering with an id this context already holds names the same session
+      // again: count it once, or the audit never returns to zero.
+      if (d->sessions.insert(session).second) sessions_.fetch_add(1);
     }
   } else {
     (void)from_msg_params(params, a->params + 2);  // short-buffer sizes still flow back
@@ -574,7 +595,7 @@ KResult<void> Driver::shm_register(TeeContext& ctx, TeeShm& shm) {
   optee_msg_arg* a = msg->host;
   a->cmd = OPTEE_MSG_CMD_REGISTER_SHM;
   a->params[0].attr = OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT | OPTEE_MSG_ATTR_NONCONTIG;
-  a->params[0].u.tmem = {buf_ptr, shm.size, shm.cookie()};
+  a->params[0].u.tmem = {buf_ptr, shm.size, cookie_of(shm)};
   uint32_t rc = do_call_with_arg(*msg);
   uint32_t ret = read_once(&a->ret);
   free_msg_arg(*msg);
@@ -593,7 +614,7 @@ void Driver::shm_unregister(TeeContext& ctx, TeeShm& shm) {
   optee_msg_arg* a = msg->host;
   a->cmd = OPTEE_MSG_CMD_UNREGISTER_SHM;
   a->params[0].attr = OPTEE_MSG_ATTR_TYPE_RMEM_INPUT;
-  a->params[0].u.rmem = {0, 0, shm.cookie()};
+  a->params[0].u.rmem = {0, 0, cookie_of(shm)};
   if (do_call_with_arg(*msg) != OPTEE_SMC_RETURN_OK || read_once(&a->ret) != TEE_SUCCESS)
     TEEMU_LOG_WARN("optee", "secure world refused to unregister shm");
   free_msg_arg(*msg);
@@ -699,14 +720,25 @@ void Driver::free_private(TeeShm* shm) {
 // ---------------------------------------------------------------------------------------------
 // cookies
 
+uint64_t Driver::cookie_of(TeeShm& shm) {
+  uint64_t c = shm.sw_cookie.load(std::memory_order_acquire);
+  if (c != 0) return c;
+  const uint64_t fresh = next_cookie_.fetch_add(1, std::memory_order_relaxed);
+  // Two threads describing the same shm at once agree on the first cookie set.
+  if (shm.sw_cookie.compare_exchange_strong(c, fresh, std::memory_order_acq_rel)) return fresh;
+  return c;
+}
+
 void Driver::cookie_insert(TeeShm* shm) {
+  const uint64_t c = cookie_of(*shm);
   base::MutexLock lock(cookie_lock_);
-  cookies_[shm->cookie()] = shm;
+  cookies_[c] = shm;
 }
 
 void Driver::cookie_erase(TeeShm* shm) {
+  const uint64_t c = cookie_of(*shm);
   base::MutexLock lock(cookie_lock_);
-  cookies_.erase(shm->cookie());
+  cookies_.erase(c);
 }
 
 TeeShm* Driver::cookie_get(uint64_t cookie) {
@@ -732,10 +764,11 @@ void Driver::handle_rpc(SmcRegs& regs, CallCtx& call) {
   const uint32_t func = optee_smc_return_get_rpc_func(regs.w(0));
   switch (func) {
     case OPTEE_SMC_RPC_FUNC_ALLOC: {
-      auto shm = alloc_private(regs.w(1));
+      const uint64_t size = regs.w(1);
+      auto shm = size <= kMaxRpcArgAlloc ? alloc_private(size) : fail_errno(ENOMEM);
       if (shm && (*shm)->pages.size() <= 1) {
         reg_pair_from_64((*shm)->paddr.value, regs[1], regs[2]);
-        reg_pair_from_64((*shm)->cookie(), regs[4], regs[5]);
+        reg_pair_from_64(cookie_of(**shm), regs[4], regs[5]);
         cookie_insert(*shm);
       } else {
         if (shm) free_private(*shm);
@@ -803,7 +836,13 @@ void Driver::handle_rpc_cmd(optee_msg_arg* arg, size_t room, CallCtx& call) {
         arg->ret = TEE_ERROR_BAD_PARAMETERS;
         break;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(read_once(&arg->params[0].u.value.a)));
+      // msleep_interruptible: the driver going away is this model's signal.
+      const auto deadline = deadline_after_ms(read_once(&arg->params[0].u.value.a));
+      {
+        base::MutexLock lock(notif_lock_);
+        while (!stopping_ && suspend_cv_.wait_until(notif_lock_, deadline) != std::cv_status::timeout) {
+        }
+      }
       arg->ret = TEE_SUCCESS;
       break;
     }
@@ -845,7 +884,7 @@ void Driver::rpc_notification(optee_msg_arg* arg, uint32_t n) {
     return;
   }
   ++e.sleepers;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  const auto deadline = deadline_after_ms(timeout_ms);
   while (e.pending == 0 && !stopping_) {
     if (timeout_ms == 0) {
       e.cv.wait(notif_lock_);
@@ -892,7 +931,7 @@ void Driver::rpc_shm_alloc(optee_msg_arg* arg, uint32_t n, CallCtx& call) {
       }
     }
   } else if (type == OPTEE_RPC_SHM_TYPE_KERNEL) {
-    auto r = alloc_private(size);
+    auto r = size <= kMaxKernelRpcShm ? alloc_private(size) : fail_errno(ENOMEM);
     if (r) shm = *r;
   } else {
     arg->ret = TEE_ERROR_BAD_PARAMETERS;
@@ -913,10 +952,10 @@ void Driver::rpc_shm_alloc(optee_msg_arg* arg, uint32_t n, CallCtx& call) {
       return;
     }
     out.attr = OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT | OPTEE_MSG_ATTR_NONCONTIG;
-    out.u.tmem = {*buf_ptr, shm->size, shm->cookie()};
+    out.u.tmem = {*buf_ptr, shm->size, cookie_of(*shm)};
   } else {
     out.attr = OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT;
-    out.u.tmem = {shm->paddr.value, shm->size, shm->cookie()};
+    out.u.tmem = {shm->paddr.value, shm->size, cookie_of(*shm)};
   }
   cookie_insert(shm);
   arg->ret = TEE_SUCCESS;

@@ -109,6 +109,8 @@ class Driver : public TeeDriver {
   KResult<void> to_msg_params(abi::optee_msg_param* out, const std::vector<TeeParam>& params);
   KResult<void> from_msg_params(std::vector<TeeParam>& params, const abi::optee_msg_param* in);
 
+  // The object's cookie, assigned on first use from a counter that never repeats.
+  uint64_t cookie_of(TeeShm& shm);
   // Cookie -> shm for every object the secure world may name; lookups take a reference.
   void cookie_insert(TeeShm* shm) EXCLUDES(cookie_lock_);
   void cookie_erase(TeeShm* shm) EXCLUDES(cookie_lock_);
@@ -147,6 +149,7 @@ class Driver : public TeeDriver {
   ArgShard arg_cache_[kArgShards];
   std::atomic<int64_t> msg_args_out_{0};
 
+  std::atomic<uint64_t> next_cookie_{1};
   mutable base::Mutex cookie_lock_;
   std::unordered_map<uint64_t, TeeShm*> cookies_ GUARDED_BY(cookie_lock_);
   std::atomic<int64_t> private_live_{0};
@@ -166,6 +169,8 @@ class Driver : public TeeDriver {
   base::Mutex notif_lock_;
   std::map<uint64_t, std::unique_ptr<Notif>> notifs_ GUARDED_BY(notif_lock_);
   bool stopping_ GUARDED_BY(notif_lock_) = false;
+  // SUSPEND sleepers: woken early only by remove().
+  base::CondVar suspend_cv_;
 
   Supplicant supp_;
   std::atomic<size_t> sessions_{0};
