@@ -142,13 +142,14 @@ class Pages {
   size_t len_;
 };
 
-// An address guaranteed to be unmapped.
-uint64_t unmapped_address() {
-  static const uint64_t addr = [] {
-    void* p = mmap(nullptr, kPage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    munmap(p, kPage);
-    return reinterpret_cast<uint64_t>(p);
-  }();
+// A user address nothing is mapped at: below mmap_min_addr (64 KiB on Linux). (An address
+// unmapped after use would not do: the next mmap, e.g. a secure thread's stack, may take it.)
+uint64_t unmapped_address() { return 0x8000; }
+
+// A mapped page nobody may access (PROT_NONE), kept for the whole process.
+uint64_t inaccessible_address() {
+  static const uint64_t addr = reinterpret_cast<uint64_t>(
+      mmap(nullptr, kPage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   return addr;
 }
 
@@ -380,13 +381,14 @@ TEST_F(UapiTest, BadBufPtrIsEfault) {
   Pages edge(2);
   edge.unmap_page(1);
   const uint64_t straddle = edge.addr() + kPage - 16;
-  for (uint64_t ptr : {uint64_t{0}, unmapped_address(), uint64_t{0xffff800000000000},
-                       ree::kTaskSize - 8, straddle}) {
+  for (uint64_t ptr : {uint64_t{0}, unmapped_address(), inaccessible_address(),
+                       uint64_t{0xffff800000000000}, ree::kTaskSize - 8, straddle}) {
     EXPECT_EQ(buf_ioctl(fd, TEE_IOC_OPEN_SESSION, ptr, kOpenHdr), -EFAULT) << std::hex << ptr;
     EXPECT_EQ(buf_ioctl(fd, TEE_IOC_INVOKE, ptr, kInvokeHdr + 32), -EFAULT) << std::hex << ptr;
   }
   // The ioctl argument itself.
-  for (void* arg : {static_cast<void*>(nullptr), reinterpret_cast<void*>(unmapped_address())}) {
+  for (void* arg : {static_cast<void*>(nullptr), reinterpret_cast<void*>(unmapped_address()),
+                    reinterpret_cast<void*>(inaccessible_address())}) {
     EXPECT_EQ(ioctl(fd, TEE_IOC_VERSION, arg), -EFAULT);
     EXPECT_EQ(ioctl(fd, TEE_IOC_OPEN_SESSION, arg), -EFAULT);
     EXPECT_EQ(ioctl(fd, TEE_IOC_INVOKE, arg), -EFAULT);
