@@ -24,6 +24,7 @@
 #endif
 
 #if defined(TEEMU_ASAN)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 #if defined(TEEMU_TSAN)
@@ -56,10 +57,18 @@ Fiber::~Fiber() {
 #if defined(TEEMU_TSAN)
   __tsan_destroy_fiber(tsan_fiber_);
 #endif
+#if defined(TEEMU_ASAN)
+  // Frames abandoned on this stack leave their poison in ASan's shadow, which munmap does not
+  // clear: the next mapping at this address (another fiber's stack) would inherit it.
+  __asan_unpoison_memory_region(static_cast<char*>(stack_base_) + kGuard, stack_map_size_ - kGuard);
+#endif
   munmap(stack_base_, stack_map_size_);
 }
 
 void Fiber::restart() {
+#if defined(TEEMU_ASAN)
+  __asan_unpoison_memory_region(static_cast<char*>(stack_base_) + kGuard, stack_map_size_ - kGuard);
+#endif
   void* top = static_cast<char*>(stack_base_) + stack_map_size_;
   fiber_ctx_ = ctx::make_fcontext(top, stack_map_size_ - kGuard, [](ctx::transfer_t t) {
     Fiber::trampoline(&t);
