@@ -878,6 +878,37 @@ TEST_F(DriverRpcTest, NotificationWaitWithHugeTimeoutWaitsForTheSend) {
   }
 }
 
+TEST_F(DriverRpcTest, NotificationKeysAreBounded) {
+  // Every SEND without a WAIT is remembered: a secure world sending to ever new keys must not
+  // make the kernel allocate without limit.
+  boot();
+  run([&](Call& c) {
+    RpcMsg m(c, OPTEE_RPC_CMD_NOTIFICATION, 1);
+    uint32_t accepted = 0;
+    for (uint64_t key = 0; key < 5000; ++key) {
+      m.value(0, OPTEE_MSG_ATTR_TYPE_VALUE_INPUT, OPTEE_RPC_NOTIFICATION_SEND, key);
+      const uint32_t ret = m.send();
+      if (ret != TEE_SUCCESS) {
+        EXPECT_EQ(ret, TEE_ERROR_OUT_OF_MEMORY) << key;
+        break;
+      }
+      ++accepted;
+    }
+    EXPECT_GE(accepted, 64u);
+    EXPECT_LT(accepted, 5000u);
+    // Each remembered SEND is consumed by one WAIT (which would otherwise block).
+    for (uint64_t key = 0; key < accepted; ++key) {
+      m.value(0, OPTEE_MSG_ATTR_TYPE_VALUE_INPUT, OPTEE_RPC_NOTIFICATION_WAIT, key, 0);
+      ASSERT_EQ(m.send(), TEE_SUCCESS) << key;
+    }
+    // Room again.
+    m.value(0, OPTEE_MSG_ATTR_TYPE_VALUE_INPUT, OPTEE_RPC_NOTIFICATION_SEND, 99999);
+    EXPECT_EQ(m.send(), TEE_SUCCESS);
+    m.value(0, OPTEE_MSG_ATTR_TYPE_VALUE_INPUT, OPTEE_RPC_NOTIFICATION_WAIT, 99999, 0);
+    EXPECT_EQ(m.send(), TEE_SUCCESS);
+  });
+}
+
 // --- RPC SHM_ALLOC / SHM_FREE (9.3 #25-#27, #49) ------------------------------------------------
 
 TEST_F(DriverRpcTest, ShmAllocChecksParams) {
@@ -926,6 +957,13 @@ TEST_F(DriverRpcTest, ShmAllocKernelSmallIsOnePage) {
     EXPECT_EQ(mem_->bank_of(pa_to_pfn(PhysAddr{r.buf_ptr})), hw::Bank::kNsDram);
     std::memset(host(r.buf_ptr, r.size), 0x5a, r.size);
     EXPECT_EQ(rpc_shm_free(c, OPTEE_RPC_SHM_TYPE_KERNEL, r.cookie), TEE_SUCCESS);
+    // The alignment (value.c) is ignored, whatever it says.
+    for (uint64_t align : {uint64_t{0}, uint64_t{3}, uint64_t{1} << 40, ~uint64_t{0}}) {
+      RpcMsg m(c, OPTEE_RPC_CMD_SHM_ALLOC, 1);
+      m.value(0, OPTEE_MSG_ATTR_TYPE_VALUE_INPUT, OPTEE_RPC_SHM_TYPE_KERNEL, 64, align);
+      ASSERT_EQ(m.send(), TEE_SUCCESS) << align;
+      EXPECT_EQ(rpc_shm_free(c, OPTEE_RPC_SHM_TYPE_KERNEL, m.p(0).u.tmem.shm_ref), TEE_SUCCESS);
+    }
   });
 }
 
@@ -1205,6 +1243,52 @@ TEST_F(DriverRpcTest, RequestTooLargeForTheSupplicantFailsAndServiceGoesOn) {
     EXPECT_EQ(q.send(), TEE_SUCCESS);
     EXPECT_GT(q.p(1).u.tmem.size, 0u);
   });
+}
+
+TEST_F(DriverRpcTest, SupplicantResolvesOnlyItsOwnBuffersInRange) {
+  // 9.4 #36, the supplicant's own checks (tee-supplicant get_param), through its request
+  // handler: ids of its own allocations only; offset + size checked without overflow; an
+  // unknown id on an output memref is a size query.
+  boot({FakeConfig{}, 0, true});
+  std::vector<tee_ioctl_param> alloc = {
+      {TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT, OPTEE_RPC_SHM_TYPE_APPL, 2 * kPage, 0}};
+  ASSERT_EQ(supp_->handle(OPTEE_RPC_CMD_SHM_ALLOC, alloc), TEE_SUCCESS);
+  const uint64_t id = alloc[0].c;
+  uint64_t uuid[2];
+  std::memcpy(uuid, kShmTestTa, 16);
+  auto load = [&](uint64_t mem_attr, uint64_t offs, uint64_t size, uint64_t shm_id,
+                  uint64_t* got = nullptr) {
+    std::vector<tee_ioctl_param> p = {{TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT, uuid[0], uuid[1], 0},
+                                      {mem_attr, offs, size, shm_id}};
+    uint32_t ret = supp_->handle(OPTEE_RPC_CMD_LOAD_TA, p);
+    if (got) *got = p[1].b;
+    return ret;
+  };
+  const uint64_t out = TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT;
+  const uint64_t max = ~uint64_t{0};
+  uint64_t image = 0;
+  EXPECT_EQ(load(out, 0, 0, id + 1000, &image), TEE_SUCCESS);  // unknown id: size query
+  EXPECT_GT(image, 0u);
+  EXPECT_EQ(load(out, 0, 0, TEE_MEMREF_NULL), TEE_SUCCESS);
+  EXPECT_EQ(load(out, max, 2, id), TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(load(out, 16, max, id), TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(load(out, 0, 2 * kPage + 1, id), TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(load(out, 2 * kPage, 1, id), TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(load(TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT, 0, 16, id), TEE_ERROR_BAD_PARAMETERS);
+  if (image <= 2 * kPage) {
+    EXPECT_EQ(load(out, 0, 2 * kPage, id), TEE_SUCCESS);
+  } else {
+    EXPECT_EQ(load(out, 0, 2 * kPage, id), TEE_ERROR_SHORT_BUFFER);
+  }
+  // Freeing: own ids only, once.
+  std::vector<tee_ioctl_param> bad = {
+      {TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT, OPTEE_RPC_SHM_TYPE_APPL, id + 1000, 0}};
+  EXPECT_EQ(supp_->handle(OPTEE_RPC_CMD_SHM_FREE, bad), TEE_ERROR_BAD_PARAMETERS);
+  std::vector<tee_ioctl_param> free = {
+      {TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT, OPTEE_RPC_SHM_TYPE_APPL, id, 0}};
+  EXPECT_EQ(supp_->handle(OPTEE_RPC_CMD_SHM_FREE, free), TEE_SUCCESS);
+  EXPECT_EQ(supp_->handle(OPTEE_RPC_CMD_SHM_FREE, free), TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(supp_->handle(0x99, free), TEE_ERROR_NOT_SUPPORTED);
 }
 
 TEST_F(DriverRpcTest, SupplicantCommandWithoutSupplicantFails) {

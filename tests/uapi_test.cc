@@ -586,6 +586,14 @@ TEST_F(UapiTest, ShmReferencesDroppedOnEveryPath) {
   std::memcpy(ro.get(), ok.data(), ok.len());
   ro.protect(PROT_READ);
   EXPECT_EQ(buf_ioctl(fd, TEE_IOC_INVOKE, ro.addr(), ok.len()), -EFAULT);
+  // OPEN_SESSION failing after conversion (login refused, TEE error) drops its references too.
+  ArgBuf o = open_arg(kShmTestTa, TEE_IOCTL_LOGIN_REE_KERNEL, 1);
+  o.param(0) = memref(in, uid, 0, 8);
+  EXPECT_EQ(buf_ioctl(fd, TEE_IOC_OPEN_SESSION, o), -EPERM);
+  ArgBuf nota = open_arg(kNoSuchTa, TEE_IOCTL_LOGIN_PUBLIC, 1);
+  nota.param(0) = memref(in, uid, 0, 8);
+  EXPECT_EQ(buf_ioctl(fd, TEE_IOC_OPEN_SESSION, nota), 0);
+  EXPECT_EQ(nota.hdr<tee_ioctl_open_session_arg>().ret, TEE_ERROR_ITEM_NOT_FOUND);
   // All references are gone once the fd is: the shm disappears.
   EXPECT_EQ(audit().client_shm, 1u);
   EXPECT_EQ(close_fd(shm), 0);
