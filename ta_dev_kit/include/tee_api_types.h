@@ -58,4 +58,92 @@ typedef struct __TEE_ObjectHandle *TEE_ObjectHandle;
 typedef struct __TEE_ObjectEnumHandle *TEE_ObjectEnumHandle;
 typedef struct __TEE_OperationHandle *TEE_OperationHandle;
 
+/* --- Objects and cryptographic operations (GP 1.3.1; layouts as OP-TEE's) ------------------- */
+
+typedef uint32_t TEE_ObjectType;
+
+typedef struct {
+  uint32_t objectType;
+  uint32_t objectSize;
+  uint32_t maxObjectSize;
+  uint32_t objectUsage;
+  size_t dataSize;
+  size_t dataPosition;
+  uint32_t handleFlags;
+} TEE_ObjectInfo;
+
+/* GP 1.1: key sizes under their old names, 32-bit data size and position. */
+typedef struct {
+  uint32_t objectType;
+  __extension__ union {
+    uint32_t keySize;
+    uint32_t objectSize;
+  };
+  __extension__ union {
+    uint32_t maxKeySize;
+    uint32_t maxObjectSize;
+  };
+  uint32_t objectUsage;
+  uint32_t dataSize;
+  uint32_t dataPosition;
+  uint32_t handleFlags;
+} __GP11_TEE_ObjectInfo;
+
+/* A buffer attribute (ref) or, when TEE_ATTR_FLAG_VALUE is set in attributeID, a value (a, b). */
+typedef struct {
+  uint32_t attributeID;
+  union {
+    struct {
+      void *buffer;
+      size_t length;
+    } ref;
+    struct {
+      uint32_t a, b;
+    } value;
+  } content;
+} TEE_Attribute;
+
+typedef struct {
+  uint32_t attributeID;
+  union {
+    struct {
+      void *buffer;
+      uint32_t length;
+    } ref;
+    struct {
+      uint32_t a, b;
+    } value;
+  } content;
+} __GP11_TEE_Attribute;
+
+typedef uint32_t TEE_OperationMode;
+
+typedef struct {
+  uint32_t algorithm;
+  uint32_t operationClass;
+  uint32_t mode;
+  uint32_t digestLength;
+  uint32_t maxKeySize;
+  uint32_t keySize;
+  uint32_t requiredKeyUsage;
+  uint32_t handleState;
+} TEE_OperationInfo;
+
+typedef struct {
+  uint32_t keySize;
+  uint32_t requiredKeyUsage;
+} TEE_OperationInfoKey;
+
+typedef struct {
+  uint32_t algorithm;
+  uint32_t operationClass;
+  uint32_t mode;
+  uint32_t digestLength;
+  uint32_t maxKeySize;
+  uint32_t handleState;
+  uint32_t operationState;
+  uint32_t numberOfKeys;
+  TEE_OperationInfoKey keyInformation[];
+} TEE_OperationInfoMultiple;
+
 #endif /* TEE_API_TYPES_H */

@@ -43,8 +43,173 @@ TEE_Result TEE_Wait(uint32_t timeout);
 /* Random */
 void TEE_GenerateRandom(void *randomBuffer, size_t randomBufferLen);
 
+/* --- Generic object functions (transient objects; persistent ones share them) --------------- */
+void TEE_GetObjectInfo(TEE_ObjectHandle object, TEE_ObjectInfo *objectInfo); /* deprecated */
+void __GP11_TEE_GetObjectInfo(TEE_ObjectHandle object, __GP11_TEE_ObjectInfo *objectInfo);
+TEE_Result TEE_GetObjectInfo1(TEE_ObjectHandle object, TEE_ObjectInfo *objectInfo);
+TEE_Result __GP11_TEE_GetObjectInfo1(TEE_ObjectHandle object, __GP11_TEE_ObjectInfo *objectInfo);
+void TEE_RestrictObjectUsage(TEE_ObjectHandle object, uint32_t objectUsage); /* deprecated */
+TEE_Result TEE_RestrictObjectUsage1(TEE_ObjectHandle object, uint32_t objectUsage);
+TEE_Result TEE_GetObjectBufferAttribute(TEE_ObjectHandle object, uint32_t attributeID,
+                                        void *buffer, size_t *size);
+TEE_Result __GP11_TEE_GetObjectBufferAttribute(TEE_ObjectHandle object, uint32_t attributeID,
+                                               void *buffer, uint32_t *size);
+TEE_Result TEE_GetObjectValueAttribute(TEE_ObjectHandle object, uint32_t attributeID,
+                                       uint32_t *a, uint32_t *b);
+
+/* --- Transient objects ----------------------------------------------------------------------- */
+TEE_Result TEE_AllocateTransientObject(TEE_ObjectType objectType, uint32_t maxObjectSize,
+                                       TEE_ObjectHandle *object);
+TEE_Result __GP11_TEE_AllocateTransientObject(TEE_ObjectType objectType, uint32_t maxKeySize,
+                                              TEE_ObjectHandle *object);
+void TEE_FreeTransientObject(TEE_ObjectHandle object);
+void TEE_ResetTransientObject(TEE_ObjectHandle object);
+TEE_Result TEE_PopulateTransientObject(TEE_ObjectHandle object, const TEE_Attribute *attrs,
+                                       uint32_t attrCount);
+TEE_Result __GP11_TEE_PopulateTransientObject(TEE_ObjectHandle object,
+                                              const __GP11_TEE_Attribute *attrs,
+                                              uint32_t attrCount);
+void TEE_InitRefAttribute(TEE_Attribute *attr, uint32_t attributeID, const void *buffer,
+                          size_t length);
+void __GP11_TEE_InitRefAttribute(__GP11_TEE_Attribute *attr, uint32_t attributeID,
+                                 const void *buffer, uint32_t length);
+void TEE_InitValueAttribute(TEE_Attribute *attr, uint32_t attributeID, uint32_t a, uint32_t b);
+void __GP11_TEE_InitValueAttribute(__GP11_TEE_Attribute *attr, uint32_t attributeID, uint32_t a,
+                                   uint32_t b);
+void TEE_CopyObjectAttributes(TEE_ObjectHandle destObject, TEE_ObjectHandle srcObject);
+TEE_Result TEE_CopyObjectAttributes1(TEE_ObjectHandle destObject, TEE_ObjectHandle srcObject);
+TEE_Result TEE_GenerateKey(TEE_ObjectHandle object, uint32_t keySize, const TEE_Attribute *params,
+                           uint32_t paramCount);
+TEE_Result __GP11_TEE_GenerateKey(TEE_ObjectHandle object, uint32_t keySize,
+                                  const __GP11_TEE_Attribute *params, uint32_t paramCount);
+
+/* --- Generic operation functions ------------------------------------------------------------- */
+TEE_Result TEE_AllocateOperation(TEE_OperationHandle *operation, uint32_t algorithm,
+                                 uint32_t mode, uint32_t maxKeySize);
+void TEE_FreeOperation(TEE_OperationHandle operation);
+void __GP11_TEE_FreeOperation(TEE_OperationHandle operation);
+void TEE_GetOperationInfo(TEE_OperationHandle operation, TEE_OperationInfo *operationInfo);
+TEE_Result TEE_GetOperationInfoMultiple(TEE_OperationHandle operation,
+                                        TEE_OperationInfoMultiple *operationInfoMultiple,
+                                        size_t *operationSize);
+TEE_Result __GP11_TEE_GetOperationInfoMultiple(TEE_OperationHandle operation,
+                                               TEE_OperationInfoMultiple *info,
+                                               uint32_t *operationSize);
+void TEE_ResetOperation(TEE_OperationHandle operation);
+TEE_Result TEE_SetOperationKey(TEE_OperationHandle operation, TEE_ObjectHandle key);
+TEE_Result __GP11_TEE_SetOperationKey(TEE_OperationHandle operation, TEE_ObjectHandle key);
+TEE_Result TEE_SetOperationKey2(TEE_OperationHandle operation, TEE_ObjectHandle key1,
+                                TEE_ObjectHandle key2);
+TEE_Result __GP11_TEE_SetOperationKey2(TEE_OperationHandle operation, TEE_ObjectHandle key1,
+                                       TEE_ObjectHandle key2);
+void TEE_CopyOperation(TEE_OperationHandle dstOperation, TEE_OperationHandle srcOperation);
+TEE_Result TEE_IsAlgorithmSupported(uint32_t algId, uint32_t element);
+
+/* --- Message digests ------------------------------------------------------------------------- */
+void TEE_DigestUpdate(TEE_OperationHandle operation, const void *chunk, size_t chunkSize);
+void __GP11_TEE_DigestUpdate(TEE_OperationHandle operation, const void *chunk,
+                             uint32_t chunkSize);
+TEE_Result TEE_DigestDoFinal(TEE_OperationHandle operation, const void *chunk, size_t chunkLen,
+                             void *hash, size_t *hashLen);
+TEE_Result __GP11_TEE_DigestDoFinal(TEE_OperationHandle operation, const void *chunk,
+                                    uint32_t chunkLen, void *hash, uint32_t *hashLen);
+TEE_Result TEE_DigestExtract(TEE_OperationHandle operation, void *hash, size_t *hashLen);
+
+/* --- Symmetric ciphers ----------------------------------------------------------------------- */
+void TEE_CipherInit(TEE_OperationHandle operation, const void *IV, size_t IVLen);
+void __GP11_TEE_CipherInit(TEE_OperationHandle operation, const void *IV, uint32_t IVLen);
+TEE_Result TEE_CipherUpdate(TEE_OperationHandle operation, const void *srcData, size_t srcLen,
+                            void *destData, size_t *destLen);
+TEE_Result __GP11_TEE_CipherUpdate(TEE_OperationHandle operation, const void *srcData,
+                                   uint32_t srcLen, void *destData, uint32_t *destLen);
+TEE_Result TEE_CipherDoFinal(TEE_OperationHandle operation, const void *srcData, size_t srcLen,
+                             void *destData, size_t *destLen);
+TEE_Result __GP11_TEE_CipherDoFinal(TEE_OperationHandle operation, const void *srcData,
+                                    uint32_t srcLen, void *destData, uint32_t *destLen);
+
+/* --- MACs ------------------------------------------------------------------------------------ */
+void TEE_MACInit(TEE_OperationHandle operation, const void *IV, size_t IVLen);
+void __GP11_TEE_MACInit(TEE_OperationHandle operation, const void *IV, uint32_t IVLen);
+void TEE_MACUpdate(TEE_OperationHandle operation, const void *chunk, size_t chunkSize);
+void __GP11_TEE_MACUpdate(TEE_OperationHandle operation, const void *chunk, uint32_t chunkSize);
+TEE_Result TEE_MACComputeFinal(TEE_OperationHandle operation, const void *message,
+                               size_t messageLen, void *mac, size_t *macLen);
+TEE_Result __GP11_TEE_MACComputeFinal(TEE_OperationHandle operation, const void *message,
+                                      uint32_t messageLen, void *mac, uint32_t *macLen);
+TEE_Result TEE_MACCompareFinal(TEE_OperationHandle operation, const void *message,
+                               size_t messageLen, const void *mac, size_t macLen);
+TEE_Result __GP11_TEE_MACCompareFinal(TEE_OperationHandle operation, const void *message,
+                                      uint32_t messageLen, const void *mac, uint32_t macLen);
+
+/* --- Authenticated encryption ---------------------------------------------------------------- */
+TEE_Result TEE_AEInit(TEE_OperationHandle operation, const void *nonce, size_t nonceLen,
+                      uint32_t tagLen, size_t AADLen, size_t payloadLen);
+TEE_Result __GP11_TEE_AEInit(TEE_OperationHandle operation, const void *nonce, uint32_t nonceLen,
+                             uint32_t tagLen, uint32_t AADLen, uint32_t payloadLen);
+void TEE_AEUpdateAAD(TEE_OperationHandle operation, const void *AADdata, size_t AADdataLen);
+void __GP11_TEE_AEUpdateAAD(TEE_OperationHandle operation, const void *AADdata,
+                            uint32_t AADdataLen);
+TEE_Result TEE_AEUpdate(TEE_OperationHandle operation, const void *srcData, size_t srcLen,
+                        void *destData, size_t *destLen);
+TEE_Result __GP11_TEE_AEUpdate(TEE_OperationHandle operation, const void *srcData,
+                               uint32_t srcLen, void *destData, uint32_t *destLen);
+TEE_Result TEE_AEEncryptFinal(TEE_OperationHandle operation, const void *srcData, size_t srcLen,
+                              void *destData, size_t *destLen, void *tag, size_t *tagLen);
+TEE_Result __GP11_TEE_AEEncryptFinal(TEE_OperationHandle operation, const void *srcData,
+                                     uint32_t srcLen, void *destData, uint32_t *destLen,
+                                     void *tag, uint32_t *tagLen);
+TEE_Result TEE_AEDecryptFinal(TEE_OperationHandle operation, const void *srcData, size_t srcLen,
+                              void *destData, size_t *destLen, void *tag, size_t tagLen);
+TEE_Result __GP11_TEE_AEDecryptFinal(TEE_OperationHandle operation, const void *srcData,
+                                     uint32_t srcLen, void *destData, uint32_t *destLen,
+                                     void *tag, uint32_t tagLen);
+
+/* --- Asymmetric operations ------------------------------------------------------------------- */
+TEE_Result TEE_AsymmetricEncrypt(TEE_OperationHandle operation, const TEE_Attribute *params,
+                                 uint32_t paramCount, const void *srcData, size_t srcLen,
+                                 void *destData, size_t *destLen);
+TEE_Result __GP11_TEE_AsymmetricEncrypt(TEE_OperationHandle operation,
+                                        const __GP11_TEE_Attribute *params, uint32_t paramCount,
+                                        const void *srcData, uint32_t srcLen, void *destData,
+                                        uint32_t *destLen);
+TEE_Result TEE_AsymmetricDecrypt(TEE_OperationHandle operation, const TEE_Attribute *params,
+                                 uint32_t paramCount, const void *srcData, size_t srcLen,
+                                 void *destData, size_t *destLen);
+TEE_Result __GP11_TEE_AsymmetricDecrypt(TEE_OperationHandle operation,
+                                        const __GP11_TEE_Attribute *params, uint32_t paramCount,
+                                        const void *srcData, uint32_t srcLen, void *destData,
+                                        uint32_t *destLen);
+TEE_Result TEE_AsymmetricSignDigest(TEE_OperationHandle operation, const TEE_Attribute *params,
+                                    uint32_t paramCount, const void *digest, size_t digestLen,
+                                    void *signature, size_t *signatureLen);
+TEE_Result __GP11_TEE_AsymmetricSignDigest(TEE_OperationHandle operation,
+                                           const __GP11_TEE_Attribute *params,
+                                           uint32_t paramCount, const void *digest,
+                                           uint32_t digestLen, void *signature,
+                                           uint32_t *signatureLen);
+TEE_Result TEE_AsymmetricVerifyDigest(TEE_OperationHandle operation, const TEE_Attribute *params,
+                                      uint32_t paramCount, const void *digest, size_t digestLen,
+                                      const void *signature, size_t signatureLen);
+TEE_Result __GP11_TEE_AsymmetricVerifyDigest(TEE_OperationHandle operation,
+                                             const __GP11_TEE_Attribute *params,
+                                             uint32_t paramCount, const void *digest,
+                                             uint32_t digestLen, const void *signature,
+                                             uint32_t signatureLen);
+
+/* --- Key derivation -------------------------------------------------------------------------- */
+void TEE_DeriveKey(TEE_OperationHandle operation, const TEE_Attribute *params,
+                   uint32_t paramCount, TEE_ObjectHandle derivedKey);
+void __GP11_TEE_DeriveKey(TEE_OperationHandle operation, const __GP11_TEE_Attribute *params,
+                          uint32_t paramCount, TEE_ObjectHandle derivedKey);
+
+/* --- Random (GP 1.1 length) ------------------------------------------------------------------ */
+void __GP11_TEE_GenerateRandom(void *randomBuffer, uint32_t randomBufferLen);
+
 #ifdef __cplusplus
 }
 #endif
+
+/* Last: in GP 1.1 compatibility mode it renames what the TA sees, not the declarations above. */
+#include <tee_api_compat.h>
 
 #endif /* TEE_INTERNAL_API_H */

@@ -1,0 +1,69 @@
+/* GP TEE Internal Core API 1.1 compatibility, as OP-TEE's TA dev kit offers it.
+ *
+ * A TA built with -D__OPTEE_CORE_API_COMPAT_1_1=1 (CFG_TA_OPTEE_CORE_API_COMPAT_1_1=y) was written
+ * against GP 1.1, where lengths were uint32_t. The names below make such a TA use the 1.1 types
+ * and call the __GP11_ entry points and functions, which teemu exports next to the 1.3.1 ones. The
+ * header is included at the end of tee_internal_api.h, so the declarations keep their real types
+ * and only the TA's own code is renamed. */
+#ifndef TEE_API_COMPAT_H
+#define TEE_API_COMPAT_H
+
+#ifndef TEE_INTERNAL_API_H
+#error "include <tee_internal_api.h>, not <tee_api_compat.h>"
+#endif
+
+#if __OPTEE_CORE_API_COMPAT_1_1
+
+/* Types */
+#define TEE_Attribute __GP11_TEE_Attribute
+#define TEE_ObjectInfo __GP11_TEE_ObjectInfo
+#define TEE_Param __GP11_TEE_Param
+
+/* Entry points: the TA runtime looks these names up when the GP 1.2 ones are absent. */
+#define TA_InvokeCommandEntryPoint __GP11_TA_InvokeCommandEntryPoint
+#define TA_OpenSessionEntryPoint __GP11_TA_OpenSessionEntryPoint
+
+/* Objects and cryptographic operations */
+#define TEE_AEDecryptFinal __GP11_TEE_AEDecryptFinal
+#define TEE_AEEncryptFinal __GP11_TEE_AEEncryptFinal
+#define TEE_AEInit __GP11_TEE_AEInit
+#define TEE_AEUpdateAAD __GP11_TEE_AEUpdateAAD
+#define TEE_AEUpdate __GP11_TEE_AEUpdate
+#define TEE_AllocateTransientObject __GP11_TEE_AllocateTransientObject
+#define TEE_AsymmetricDecrypt __GP11_TEE_AsymmetricDecrypt
+#define TEE_AsymmetricEncrypt __GP11_TEE_AsymmetricEncrypt
+#define TEE_AsymmetricSignDigest __GP11_TEE_AsymmetricSignDigest
+#define TEE_AsymmetricVerifyDigest __GP11_TEE_AsymmetricVerifyDigest
+#define TEE_CipherDoFinal __GP11_TEE_CipherDoFinal
+#define TEE_CipherInit __GP11_TEE_CipherInit
+#define TEE_CipherUpdate __GP11_TEE_CipherUpdate
+#define TEE_DeriveKey __GP11_TEE_DeriveKey
+#define TEE_DigestDoFinal __GP11_TEE_DigestDoFinal
+#define TEE_DigestUpdate __GP11_TEE_DigestUpdate
+#define TEE_FreeOperation __GP11_TEE_FreeOperation
+#define TEE_GenerateKey __GP11_TEE_GenerateKey
+#define TEE_GenerateRandom __GP11_TEE_GenerateRandom
+#define TEE_GetObjectBufferAttribute __GP11_TEE_GetObjectBufferAttribute
+#define TEE_GetObjectInfo1 __GP11_TEE_GetObjectInfo1
+#define TEE_GetObjectInfo __GP11_TEE_GetObjectInfo
+#define TEE_GetOperationInfoMultiple __GP11_TEE_GetOperationInfoMultiple
+#define TEE_InitRefAttribute __GP11_TEE_InitRefAttribute
+#define TEE_InitValueAttribute __GP11_TEE_InitValueAttribute
+#define TEE_MACCompareFinal __GP11_TEE_MACCompareFinal
+#define TEE_MACComputeFinal __GP11_TEE_MACComputeFinal
+#define TEE_MACInit __GP11_TEE_MACInit
+#define TEE_MACUpdate __GP11_TEE_MACUpdate
+#define TEE_PopulateTransientObject __GP11_TEE_PopulateTransientObject
+#define TEE_SetOperationKey2 __GP11_TEE_SetOperationKey2
+#define TEE_SetOperationKey __GP11_TEE_SetOperationKey
+
+/* OP-TEE also renames the 1.1 memory, property, TA-session, storage and arithmetic functions
+ * (TEE_Malloc, TEE_Realloc, TEE_MemMove, TEE_MemCompare, TEE_MemFill, TEE_CheckMemoryAccessRights,
+ * TEE_GetPropertyAs*, TEE_OpenTASession, TEE_InvokeTACommand, TEE_*PersistentObject*,
+ * TEE_*ObjectData, TEE_BigInt*). Each belongs here once teemu exports its __GP11_ variant; until
+ * then such a TA calls the 1.3.1 function, which is ABI compatible wherever only an input length
+ * widened from uint32_t to size_t. */
+
+#endif /* __OPTEE_CORE_API_COMPAT_1_1 */
+
+#endif /* TEE_API_COMPAT_H */

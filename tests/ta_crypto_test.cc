@@ -1,0 +1,713 @@
+// The GP TEE Internal Core API cryptographic operations, driven through the GP Client API on the
+// embedded machine via the crypto-test TA (tas/crypto_test) and its GP 1.1 twin
+// (tas/crypto_gp11_test). Known answers come from the standards: FIPS 180 / NIST examples (SHA),
+// RFC 4231 (HMAC), RFC 4493 (AES-CMAC), SP 800-38A (AES ECB/CBC/CTR), the GCM specification's test
+// cases (McGrew-Viega), SP 800-38C and RFC 3610 (CCM), IEEE 1619 (XTS), RFC 8032 (Ed25519).
+// Random inputs split in many ways are cross-checked against the host's OpenSSL. Asymmetric keys
+// are made inside the TA, which checks the round trips itself. Every test ends with the
+// quiescence audit.
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "crypto_test_ta.h"
+#include "support/gp_util.h"
+
+namespace teemu::test {
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+
+const TEEC_UUID kCryptoUuid = {0x5e2b7c1d, 0x8a4f, 0x4c93,
+                               {0xb1, 0xe6, 0x0d, 0x9f, 0x3a, 0x7c, 0x5b, 0x28}};
+const TEEC_UUID kGp11Uuid = {0x6a4e9d13, 0x2c7b, 0x4f05,
+                             {0x9e, 0x81, 0xb3, 0xc5, 0xd7, 0xa1, 0xf0, 0x46}};
+
+// GP algorithm identifiers and constants the tests use (values of tee_api_defines.h).
+constexpr uint32_t kMd5 = 0x50000001, kSha1 = 0x50000002, kSha224 = 0x50000003,
+                   kSha256 = 0x50000004, kSha384 = 0x50000005, kSha512 = 0x50000006;
+constexpr uint32_t kHmacSha224 = 0x30000003, kHmacSha256 = 0x30000004, kHmacSha384 = 0x30000005,
+                   kHmacSha512 = 0x30000006, kAesCmac = 0x30000610;
+constexpr uint32_t kAesEcb = 0x10000010, kAesCbc = 0x10000110, kAesCtr = 0x10000210,
+                   kAesXts = 0x10000410, kAesCcm = 0x40000710, kAesGcm = 0x40000810;
+constexpr uint32_t kRsassaV15Sha256 = 0x70004830, kRsassaPssSha1 = 0x70212930,
+                   kRsassaPssSha512 = 0x70616930, kRsaesV15 = 0x60000130,
+                   kRsaesOaepSha1 = 0x60210230, kRsaesOaepSha256 = 0x60410230,
+                   kRsaesOaepSha512 = 0x60610230, kRsassaV15Sha1 = 0x70002830;
+constexpr uint32_t kEcdsaSha1 = 0x70001042, kEcdsaSha224 = 0x70002042, kEcdsaSha256 = 0x70003042,
+                   kEcdsaSha384 = 0x70004042, kEcdsaSha512 = 0x70005042;
+constexpr uint32_t kModeEncrypt = 0, kModeDecrypt = 1;
+constexpr uint32_t kP192 = 1, kP224 = 2, kP256 = 3, kP384 = 4, kP521 = 5;
+constexpr uint32_t kMacInvalid = 0xFFFF3071;
+
+Bytes hex(const std::string& s) {
+  Bytes b;
+  for (size_t i = 0; i + 1 < s.size(); i += 2)
+    b.push_back(static_cast<uint8_t>(std::stoi(s.substr(i, 2), nullptr, 16)));
+  return b;
+}
+
+Bytes text(const std::string& s) { return Bytes(s.begin(), s.end()); }
+
+Bytes cat(Bytes a, const Bytes& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+Bytes random_bytes(size_t n) {
+  Bytes b(n);
+  if (n != 0) {
+    EXPECT_EQ(RAND_bytes(b.data(), static_cast<int>(n)), 1);
+  }
+  return b;
+}
+
+std::string describe(TEEC_Result r) {
+  char buf[64];
+  if ((r & 0xFFFF0000u) == TA_CRYPTO_TEST_FAILED)
+    std::snprintf(buf, sizeof(buf), "TA check failed at line %u", r & 0xFFFF);
+  else
+    std::snprintf(buf, sizeof(buf), "0x%08x", r);
+  return buf;
+}
+
+// --- host references (OpenSSL, one shot) ---
+
+Bytes host_cipher(const EVP_CIPHER* c, const Bytes& key, const Bytes& iv, const Bytes& in,
+                  bool encrypt) {
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  Bytes out(in.size() + 32);
+  int l1 = 0, l2 = 0;
+  EXPECT_EQ(EVP_CipherInit_ex(ctx, c, nullptr, key.data(), iv.empty() ? nullptr : iv.data(),
+                              encrypt ? 1 : 0),
+            1);
+  EVP_CIPHER_CTX_set_padding(ctx, 0);
+  EXPECT_EQ(EVP_CipherUpdate(ctx, out.data(), &l1, in.data(), static_cast<int>(in.size())), 1);
+  EXPECT_EQ(EVP_CipherFinal_ex(ctx, out.data() + l1, &l2), 1);
+  EVP_CIPHER_CTX_free(ctx);
+  out.resize(static_cast<size_t>(l1 + l2));
+  return out;
+}
+
+// AES-GCM or AES-CCM encryption: ciphertext || tag.
+Bytes host_aead(bool ccm, const Bytes& key, const Bytes& nonce, const Bytes& aad, const Bytes& in,
+                int tag_len) {
+  const EVP_CIPHER* c = ccm ? EVP_aes_128_ccm() : EVP_aes_128_gcm();
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  int l = 0;
+  EXPECT_EQ(EVP_EncryptInit_ex(ctx, c, nullptr, nullptr, nullptr), 1);
+  EVP_CIPHER_CTX_ctrl(ctx, ccm ? EVP_CTRL_CCM_SET_IVLEN : EVP_CTRL_GCM_SET_IVLEN,
+                      static_cast<int>(nonce.size()), nullptr);
+  if (ccm) EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_CCM_SET_TAG, tag_len, nullptr);
+  EXPECT_EQ(EVP_EncryptInit_ex(ctx, nullptr, nullptr, key.data(), nonce.data()), 1);
+  if (ccm) EVP_EncryptUpdate(ctx, nullptr, &l, nullptr, static_cast<int>(in.size()));
+  if (!aad.empty()) EVP_EncryptUpdate(ctx, nullptr, &l, aad.data(), static_cast<int>(aad.size()));
+  Bytes out(in.size() + static_cast<size_t>(tag_len));
+  if (!in.empty() || ccm) {
+    EXPECT_EQ(EVP_EncryptUpdate(ctx, out.data(), &l, in.data(), static_cast<int>(in.size())), 1);
+  }
+  EXPECT_EQ(EVP_EncryptFinal_ex(ctx, out.data() + in.size(), &l), 1);
+  EVP_CIPHER_CTX_ctrl(ctx, ccm ? EVP_CTRL_CCM_GET_TAG : EVP_CTRL_GCM_GET_TAG, tag_len,
+                      out.data() + in.size());
+  EVP_CIPHER_CTX_free(ctx);
+  return out;
+}
+
+// --- the fixture: a session to the crypto-test TA ---
+
+class CryptoTa : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(TEEC_InitializeContext(nullptr, &ctx_), TEEC_SUCCESS);
+    open(kCryptoUuid);
+  }
+  void TearDown() override {
+    if (open_) TEEC_CloseSession(&sess_);
+    TEEC_FinalizeContext(&ctx_);
+    auto a = machine().audit();
+    EXPECT_TRUE(a.quiescent()) << a.describe();
+  }
+
+  void open(const TEEC_UUID& uuid) {
+    if (open_) TEEC_CloseSession(&sess_);
+    uint32_t origin = 0;
+    ASSERT_EQ(TEEC_OpenSession(&ctx_, &sess_, &uuid, TEEC_LOGIN_PUBLIC, nullptr, nullptr, &origin),
+              TEEC_SUCCESS);
+    open_ = true;
+  }
+
+  TEEC_Result invoke(uint32_t cmd, TEEC_Operation& op, uint32_t* origin = nullptr) {
+    uint32_t o = 0;
+    TEEC_Result r = TEEC_InvokeCommand(&sess_, cmd, &op, &o);
+    if (origin != nullptr) *origin = o;
+    return r;
+  }
+
+  static void in(TEEC_Operation& op, int i, const Bytes& b) {
+    op.params[i].tmpref.buffer = const_cast<uint8_t*>(b.data());
+    op.params[i].tmpref.size = b.size();
+  }
+  static void out(TEEC_Operation& op, int i, Bytes& b) {
+    op.params[i].tmpref.buffer = b.data();
+    op.params[i].tmpref.size = b.size();
+  }
+
+  // Digest of msg fed in pieces of `chunk` bytes (0: all at once); out_size bytes of room.
+  TEEC_Result digest(uint32_t alg, const Bytes& msg, uint32_t chunk, Bytes* result,
+                     size_t out_size = 64) {
+    TEEC_Operation op{};
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_MEMREF_TEMP_INPUT,
+                                     TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE);
+    op.params[0].value = {alg, chunk};
+    in(op, 1, msg);
+    result->assign(out_size, 0);
+    out(op, 2, *result);
+    TEEC_Result r = invoke(TA_CRYPTO_CMD_DIGEST, op);
+    size_t n = op.params[2].tmpref.size;
+    result->resize(r == TEEC_SUCCESS ? n : 0);
+    if (r == TEEC_ERROR_SHORT_BUFFER) last_needed_ = n;
+    return r;
+  }
+
+  TEEC_Result mac(uint32_t alg, const Bytes& key, const Bytes& msg, uint32_t chunk, Bytes* result) {
+    TEEC_Operation op{};
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_MEMREF_TEMP_INPUT,
+                                     TEEC_MEMREF_TEMP_INPUT, TEEC_MEMREF_TEMP_OUTPUT);
+    op.params[0].value = {alg, chunk};
+    in(op, 1, key);
+    in(op, 2, msg);
+    result->assign(64, 0);
+    out(op, 3, *result);
+    TEEC_Result r = invoke(TA_CRYPTO_CMD_MAC, op);
+    result->resize(r == TEEC_SUCCESS ? op.params[3].tmpref.size : 0);
+    return r;
+  }
+
+  TEEC_Result mac_compare(uint32_t alg, const Bytes& key, const Bytes& msg, const Bytes& expect) {
+    TEEC_Operation op{};
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_MEMREF_TEMP_INPUT,
+                                     TEEC_MEMREF_TEMP_INPUT, TEEC_MEMREF_TEMP_INPUT);
+    op.params[0].value = {alg, 3};
+    in(op, 1, key);
+    in(op, 2, msg);
+    in(op, 3, expect);
+    return invoke(TA_CRYPTO_CMD_MAC_COMPARE, op);
+  }
+
+  // iv_and_data: the IV (none for ECB) then the data.
+  TEEC_Result cipher(uint32_t alg, uint32_t mode, const Bytes& key, const Bytes& iv_and_data,
+                     uint32_t chunk, Bytes* result, size_t out_size = 0) {
+    TEEC_Operation op{};
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_MEMREF_TEMP_INPUT,
+                                     TEEC_MEMREF_TEMP_INPUT, TEEC_MEMREF_TEMP_OUTPUT);
+    op.params[0].value = {alg, mode | chunk << 8};
+    in(op, 1, key);
+    in(op, 2, iv_and_data);
+    result->assign(out_size != 0 ? out_size : iv_and_data.size() + 16, 0);
+    out(op, 3, *result);
+    TEEC_Result r = invoke(TA_CRYPTO_CMD_CIPHER, op);
+    if (r == TEEC_ERROR_SHORT_BUFFER) last_needed_ = op.params[3].tmpref.size;
+    result->resize(r == TEEC_SUCCESS ? op.params[3].tmpref.size : 0);
+    return r;
+  }
+
+  // Encrypt: result = ciphertext || tag. Decrypt: `payload` is the ciphertext, `tag` the tag.
+  TEEC_Result ae(uint32_t alg, uint32_t mode, const Bytes& key, const Bytes& nonce, const Bytes& aad,
+                 const Bytes& payload, const Bytes& tag, uint32_t tag_bits, uint32_t chunk,
+                 Bytes* result) {
+    Bytes req;
+    for (const Bytes* b : {&key, &nonce, &aad, &payload, &tag}) {
+      uint32_t l = static_cast<uint32_t>(b->size());
+      req.insert(req.end(), reinterpret_cast<uint8_t*>(&l), reinterpret_cast<uint8_t*>(&l) + 4);
+      req.insert(req.end(), b->begin(), b->end());
+    }
+    TEEC_Operation op{};
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_MEMREF_TEMP_INPUT,
+                                     TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE);
+    op.params[0].value = {alg, mode | chunk << 8 | tag_bits << 16};
+    in(op, 1, req);
+    result->assign(payload.size() + 16, 0);
+    out(op, 2, *result);
+    TEEC_Result r = invoke(TA_CRYPTO_CMD_AE, op);
+    result->resize(r == TEEC_SUCCESS ? op.params[2].tmpref.size : 0);
+    return r;
+  }
+
+  TEEC_Result value_cmd(uint32_t cmd, uint32_t a, uint32_t b) {
+    TEEC_Operation op{};
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+    op.params[0].value = {a, b};
+    return invoke(cmd, op);
+  }
+
+  TEEC_Context ctx_{};
+  TEEC_Session sess_{};
+  bool open_ = false;
+  size_t last_needed_ = 0;
+};
+
+::testing::AssertionResult TaOk(const char* expr, TEEC_Result r) {
+  if (r == TEEC_SUCCESS) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << expr << " returned " << describe(r);
+}
+#define EXPECT_TA_OK(expr) EXPECT_PRED_FORMAT1(TaOk, expr)
+
+// --- digests ---
+
+struct DigestKat {
+  uint32_t alg;
+  std::string msg;
+  std::string digest;
+};
+
+const DigestKat kDigestKats[] = {
+    {kMd5, "abc", "900150983cd24fb0d6963f7d28e17f72"},
+    {kSha1, "abc", "a9993e364706816aba3e25717850c26c9cd0d89d"},
+    {kSha224, "abc", "23097d223405d8228642a477bda255b32aadbce4bda0b3f7e36c9da7"},
+    {kSha256, "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+    {kSha256, "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+    {kSha256, "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+    {kSha384, "abc",
+     "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c8"
+     "25a7"},
+    {kSha512, "abc",
+     "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3fe"
+     "ebbd454d4423643ce80e2a9ac94fa54ca49f"},
+};
+
+TEST_F(CryptoTa, DigestKnownAnswers) {
+  for (const DigestKat& k : kDigestKats) {
+    for (uint32_t chunk : {0u, 1u, 2u, 64u}) {
+      Bytes d;
+      EXPECT_TA_OK(digest(k.alg, text(k.msg), chunk, &d));
+      EXPECT_EQ(d, hex(k.digest)) << std::hex << k.alg << " \"" << k.msg << "\" chunk " << chunk;
+    }
+  }
+}
+
+TEST_F(CryptoTa, DigestShortBufferReportsTheNeededSize) {
+  Bytes d;
+  uint32_t origin = 0;
+  TEEC_Operation op{};
+  EXPECT_EQ(digest(kSha256, text("abc"), 0, &d, 31), TEEC_ERROR_SHORT_BUFFER);
+  EXPECT_EQ(last_needed_, 32u);
+  EXPECT_EQ(digest(kSha512, text("abc"), 0, &d, 0), TEEC_ERROR_SHORT_BUFFER);
+  EXPECT_EQ(last_needed_, 64u);
+  // The origin of the TA's answer.
+  op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_MEMREF_TEMP_INPUT,
+                                   TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE);
+  op.params[0].value = {kSha1, 0};
+  Bytes msg = text("abc"), small(4);
+  in(op, 1, msg);
+  out(op, 2, small);
+  EXPECT_EQ(invoke(TA_CRYPTO_CMD_DIGEST, op, &origin), TEEC_ERROR_SHORT_BUFFER);
+  EXPECT_EQ(origin, TEEC_ORIGIN_TRUSTED_APP);
+  EXPECT_EQ(op.params[2].tmpref.size, 20u);
+}
+
+TEST_F(CryptoTa, DigestMatchesOpenSslForEverySplit) {
+  const std::pair<uint32_t, const EVP_MD*> algs[] = {
+      {kSha1, EVP_sha1()}, {kSha224, EVP_sha224()}, {kSha256, EVP_sha256()},
+      {kSha384, EVP_sha384()}, {kSha512, EVP_sha512()}};
+  for (size_t len : {0u, 1u, 63u, 64u, 65u, 1000u}) {
+    Bytes msg = random_bytes(len);
+    for (auto [alg, md] : algs) {
+      Bytes expect(64);
+      unsigned n = 0;
+      EVP_Digest(msg.data(), msg.size(), expect.data(), &n, md, nullptr);
+      expect.resize(n);
+      for (uint32_t chunk : {0u, 7u, 128u}) {
+        Bytes d;
+        EXPECT_TA_OK(digest(alg, msg, chunk, &d));
+        EXPECT_EQ(d, expect) << len << " bytes, chunk " << chunk;
+      }
+    }
+  }
+}
+
+// --- MACs ---
+
+struct MacKat {
+  uint32_t alg;
+  std::string key, msg, mac;
+};
+
+// RFC 4231 test cases 1-4 (keys and data in hex) and RFC 4493 examples 1-4.
+const std::string kRfc4493Msg =
+    "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e5130c81c46a35ce411e5fbc1191a0a52e"
+    "ff69f2445df4f9b17ad2b417be66c3710";
+const MacKat kMacKats[] = {
+    {kHmacSha224, "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", "4869205468657265", "896fb1128abbdf196832107cd49df33f47b4b1169912ba4f53684b22"},
+    {kHmacSha256, "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", "4869205468657265",
+     "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"},
+    {kHmacSha384, "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", "4869205468657265",
+     "afd03944d84895626b0825f4ab46907f15f9dadbe4101ec682aa034c7cebc59cfaea9ea9076ede7f4af152e8b2fa9"
+     "cb6"},
+    {kHmacSha512, "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", "4869205468657265",
+     "87aa7cdea5ef619d4ff0b4241a1d6cb02379f4e2ce4ec2787ad0b30545e17cdedaa833b7d6b8a702038b274eaea3f"
+     "4e4be9d914eeb61f1702e696c203a126854"},
+    {kHmacSha256, "4a656665", "7768617420646f2079612077616e7420666f72206e6f7468696e673f",
+     "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+    {kHmacSha512, "4a656665", "7768617420646f2079612077616e7420666f72206e6f7468696e673f",
+     "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a6d034f65f8f0e"
+     "6fdcaeab1a34d4a6b4b636e070a38bce737"},
+    {kHmacSha256, std::string(40, 'a'), std::string(100, 'd'),
+     "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"},
+    {kHmacSha256, "0102030405060708090a0b0c0d0e0f10111213141516171819",
+     [] {
+       std::string s;
+       for (int i = 0; i < 50; ++i) s += "cd";
+       return s;
+     }(),
+     "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"},
+    {kAesCmac, "2b7e151628aed2a6abf7158809cf4f3c", "", "bb1d6929e95937287fa37d129b756746"},
+    {kAesCmac, "2b7e151628aed2a6abf7158809cf4f3c", kRfc4493Msg.substr(0, 32),
+     "070a16b46b4d4144f79bdd9dd04a287c"},
+    {kAesCmac, "2b7e151628aed2a6abf7158809cf4f3c", kRfc4493Msg.substr(0, 80),
+     "dfa66747de9ae63030ca32611497c827"},
+    {kAesCmac, "2b7e151628aed2a6abf7158809cf4f3c", kRfc4493Msg, "51f0bebf7e3b9d92fc49741779363cfe"},
+};
+
+TEST_F(CryptoTa, MacKnownAnswers) {
+  for (const MacKat& k : kMacKats) {
+    for (uint32_t chunk : {0u, 1u, 5u, 16u}) {
+      Bytes m;
+      EXPECT_TA_OK(mac(k.alg, hex(k.key), hex(k.msg), chunk, &m));
+      EXPECT_EQ(m, hex(k.mac)) << std::hex << k.alg << " key " << k.key << " chunk " << chunk;
+    }
+  }
+}
+
+TEST_F(CryptoTa, MacCompareFinal) {
+  for (const MacKat& k : kMacKats) {
+    Bytes good = hex(k.mac);
+    EXPECT_TA_OK(mac_compare(k.alg, hex(k.key), hex(k.msg), good));
+    Bytes bad = good;
+    bad.back() ^= 0x01;
+    EXPECT_EQ(mac_compare(k.alg, hex(k.key), hex(k.msg), bad), kMacInvalid);
+    Bytes truncated(good.begin(), good.end() - 1);
+    EXPECT_EQ(mac_compare(k.alg, hex(k.key), hex(k.msg), truncated), kMacInvalid);
+  }
+}
+
+// --- symmetric ciphers ---
+
+const std::string kAesKey = "2b7e151628aed2a6abf7158809cf4f3c";
+const std::string kSp80038aPlain =
+    "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e5130c81c46a35ce411e5fbc1191a0a52e"
+    "ff69f2445df4f9b17ad2b417be66c3710";
+
+struct CipherKat {
+  uint32_t alg;
+  std::string key, iv, plain, cipher;
+};
+
+const CipherKat kCipherKats[] = {
+    // SP 800-38A F.1.1, F.2.1, F.5.1.
+    {kAesEcb, kAesKey, "", kSp80038aPlain,
+     "3ad77bb40d7a3660a89ecaf32466ef97f5d3d58503b9699de785895a96fdbaaf43b1cd7f598ece23881b00e3ed0306"
+     "887b0c785e27e8ad3f8223207104725dd4"},
+    {kAesCbc, kAesKey, "000102030405060708090a0b0c0d0e0f", kSp80038aPlain,
+     "7649abac8119b246cee98e9b12e9197d5086cb9b507219ee95db113a917678b273bed6b8e3c1743b7116e69e222295"
+     "163ff1caa1681fac09120eca307586e1a7"},
+    {kAesCtr, kAesKey, "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff", kSp80038aPlain,
+     "874d6191b620e3261bef6864990db6ce9806f66b7970fdff8617187bb9fffdff5ae4df3edbd5d35e5b4f09020db03e"
+     "ab1e031dda2fbe03d1792170a0f3009cee"},
+    // IEEE 1619 XTS-AES-128 vectors 1 and 15 (ciphertext stealing); key = key1 || key2.
+    {kAesXts, std::string(64, '0'), std::string(32, '0'), std::string(64, '0'),
+     "917cf69ebd68b2ec9b9fe9a3eadda692cd43d2f59598ed858c02c2652fbf922e"},
+    {kAesXts, "fffefdfcfbfaf9f8f7f6f5f4f3f2f1f0bfbebdbcbbbab9b8b7b6b5b4b3b2b1b0",
+     "9a785634120000000000000000000000", "000102030405060708090a0b0c0d0e0f10",
+     "6c1625db4671522d3d7599601de7ca09ed"},
+};
+
+TEST_F(CryptoTa, CipherKnownAnswersBothWays) {
+  for (const CipherKat& k : kCipherKats) {
+    for (uint32_t chunk : {0u, 1u, 5u, 16u, 17u, 33u}) {
+      Bytes out;
+      EXPECT_TA_OK(cipher(k.alg, kModeEncrypt, hex(k.key), cat(hex(k.iv), hex(k.plain)), chunk, &out));
+      EXPECT_EQ(out, hex(k.cipher)) << std::hex << k.alg << " chunk " << std::dec << chunk;
+      EXPECT_TA_OK(cipher(k.alg, kModeDecrypt, hex(k.key), cat(hex(k.iv), hex(k.cipher)), chunk, &out));
+      EXPECT_EQ(out, hex(k.plain)) << std::hex << k.alg << " chunk " << std::dec << chunk;
+    }
+  }
+}
+
+TEST_F(CryptoTa, CipherMatchesOpenSslForRandomSplits) {
+  std::mt19937 rng(7);
+  for (int round = 0; round < 40; ++round) {
+    bool wide = round % 2 == 1;  // AES-256
+    Bytes key = random_bytes(wide ? 32 : 16), iv = random_bytes(16);
+    size_t blocks = 1 + rng() % 9;
+    uint32_t chunk = static_cast<uint32_t>(rng() % 40);
+    for (uint32_t mode : {kModeEncrypt, kModeDecrypt}) {
+      bool enc = mode == kModeEncrypt;
+      Bytes data = random_bytes(blocks * 16);
+      Bytes out;
+      EXPECT_TA_OK(cipher(kAesCbc, mode, key, cat(iv, data), chunk, &out));
+      EXPECT_EQ(out, host_cipher(wide ? EVP_aes_256_cbc() : EVP_aes_128_cbc(), key, iv, data, enc));
+      data = random_bytes(rng() % 200);
+      EXPECT_TA_OK(cipher(kAesCtr, mode, key, cat(iv, data), chunk, &out));
+      EXPECT_EQ(out, host_cipher(wide ? EVP_aes_256_ctr() : EVP_aes_128_ctr(), key, iv, data, enc));
+      // XTS: any length from one block, in any pieces.
+      Bytes xkey = random_bytes(wide ? 64 : 32);
+      data = random_bytes(16 + rng() % 100);
+      EXPECT_TA_OK(cipher(kAesXts, mode, xkey, cat(iv, data), chunk, &out));
+      EXPECT_EQ(out, host_cipher(wide ? EVP_aes_256_xts() : EVP_aes_128_xts(), xkey, iv, data, enc))
+          << data.size() << " bytes in pieces of " << chunk;
+    }
+  }
+}
+
+TEST_F(CryptoTa, CipherShortBufferReportsTheNeededSize) {
+  const CipherKat& k = kCipherKats[1];  // CBC, 64 bytes
+  Bytes out;
+  EXPECT_EQ(cipher(k.alg, kModeEncrypt, hex(k.key), cat(hex(k.iv), hex(k.plain)), 0, &out, 63),
+            TEEC_ERROR_SHORT_BUFFER);
+  EXPECT_EQ(last_needed_, 64u);
+  // In pieces: the update that does not fit reports what it needs.
+  EXPECT_EQ(cipher(k.alg, kModeEncrypt, hex(k.key), cat(hex(k.iv), hex(k.plain)), 20, &out, 8),
+            TEEC_ERROR_SHORT_BUFFER);
+}
+
+// --- authenticated encryption ---
+
+struct AeKat {
+  uint32_t alg;
+  std::string key, nonce, aad, plain, cipher, tag;
+};
+
+const AeKat kAeKats[] = {
+    // GCM specification test cases 1, 2 and 4.
+    {kAesGcm, std::string(32, '0'), std::string(24, '0'), "", "", "",
+     "58e2fccefa7e3061367f1d57a4e7455a"},
+    {kAesGcm, std::string(32, '0'), std::string(24, '0'), "", std::string(32, '0'),
+     "0388dace60b6a392f328c2b971b2fe78", "ab6e47d42cec13bdf53a67b21257bddf"},
+    {kAesGcm, "feffe9928665731c6d6a8f9467308308", "cafebabefacedbaddecaf888",
+     "feedfacedeadbeeffeedfacedeadbeefabaddad2",
+     "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b5"
+     "25b16aedf5aa0de657ba637b39",
+     "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5aac84aa"
+     "051ba30b396a0aac973d58e091",
+     "5bc94fbc3221a5db94fae95ae7121a47"},
+    // SP 800-38C C.1 and C.2; RFC 3610 packet vector #1.
+    {kAesCcm, "404142434445464748494a4b4c4d4e4f", "10111213141516", "0001020304050607", "20212223",
+     "7162015b", "4dac255d"},
+    {kAesCcm, "404142434445464748494a4b4c4d4e4f", "1011121314151617",
+     "000102030405060708090a0b0c0d0e0f", "202122232425262728292a2b2c2d2e2f",
+     "d2a1f0e051ea5f62081a7792073d593d", "1fc64fbfaccd"},
+    {kAesCcm, "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf", "00000003020100a0a1a2a3a4a5", "0001020304050607",
+     "08090a0b0c0d0e0f101112131415161718191a1b1c1d1e", "588c979a61c663d2f066d0c2c0f989806d5f6b61dac384",
+     "17e8d12cfdf926e0"},
+};
+
+TEST_F(CryptoTa, AeKnownAnswersBothWays) {
+  for (const AeKat& k : kAeKats) {
+    uint32_t tag_bits = static_cast<uint32_t>(hex(k.tag).size() * 8);
+    for (uint32_t chunk : {0u, 1u, 3u, 16u}) {
+      Bytes out;
+      EXPECT_TA_OK(ae(k.alg, kModeEncrypt, hex(k.key), hex(k.nonce), hex(k.aad), hex(k.plain), {},
+                      tag_bits, chunk, &out));
+      EXPECT_EQ(out, cat(hex(k.cipher), hex(k.tag))) << std::hex << k.alg << " chunk " << chunk;
+      EXPECT_TA_OK(ae(k.alg, kModeDecrypt, hex(k.key), hex(k.nonce), hex(k.aad), hex(k.cipher),
+                      hex(k.tag), tag_bits, chunk, &out));
+      EXPECT_EQ(out, hex(k.plain));
+    }
+  }
+}
+
+TEST_F(CryptoTa, AeBadTagIsMacInvalid) {
+  for (const AeKat& k : kAeKats) {
+    uint32_t tag_bits = static_cast<uint32_t>(hex(k.tag).size() * 8);
+    Bytes out, tag = hex(k.tag);
+    tag[0] ^= 0x80;
+    EXPECT_EQ(ae(k.alg, kModeDecrypt, hex(k.key), hex(k.nonce), hex(k.aad), hex(k.cipher), tag,
+                 tag_bits, 0, &out),
+              kMacInvalid);
+    Bytes aad = hex(k.aad);
+    if (!aad.empty()) {
+      aad[0] ^= 0x01;
+      EXPECT_EQ(ae(k.alg, kModeDecrypt, hex(k.key), hex(k.nonce), aad, hex(k.cipher), hex(k.tag),
+                   tag_bits, 0, &out),
+                kMacInvalid);
+    }
+    // A tag of another length than TEE_AEInit announced does not authenticate.
+    Bytes full = hex(k.tag), shorter(full.begin(), full.end() - 2);
+    EXPECT_EQ(ae(k.alg, kModeDecrypt, hex(k.key), hex(k.nonce), hex(k.aad), hex(k.cipher), shorter,
+                 tag_bits, 0, &out),
+              kMacInvalid);
+  }
+}
+
+TEST_F(CryptoTa, AeMatchesOpenSslForRandomSplits) {
+  std::mt19937 rng(11);
+  for (int round = 0; round < 30; ++round) {
+    bool ccm = round % 2 == 1;
+    Bytes key = random_bytes(16), nonce = random_bytes(ccm ? 7 + rng() % 7 : 1 + rng() % 20);
+    Bytes aad = random_bytes(rng() % 40), plain = random_bytes(rng() % 100);
+    int tag_len = ccm ? 4 + 2 * static_cast<int>(rng() % 7) : 12 + static_cast<int>(rng() % 5);
+    uint32_t chunk = static_cast<uint32_t>(rng() % 20);
+    uint32_t alg = ccm ? kAesCcm : kAesGcm;
+    Bytes expect = host_aead(ccm, key, nonce, aad, plain, tag_len);
+    Bytes out;
+    EXPECT_TA_OK(ae(alg, kModeEncrypt, key, nonce, aad, plain, {}, static_cast<uint32_t>(tag_len * 8),
+                    chunk, &out));
+    EXPECT_EQ(out, expect) << (ccm ? "CCM" : "GCM") << " round " << round;
+    Bytes ct(expect.begin(), expect.end() - tag_len), tag(expect.end() - tag_len, expect.end());
+    EXPECT_TA_OK(ae(alg, kModeDecrypt, key, nonce, aad, ct, tag, static_cast<uint32_t>(tag_len * 8),
+                    chunk, &out));
+    EXPECT_EQ(out, plain);
+  }
+}
+
+// --- asymmetric ---
+
+TEST_F(CryptoTa, RsaRoundTrips) {
+  const std::pair<uint32_t, uint32_t> cases[] = {
+      {1024, kRsassaV15Sha1},   {2048, kRsassaV15Sha256}, {1024, kRsassaPssSha1},
+      {2048, kRsassaPssSha512}, {1024, kRsaesV15},        {1024, kRsaesOaepSha1},
+      {2048, kRsaesOaepSha256}, {2048, kRsaesOaepSha512}, {512, kRsassaV15Sha256},
+  };
+  for (auto [bits, alg] : cases)
+    EXPECT_TA_OK(value_cmd(TA_CRYPTO_CMD_RSA, bits, alg)) << bits << " bits, alg " << std::hex << alg;
+}
+
+TEST_F(CryptoTa, EcdsaRoundTrips) {
+  const std::pair<uint32_t, uint32_t> cases[] = {
+      {kP192, kEcdsaSha1}, {kP224, kEcdsaSha224}, {kP256, kEcdsaSha256},
+      {kP384, kEcdsaSha384}, {kP521, kEcdsaSha512}};
+  for (auto [curve, alg] : cases)
+    EXPECT_TA_OK(value_cmd(TA_CRYPTO_CMD_ECDSA, curve, alg)) << "curve " << curve;
+}
+
+TEST_F(CryptoTa, KeyAgreementGivesBothSidesTheSameSecret) {
+  const std::pair<uint32_t, uint32_t> cases[] = {{kP256, 32}, {kP384, 48}, {kP521, 66}, {0, 32}};
+  for (auto [curve, bytes] : cases) {
+    TEEC_Operation op{};
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE);
+    op.params[0].value = {curve, 0};
+    EXPECT_TA_OK(invoke(TA_CRYPTO_CMD_ECDH, op)) << "curve " << curve;
+    EXPECT_EQ(op.params[1].value.a, bytes);
+  }
+}
+
+TEST_F(CryptoTa, Ed25519Rfc8032) {
+  struct Kat {
+    std::string secret, pub, msg, sig;
+  };
+  const Kat kats[] = {
+      {"9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+       "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
+       "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9"
+       "b46bd25bf5f0595bbe24655141438e7a100b"},
+      {"4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+       "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
+       "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f1"
+       "1d8c387b2eaeb4302aeeb00d291612bb0c00"},
+      {"c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
+       "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025", "af82",
+       "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984d"
+       "c6594a7c15e9716ed28dc027beceea1ec40a"},
+  };
+  for (const Kat& k : kats) {
+    Bytes req = cat(cat(hex(k.secret), hex(k.pub)), hex(k.msg)), sig(64);
+    TEEC_Operation op{};
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE,
+                                     TEEC_NONE);
+    in(op, 0, req);
+    out(op, 1, sig);
+    EXPECT_TA_OK(invoke(TA_CRYPTO_CMD_ED25519, op));
+    EXPECT_EQ(sig, hex(k.sig));
+  }
+}
+
+// --- object and operation rules ---
+
+TEST_F(CryptoTa, ErrorResults) {
+  TEEC_Operation op{};
+  op.paramTypes = TEEC_PARAM_TYPES(TEEC_NONE, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+  EXPECT_TA_OK(invoke(TA_CRYPTO_CMD_ERRORS, op));
+}
+
+TEST_F(CryptoTa, KeyGeneration) {
+  TEEC_Operation op{};
+  op.paramTypes = TEEC_PARAM_TYPES(TEEC_NONE, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+  EXPECT_TA_OK(invoke(TA_CRYPTO_CMD_GENERATE, op));
+}
+
+// Each broken rule panics the TA: the client sees TARGET_DEAD from the TEE, the session stays
+// dead, and a new session gets a new instance.
+TEST_F(CryptoTa, RuleBreakingPanicsTheTa) {
+  for (uint32_t rule = 0; rule < TA_CRYPTO_PANIC_COUNT; ++rule) {
+    uint32_t origin = 0;
+    TEEC_Operation op{};
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+    op.params[0].value = {rule, 0};
+    EXPECT_EQ(invoke(TA_CRYPTO_CMD_PANIC, op, &origin), TEEC_ERROR_TARGET_DEAD) << "rule " << rule;
+    EXPECT_EQ(origin, TEEC_ORIGIN_TEE) << "rule " << rule;
+    TEEC_Operation again{};
+    again.paramTypes = TEEC_PARAM_TYPES(TEEC_NONE, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+    EXPECT_EQ(invoke(TA_CRYPTO_CMD_ERRORS, again, &origin), TEEC_ERROR_TARGET_DEAD);
+    open(kCryptoUuid);
+  }
+  TEEC_Operation op{};
+  op.paramTypes = TEEC_PARAM_TYPES(TEEC_NONE, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+  EXPECT_TA_OK(invoke(TA_CRYPTO_CMD_ERRORS, op));
+}
+
+TEST_F(CryptoTa, CipherUpdateWithoutKeyPanics) {
+  uint32_t origin = 0;
+  TEEC_Operation op{};
+  op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+  op.params[0].value = {TA_CRYPTO_PANIC_UPDATE_WITHOUT_KEY, 0};
+  EXPECT_EQ(invoke(TA_CRYPTO_CMD_PANIC, op, &origin), TEEC_ERROR_TARGET_DEAD);
+  EXPECT_EQ(origin, TEEC_ORIGIN_TEE);
+}
+
+// Objects and operations a TA leaves behind go with its instance (the audit and, under ASan, the
+// leak checker see to the rest).
+TEST_F(CryptoTa, LeftoversDieWithTheInstance) {
+  for (int i = 0; i < 3; ++i) {
+    TEEC_Operation op{};
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+    EXPECT_TA_OK(invoke(TA_CRYPTO_CMD_LEAK, op));
+    EXPECT_EQ(op.params[0].value.a, 4u);
+    open(kCryptoUuid);
+  }
+}
+
+// --- GP 1.1 compatibility ---
+
+TEST_F(CryptoTa, Gp11TaUsesThirtyTwoBitLengths) {
+  open(kGp11Uuid);
+  TEEC_Operation op{};
+  op.paramTypes = TEEC_PARAM_TYPES(TEEC_NONE, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+  EXPECT_TA_OK(invoke(1, op));  // TA_CRYPTO_GP11_CMD_SELF_TEST
+
+  Bytes msg = text("abc"), d(32);
+  op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_MEMREF_TEMP_INPUT,
+                                   TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE);
+  op.params[0].value = {kSha256, 0};
+  in(op, 1, msg);
+  out(op, 2, d);
+  EXPECT_TA_OK(invoke(0, op));  // TA_CRYPTO_GP11_CMD_DIGEST
+  EXPECT_EQ(d, hex(kDigestKats[3].digest));
+  Bytes small(8);
+  out(op, 2, small);
+  EXPECT_EQ(invoke(0, op), TEEC_ERROR_SHORT_BUFFER);
+  EXPECT_EQ(op.params[2].tmpref.size, 32u);
+
+  // GP 1.1: TEE_FreeOperation(TEE_HANDLE_NULL) panics.
+  uint32_t origin = 0;
+  op.paramTypes = TEEC_PARAM_TYPES(TEEC_NONE, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+  EXPECT_EQ(invoke(2, op, &origin), TEEC_ERROR_TARGET_DEAD);
+  EXPECT_EQ(origin, TEEC_ORIGIN_TEE);
+}
+
+}  // namespace
+}  // namespace teemu::test
