@@ -16,6 +16,7 @@
 
 #include "crypto_test_ta.h"
 #include "support/gp_util.h"
+#include "ta_runtime/crypto_object.h"
 
 namespace teemu::test {
 namespace {
@@ -707,6 +708,82 @@ TEST_F(CryptoTa, Gp11TaUsesThirtyTwoBitLengths) {
   op.paramTypes = TEEC_PARAM_TYPES(TEEC_NONE, TEEC_NONE, TEEC_NONE, TEEC_NONE);
   EXPECT_EQ(invoke(2, op, &origin), TEEC_ERROR_TARGET_DEAD);
   EXPECT_EQ(origin, TEEC_ORIGIN_TEE);
+}
+
+// --- the object model persistent storage builds on (no TA involved) ---
+
+namespace crypto = ta_runtime::crypto;
+
+constexpr uint32_t kTypeAes = 0xA0000010, kTypeRsaKeypair = 0xA1000030, kTypeData = 0xA00000BF;
+constexpr uint32_t kAttrSecret = 0xC0000000, kAttrModulus = 0xD0000130;
+
+// What a persistent object adds: the handle flag and a data stream.
+class FakePersistent : public crypto::CryptoObject {
+ public:
+  using CryptoObject::CryptoObject;
+  bool persistent() const override { return true; }
+  uint32_t handle_flags() const override {
+    return CryptoObject::handle_flags() | crypto::kHandleFlagPersistent;
+  }
+  uint64_t data_size() const override { return 123; }
+};
+
+TEST(CryptoObjectModel, SecretSurvivesSerializeAndRestore) {
+  Bytes key = hex(kAesKey);
+  crypto::CryptoObject src(kTypeAes, 256);
+  crypto::AttrRef attr{kAttrSecret, key};
+  ASSERT_TRUE(src.populate({&attr, 1}).is_ok());
+  src.restrict_usage(0x6);
+  crypto::SecretBytes blob = src.serialize_attributes();
+
+  FakePersistent copy(kTypeAes, 256);
+  EXPECT_FALSE(copy.initialized());
+  ASSERT_TRUE(copy.restore(src.object_size(), src.usage(), blob).is_ok());
+  EXPECT_TRUE(copy.initialized());
+  EXPECT_EQ(copy.object_size(), 128u);
+  EXPECT_EQ(copy.usage(), 0x6u);
+  EXPECT_EQ(copy.handle_flags(), crypto::kHandleFlagInitialized | crypto::kHandleFlagPersistent);
+  ASSERT_NE(copy.find(kAttrSecret), nullptr);
+  EXPECT_EQ(Bytes(copy.find(kAttrSecret)->bytes.begin(), copy.find(kAttrSecret)->bytes.end()), key);
+}
+
+TEST(CryptoObjectModel, KeyPairSurvivesSerializeAndRestore) {
+  crypto::CryptoObject src(kTypeRsaKeypair, 1024);
+  ASSERT_TRUE(src.generate(1024, {}).is_ok());
+  crypto::CryptoObject copy(kTypeRsaKeypair, 1024);
+  ASSERT_TRUE(copy.restore(src.object_size(), src.usage(), src.serialize_attributes()).is_ok());
+  ASSERT_NE(copy.pkey(), nullptr);
+  EXPECT_EQ(EVP_PKEY_eq(copy.pkey(), src.pkey()), 1);
+  EXPECT_EQ(copy.find(kAttrModulus)->bytes, src.find(kAttrModulus)->bytes);
+}
+
+TEST(CryptoObjectModel, PersistentObjectFromATransientOne) {
+  crypto::CryptoObject transient(kTypeAes, 128);
+  Bytes key = hex(kAesKey);
+  crypto::AttrRef attr{kAttrSecret, key};
+  ASSERT_TRUE(transient.populate({&attr, 1}).is_ok());
+  FakePersistent p(transient.type(), transient.max_object_size());
+  ASSERT_TRUE(p.copy_from(transient).is_ok());
+  EXPECT_EQ(p.object_size(), 128u);
+  EXPECT_TRUE(p.persistent());
+}
+
+TEST(CryptoObjectModel, DataObjectsHaveNoAttributes) {
+  EXPECT_TRUE(crypto::CryptoObject::check_allocation(kTypeData, 0).is_ok());
+  FakePersistent data(kTypeData, 0);
+  ASSERT_TRUE(data.restore(0, crypto::kUsageAll, {}).is_ok());
+  EXPECT_TRUE(data.attributes().empty());
+  EXPECT_EQ(data.data_size(), 123u);
+}
+
+TEST(CryptoObjectModel, MalformedSerializationIsRefused) {
+  crypto::CryptoObject o(kTypeAes, 256);
+  const Bytes truncated = {0x00, 0x00, 0x00, 0xC0, 0x10, 0x00, 0x00, 0x00, 0x01};
+  EXPECT_EQ(o.restore(128, crypto::kUsageAll, truncated).code, 0xFFFF0006u);
+  const Bytes foreign = {0x30, 0x01, 0x00, 0xD0, 0x00, 0x00, 0x00, 0x00};  // RSA modulus on AES
+  EXPECT_EQ(o.restore(0, crypto::kUsageAll, foreign).code, 0xFFFF0006u);
+  EXPECT_EQ(o.restore(512, crypto::kUsageAll, {}).code, 0xFFFF0006u);  // larger than its maximum
+  EXPECT_FALSE(o.initialized());
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <openssl/err.h>
 
 #include <cstdint>
+#include <exception>
 #include <new>
 #include <vector>
 
@@ -28,7 +29,8 @@ static_assert(kErrorCiphertextInvalid == TEE_ERROR_CIPHERTEXT_INVALID);
 
 // Runs one API step and turns its Status into the function's result. A panic happens here, after
 // the step and every C++ object it made are gone: TEE_Panic leaves by longjmp. Running out of
-// host memory inside a step panics the TA too (GP allows no other outcome for most functions).
+// host memory inside a step panics the TA too (GP allows no other outcome for most functions);
+// no C++ exception may unwind into the TA's C frames.
 template <class F>
 TEE_Result run_api(F&& step) {
   Status s;
@@ -36,6 +38,8 @@ TEE_Result run_api(F&& step) {
     s = step();
   } catch (const std::bad_alloc&) {
     s = Status::fatal(TEE_ERROR_OUT_OF_MEMORY);
+  } catch (const std::exception&) {  // e.g. std::length_error for an absurd TA length
+    s = Status::fatal(TEE_ERROR_BAD_PARAMETERS);
   }
   ERR_clear_error();  // OpenSSL's error queue is per host thread: leave nothing for the next TA
   if (s.panic) TEE_Panic(s.code);

@@ -40,7 +40,20 @@ struct AttrSpec {
   uint16_t flags;
 };
 
-enum class Kind { kSecret, kRsaPublic, kRsaPair, kEccPublic, kEccPair, kEdPublic, kEdPair, kXPublic, kXPair };
+enum class Kind {
+  kData,  // TEE_TYPE_DATA: no attributes (persistent data objects; GP 1.3.1 has no transient ones)
+  kSecret,
+  kRsaPublic,
+  kRsaPair,
+  kEccPublic,
+  kEccPair,
+  kEdPublic,
+  kEdPair,
+  kXPublic,
+  kXPair,
+};
+
+bool asymmetric(Kind k) { return k != Kind::kData && k != Kind::kSecret; }
 
 struct TypeSpec {
   uint32_t type;
@@ -90,6 +103,7 @@ constexpr AttrSpec kXPairAttrs[] = {
 constexpr uint32_t kRsaMaxBits = 4096;
 
 constexpr TypeSpec kTypes[] = {
+    {TEE_TYPE_DATA, Kind::kData, 1, 0, 0, {}},
     {TEE_TYPE_AES, Kind::kSecret, 64, 128, 256, kSecretAttrs},
     {TEE_TYPE_HMAC_MD5, Kind::kSecret, 8, 64, 512, kSecretAttrs},
     {TEE_TYPE_HMAC_SHA1, Kind::kSecret, 8, 80, 512, kSecretAttrs},
@@ -434,7 +448,7 @@ Status CryptoObject::populate(std::span<const AttrRef> in) {
   attrs_ = std::move(attrs);
   object_size_ = size;
   pkey_.reset();
-  if (t->kind != Kind::kSecret && pkey() == nullptr) {
+  if (asymmetric(t->kind) && pkey() == nullptr) {
     // Inconsistent key material (a point off the curve, a public value that does not match).
     clear_key();
     return Status::error(kErrorBadParameters);
@@ -592,6 +606,7 @@ EVP_PKEY* CryptoObject::pkey() const {
   const TypeSpec* t = find_type(type_);
   if (t == nullptr) return nullptr;
   switch (t->kind) {
+    case Kind::kData:
     case Kind::kSecret: return nullptr;
     case Kind::kRsaPublic:
     case Kind::kRsaPair: pkey_ = build_rsa(*this, t->kind == Kind::kRsaPair); break;
@@ -661,7 +676,7 @@ Status CryptoObject::restore(uint32_t object_size, uint32_t usage,
   usage_ = usage;
   pkey_.reset();
   initialized_ = true;
-  if (t->kind != Kind::kSecret && pkey() == nullptr) {
+  if (asymmetric(t->kind) && pkey() == nullptr) {
     reset();
     return Status::error(kErrorBadParameters);
   }

@@ -15,7 +15,10 @@
 // TEE_RestrictObjectUsage1, TEE_SetOperationKey and TEE_CopyObjectAttributes1 (which take either
 // kind) work unchanged. Storage saves an object as (type, object_size, max_object_size, usage,
 // serialize_attributes()) and rebuilds it with the constructor and restore(); the serialized
-// attributes are key material and must only ever be written encrypted.
+// attributes are key material and must only ever be written encrypted. A persistent object made
+// from a transient one (TEE_CreatePersistentObject) is constructed with the transient object's
+// type and maximum size and filled with copy_from(). Pure data objects use TEE_TYPE_DATA, which
+// has no attributes; the transient API refuses that type (GP 1.3.1), this class does not.
 //
 // Objects live in the TA instance's handle table (InstanceState): the handle is the object's
 // address and is valid only while the table holds it. Everything here runs on the thread of the
