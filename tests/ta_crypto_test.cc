@@ -682,6 +682,33 @@ TEST_F(CryptoTa, LeftoversDieWithTheInstance) {
   }
 }
 
+// A handle is valid only in the instance that made it: another instance of the same TA (one per
+// session here) panics on it, while its owner can still use it.
+TEST_F(CryptoTa, HandlesDoNotCrossInstances) {
+  TEEC_Operation make{};
+  make.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+  ASSERT_EQ(invoke(TA_CRYPTO_CMD_MAKE_HANDLE, make), TEEC_SUCCESS);
+
+  TEEC_Session other{};
+  uint32_t origin = 0;
+  ASSERT_EQ(TEEC_OpenSession(&ctx_, &other, &kCryptoUuid, TEEC_LOGIN_PUBLIC, nullptr, nullptr,
+                             &origin),
+            TEEC_SUCCESS);
+  TEEC_Operation use{};
+  use.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+  use.params[0].value = make.params[0].value;
+  EXPECT_EQ(TEEC_InvokeCommand(&other, TA_CRYPTO_CMD_FREE_HANDLE, &use, &origin),
+            TEEC_ERROR_TARGET_DEAD);
+  EXPECT_EQ(origin, TEEC_ORIGIN_TEE);
+  TEEC_CloseSession(&other);
+
+  use.params[0].value = make.params[0].value;
+  EXPECT_EQ(invoke(TA_CRYPTO_CMD_FREE_HANDLE, use), TEEC_SUCCESS);
+  // Freed: the same value is no handle any more.
+  use.params[0].value = make.params[0].value;
+  EXPECT_EQ(invoke(TA_CRYPTO_CMD_FREE_HANDLE, use, &origin), TEEC_ERROR_TARGET_DEAD);
+}
+
 // --- GP 1.1 compatibility ---
 
 TEST_F(CryptoTa, Gp11TaUsesThirtyTwoBitLengths) {

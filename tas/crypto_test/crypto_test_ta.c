@@ -1008,6 +1008,22 @@ static TEE_Result cmd_leak(uint32_t pt, TEE_Param p[4]) {
   return TEE_SUCCESS;
 }
 
+static TEE_Result cmd_make_handle(uint32_t pt, TEE_Param p[4]) {
+  TEE_OperationHandle op = TEE_HANDLE_NULL;
+  TEE_Result res;
+  if (pt != PT(VALUE_OUTPUT, NONE, NONE, NONE)) return TEE_ERROR_BAD_PARAMETERS;
+  res = TEE_AllocateOperation(&op, TEE_ALG_SHA1, TEE_MODE_DIGEST, 0);
+  p[0].value.a = (uint32_t)(uintptr_t)op;
+  p[0].value.b = (uint32_t)((uint64_t)(uintptr_t)op >> 32);
+  return res;
+}
+
+static TEE_Result cmd_free_handle(uint32_t pt, TEE_Param p[4]) {
+  if (pt != PT(VALUE_INPUT, NONE, NONE, NONE)) return TEE_ERROR_BAD_PARAMETERS;
+  TEE_FreeOperation((TEE_OperationHandle)(uintptr_t)((uint64_t)p[0].value.b << 32 | p[0].value.a));
+  return TEE_SUCCESS;
+}
+
 TEE_Result TA_InvokeCommandEntryPoint(void *sess, uint32_t cmd, uint32_t pt, TEE_Param p[4]) {
   (void)sess;
   switch (cmd) {
@@ -1024,6 +1040,8 @@ TEE_Result TA_InvokeCommandEntryPoint(void *sess, uint32_t cmd, uint32_t pt, TEE
     case TA_CRYPTO_CMD_PANIC: return cmd_panic(pt, p);
     case TA_CRYPTO_CMD_LEAK: return cmd_leak(pt, p);
     case TA_CRYPTO_CMD_GENERATE: return cmd_generate(pt);
+    case TA_CRYPTO_CMD_MAKE_HANDLE: return cmd_make_handle(pt, p);
+    case TA_CRYPTO_CMD_FREE_HANDLE: return cmd_free_handle(pt, p);
     default: return TEE_ERROR_NOT_SUPPORTED;
   }
 }

@@ -48,6 +48,11 @@
 #define TA_CRYPTO_CMD_LEAK 11
 /* Key generation for every supported type, object info and attribute extraction. */
 #define TA_CRYPTO_CMD_GENERATE 12
+/* Allocates a digest operation and leaves it; p0 value out: a/b = low/high bits of its handle. */
+#define TA_CRYPTO_CMD_MAKE_HANDLE 13
+/* p0 value in: a/b = low/high bits of an operation handle, which TEE_FreeOperation frees (or
+ * panics on, if it is not one of this instance's handles). */
+#define TA_CRYPTO_CMD_FREE_HANDLE 14
 
 #define TA_CRYPTO_PANIC_UPDATE_WITHOUT_KEY 0  /* TEE_CipherUpdate on an operation with no key */
 #define TA_CRYPTO_PANIC_BOGUS_HANDLE 1        /* TEE_FreeOperation on a pointer to the stack */
