@@ -901,6 +901,36 @@ TEST_F(UapiTest, MappingKeepsShmAlive) {
   EXPECT_EQ(close_session(fd, s), 0);
 }
 
+TEST_F(UapiTest, EveryMappingHoldsItsOwnReference) {
+  // Two mappings of the same range are two references (two VMAs in Linux): unmapping one must
+  // not free the memory under the other.
+  int fd = open_tee();
+  uint32_t s = open_session(fd);
+  int32_t id = -1;
+  int shm = shm_alloc(fd, kPage, &id);
+  ASSERT_GE(shm, 0);
+  int err = 0;
+  auto* p1 = static_cast<uint8_t*>(kernel().sys_mmap(kPage, shm, 0, &err));
+  auto* p2 = static_cast<uint8_t*>(kernel().sys_mmap(kPage, shm, 0, &err));
+  ASSERT_NE(p1, nullptr);
+  ASSERT_NE(p2, nullptr);
+  EXPECT_EQ(audit().mappings, 2u);
+  ASSERT_EQ(close_fd(shm), 0);
+  ASSERT_EQ(kernel().sys_munmap(p1, kPage), 0);
+  // The second mapping still holds the shm: same memory, same id.
+  p2[0] = 7;
+  uint32_t ret = 0;
+  uint64_t total = 0;
+  EXPECT_EQ(sum(fd, s, static_cast<uint64_t>(id), 0, 1, &ret, &total), 0);
+  EXPECT_EQ(ret, TEE_SUCCESS);
+  EXPECT_EQ(total, 7u);
+  EXPECT_EQ(audit().client_shm, 1u);
+  ASSERT_EQ(kernel().sys_munmap(p2, kPage), 0);
+  EXPECT_EQ(kernel().sys_munmap(p2, kPage), -EINVAL);
+  EXPECT_EQ(audit().client_shm, 0u);
+  EXPECT_EQ(close_session(fd, s), 0);
+}
+
 TEST_F(UapiTest, ContextOutlivesItsShm) {
   int fd = open_tee();
   open_session(fd);
@@ -1428,6 +1458,56 @@ TEST_F(SuppTest, ServesLoadTaThroughApplShm) {
   EXPECT_EQ(kernel().audit().supp_shm, 0u);
   ASSERT_EQ(send(supp, TEE_SUCCESS, {r.param(0), r.param(1)}), 0);
   EXPECT_EQ(opened.get(), TEE_SUCCESS);
+}
+
+TEST_F(SuppTest, SameShmForTwoAllocationsIsRefused) {
+  // A supplicant answering two outstanding SHM_ALLOC requests with the same shm id: the secure
+  // world already holds that buffer, so the second answer is refused; nothing leaks.
+  int fd = open_tee();
+  int supp = open_supp();
+  Pages mem(1);
+  int32_t shm_id = -1;
+  int shm = shm_register(supp, mem.addr(), kPage, &shm_id);
+  ASSERT_GE(shm, 0);
+  auto a = open_async(fd);
+  auto b = open_async(fd);
+  auto ready = [](const std::shared_future<uint32_t>& f) {
+    return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  };
+  int allocs = 0, frees = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!(ready(a) && ready(b)) && std::chrono::steady_clock::now() < deadline) {
+    if (kernel().audit().supplicant_pending == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      continue;
+    }
+    ArgBuf r = recv_buf();
+    ASSERT_EQ(recv(supp, r), 0);
+    const uint32_t func = r.hdr<tee_iocl_supp_recv_arg>().func;
+    if (func == OPTEE_RPC_CMD_LOAD_TA && r.param(2).c == TEE_MEMREF_NULL) {
+      r.param(2).b = kPage;  // the size query: one page
+      ASSERT_EQ(send(supp, TEE_SUCCESS, {r.param(0), r.param(1), r.param(2)}), 0);
+    } else if (func == OPTEE_RPC_CMD_LOAD_TA) {
+      ASSERT_EQ(send(supp, TEE_ERROR_ITEM_NOT_FOUND, {r.param(0), r.param(1), r.param(2)}), 0);
+    } else if (func == OPTEE_RPC_CMD_SHM_ALLOC) {
+      ++allocs;
+      r.param(1).c = static_cast<uint64_t>(shm_id);  // the same buffer every time
+      ASSERT_EQ(send(supp, TEE_SUCCESS, {r.param(0), r.param(1)}), 0);
+    } else {
+      ASSERT_EQ(func, OPTEE_RPC_CMD_SHM_FREE);
+      ++frees;
+      ASSERT_EQ(send(supp, TEE_SUCCESS, {r.param(0), r.param(1)}), 0);
+    }
+  }
+  ASSERT_TRUE(ready(a) && ready(b));
+  EXPECT_NE(a.get(), TEE_SUCCESS);
+  EXPECT_NE(b.get(), TEE_SUCCESS);
+  EXPECT_EQ(allocs, 2);
+  // The secure world holds no reference any more: only our fd does.
+  EXPECT_EQ(kernel().audit().supp_shm, 1u);
+  EXPECT_EQ(close_fd(shm), 0);
+  EXPECT_EQ(kernel().audit().supp_shm, 0u);
+  EXPECT_LE(frees, 2);
 }
 
 TEST_F(SuppTest, ClosingSupplicantFailsPendingRequests) {

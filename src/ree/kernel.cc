@@ -167,11 +167,7 @@ void* Kernel::sys_mmap(size_t len, int fd, int64_t offset, int* err) {
   shm->teedev->shm_get(shm);
   void* addr = shm->kaddr + offset;
   base::MutexLock lock(maps_lock_);
-  auto [it, inserted] = maps_.emplace(reinterpret_cast<uintptr_t>(addr), shm);
-  if (!inserted) {
-    // Mapping the same range twice: one reference per mapping is kept by stacking them.
-    shm->teedev->shm_put(shm);
-  }
+  maps_.emplace(reinterpret_cast<uintptr_t>(addr), shm);
   return addr;
 }
 

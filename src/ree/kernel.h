@@ -38,7 +38,8 @@ class Kernel {
   int sys_close(int fd);
   int sys_ioctl(int fd, unsigned long cmd, void* arg);
   // mmap of an SHM_ALLOC descriptor: returns the kernel mapping of the shm (zero copy); the
-  // mapping holds a reference until munmap.
+  // mapping holds a reference until munmap. Mapping a range again returns the same address, and
+  // takes a reference of its own.
   void* sys_mmap(size_t len, int fd, int64_t offset, int* err);
   int sys_munmap(void* addr, size_t len);
 
@@ -87,7 +88,9 @@ class Kernel {
   std::vector<int> free_fds_;
 
   base::Mutex maps_lock_;
-  std::unordered_map<uintptr_t, TeeShm*> maps_ GUARDED_BY(maps_lock_);
+  // One entry per mapping: mapping the same range twice is two mappings, each holding its own
+  // reference (two VMAs), and each munmap ends one of them.
+  std::unordered_multimap<uintptr_t, TeeShm*> maps_ GUARDED_BY(maps_lock_);
 };
 
 }  // namespace teemu::ree

@@ -729,10 +729,10 @@ uint64_t Driver::cookie_of(TeeShm& shm) {
   return c;
 }
 
-void Driver::cookie_insert(TeeShm* shm) {
+bool Driver::cookie_insert(TeeShm* shm) {
   const uint64_t c = cookie_of(*shm);
   base::MutexLock lock(cookie_lock_);
-  cookies_[c] = shm;
+  return cookies_.emplace(c, shm).second;
 }
 
 void Driver::cookie_erase(TeeShm* shm) {
@@ -769,7 +769,7 @@ void Driver::handle_rpc(SmcRegs& regs, CallCtx& call) {
       if (shm && (*shm)->pages.size() <= 1) {
         reg_pair_from_64((*shm)->paddr.value, regs[1], regs[2]);
         reg_pair_from_64(cookie_of(**shm), regs[4], regs[5]);
-        cookie_insert(*shm);
+        TEEMU_ASSERT(cookie_insert(*shm));  // a fresh object: its cookie is new
       } else {
         if (shm) free_private(*shm);
         regs[1] = regs[2] = regs[4] = regs[5] = 0;
@@ -941,7 +941,9 @@ void Driver::rpc_shm_alloc(optee_msg_arg* arg, uint32_t n, CallCtx& call) {
     arg->ret = TEE_ERROR_OUT_OF_MEMORY;
     return;
   }
-  optee_msg_param& out = arg->params[0];
+  // The reply is composed while the reference is still ours alone; once the cookie is in the
+  // table another secure thread may free the buffer, so nothing touches `shm` after that.
+  optee_msg_param out{};
   if (!shm->pages.empty() && shm->pool != TeeShm::PoolKind::kPage) {
     // Only one reply page list is kept per call; a new one replaces it.
     free_page_list(call.list_pages);
@@ -957,7 +959,16 @@ void Driver::rpc_shm_alloc(optee_msg_arg* arg, uint32_t n, CallCtx& call) {
     out.attr = OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT;
     out.u.tmem = {shm->paddr.value, shm->size, cookie_of(*shm)};
   }
-  cookie_insert(shm);
+  // The table holds the secure world's one reference per buffer. A supplicant answering a
+  // second request with a buffer the secure world already holds gets it refused: accepted, the
+  // new reference would have no entry of its own and never be dropped.
+  if (!cookie_insert(shm)) {
+    free_page_list(call.list_pages);
+    put_cookie_ref(shm);
+    arg->ret = TEE_ERROR_OUT_OF_MEMORY;
+    return;
+  }
+  arg->params[0] = out;
   arg->ret = TEE_SUCCESS;
 }
 

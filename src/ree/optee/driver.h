@@ -112,7 +112,8 @@ class Driver : public TeeDriver {
   // The object's cookie, assigned on first use from a counter that never repeats.
   uint64_t cookie_of(TeeShm& shm);
   // Cookie -> shm for every object the secure world may name; lookups take a reference.
-  void cookie_insert(TeeShm* shm) EXCLUDES(cookie_lock_);
+  // False (and nothing changes) if the secure world already holds `shm`.
+  bool cookie_insert(TeeShm* shm) EXCLUDES(cookie_lock_);
   void cookie_erase(TeeShm* shm) EXCLUDES(cookie_lock_);
   TeeShm* cookie_get(uint64_t cookie) EXCLUDES(cookie_lock_);
   // Drops a reference obtained from cookie_get or held by the table.
