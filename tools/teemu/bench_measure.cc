@@ -218,6 +218,30 @@ Batch batch_of(F f) {
   };
 }
 
+uint64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Like batch_of, and appends the calling thread's CPU time per operation to *cpu (one entry per
+// batch, calibration batches included: callers keep the last `runs` entries).
+template <class F>
+Batch batch_with_cpu(F f, std::vector<double>* cpu) {
+  return [f, cpu](uint64_t n) mutable {
+    const uint64_t c0 = thread_cpu_ns(), t0 = now_ns();
+    for (uint64_t i = 0; i < n; ++i) f();
+    const uint64_t t1 = now_ns(), c1 = thread_cpu_ns();
+    cpu->push_back(static_cast<double>(c1 - c0) / static_cast<double>(n));
+    return static_cast<double>(t1 - t0) / static_cast<double>(n);
+  };
+}
+
+double median_of_last(const std::vector<double>& v, int runs) {
+  const size_t k = std::min(v.size(), static_cast<size_t>(runs));
+  return median(std::vector<double>(v.end() - static_cast<std::ptrdiff_t>(k), v.end()));
+}
+
 // Warms the operation up and returns how many of them make a batch of about min_ns.
 uint64_t calibrate(const Batch& b, double min_ns) {
   double per = b(1);  // warm-up: first calls fault in code, caches, lazily built state
@@ -401,14 +425,23 @@ SumFigures measure_zero_copy(const Plan& plan, const Tick& tick) {
   if (c.sum_registered(reg.get()) != expect) throw BenchError("TA SUM returned a wrong sum");
   if (native_sum(buf.data(), buf.size()) != expect) throw BenchError("native sum is wrong");
   std::atomic<uint64_t> sink{0};
+  std::vector<double> ta_cpu, native_cpu;
   auto r = interleave(
       plan.runs, plan.min_batch_ns,
-      {batch_of([&] { sink.fetch_add(c.sum_registered(reg.get()), std::memory_order_relaxed); }),
-       batch_of([&] {
-         sink.fetch_add(native_sum(buf.data(), buf.size()), std::memory_order_relaxed);
-       })},
+      {batch_with_cpu(
+           [&] { sink.fetch_add(c.sum_registered(reg.get()), std::memory_order_relaxed); },
+           &ta_cpu),
+       batch_with_cpu(
+           [&] { sink.fetch_add(native_sum(buf.data(), buf.size()), std::memory_order_relaxed); },
+           &native_cpu)},
       tick);
-  return {median(r[0]), median(r[1])};
+  SumFigures out;
+  out.ta_ns = median(r[0]);
+  out.native_ns = median(r[1]);
+  out.ta_cpu_ns = median_of_last(ta_cpu, plan.runs);
+  out.native_cpu_ns = median_of_last(native_cpu, plan.runs);
+  out.rpcs_per_sum = count_path(2, [&] { c.sum_registered(reg.get()); }).rpcs;
+  return out;
 }
 
 TempFigures measure_temp_vs_registered(const Plan& plan, const Tick& tick) {

@@ -86,9 +86,13 @@ struct SweepPoint {
 std::vector<SweepPoint> measure_register_sweep(const Plan& plan, const Tick& tick);
 
 // TA SUM over a registered big_bytes buffer against the same loop in the client on the same
-// bytes. ns per SUM. Throws if the two sums differ.
+// bytes. ns per SUM, wall clock and CPU time of the calling thread (the TA runs on it, as a
+// secure-thread fiber; a SUM makes no RPC, so nothing runs elsewhere: rpcs_per_sum says so).
+// Throws if the two sums differ.
 struct SumFigures {
   double ta_ns = 0, native_ns = 0;
+  double ta_cpu_ns = 0, native_cpu_ns = 0;
+  double rpcs_per_sum = 0;
 };
 SumFigures measure_zero_copy(const Plan& plan, const Tick& tick);
 
