@@ -412,8 +412,7 @@ Status CryptoObject::populate(std::span<const AttrRef> in) {
     v.id = a.id;
     uint32_t bits = 0;
     if (a.is_value()) {
-      v.a = a.a;
-      v.b = a.b;
+      v.a = a.a;  // b is not part of the value (OP-TEE keeps a only and reads back b = 0)
       if (a.id == TEE_ATTR_ECC_CURVE) {
         bits = ecc_curve_bits(a.a);
         if (bits == 0) return Status::fatal(kErrorNotSupported);

@@ -447,8 +447,10 @@ static TEE_Result cmd_ecdsa(uint32_t pt, TEE_Param p[4]) {
   CHECK_OK(TEE_AllocateTransientObject(TEE_TYPE_ECDSA_PUBLIC_KEY, bits, &pub));
   TEE_InitRefAttribute(&attrs[0], TEE_ATTR_ECC_PUBLIC_VALUE_X, x, x_len);
   TEE_InitRefAttribute(&attrs[1], TEE_ATTR_ECC_PUBLIC_VALUE_Y, y, y_len);
-  TEE_InitValueAttribute(&attrs[2], TEE_ATTR_ECC_CURVE, curve, 0);
+  TEE_InitValueAttribute(&attrs[2], TEE_ATTR_ECC_CURVE, curve, 0x5a5a);
   CHECK_OK(TEE_PopulateTransientObject(pub, attrs, 3));
+  CHECK_OK(TEE_GetObjectValueAttribute(pub, TEE_ATTR_ECC_CURVE, &a, &b));
+  CHECK(a == curve && b == 0);
 
   CHECK_OK(digest(hash_of(alg), kMessage, sizeof(kMessage), hash, &hash_len));
   CHECK_OK(TEE_AllocateOperation(&op, alg, TEE_MODE_SIGN, bits));
