@@ -1,4 +1,1310 @@
-// Placeholder: filled by the secure_entry_test work.
+// Boundary suite "hostile normal world -> secure OS": the test is the normal world. It builds its
+// own machine (physical memory, secure OS, TA loader), writes message arguments and page lists
+// into non-secure pages by hand, issues SMCs through the conduit and answers every RPC itself
+// (MiniNw below), so it can lie wherever the real driver would not. Each test states the check it
+// proves with its reference item: reference/linux-optee-abi.md section 9.5 (#37-#49) and
+// reference/virtualization.md part B (B.1-B.9).
+//
+// Every test ends with the quiescence audit (SecureEntryTest::TearDown): the normal world takes
+// back the cached RPC arguments with DISABLE_SHM_CACHE, the secure OS holds no session, instance,
+// registered shm or busy thread, and every RPC buffer the normal world handed out came back
+// through RPC FREE / SHM_FREE.
 #include <gtest/gtest.h>
 
-TEST(Placeholder, secure_entry_test) { SUCCEED(); }
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../tas/shm_test/include/shm_test_ta.h"
+#include "abi/gp.h"
+#include "abi/optee_msg.h"
+#include "abi/optee_smc.h"
+#include "hw/machine_stats.h"
+#include "hw/phys_mem.h"
+#include "ta_runtime/dl_loader.h"
+#include "tee/secure_os.h"
+#include "tee/thread.h"
+
+namespace teemu {
+namespace {
+
+using namespace teemu::abi;  // NOLINT: wire constants keep their spec names
+using Clock = std::chrono::steady_clock;
+
+constexpr uint64_t kPage = 4096;
+constexpr Uuid kTaUuid = {
+    {0xf9, 0xb9, 0xac, 0xc0, 0x80, 0x6d, 0x41, 0x5c, 0xba, 0xde, 0x7a, 0xec, 0xc6, 0x00, 0xe8, 0x0f}};
+constexpr Uuid kOtherUuid = {{0x12, 0x34, 0x56, 0x78, 0, 1, 0, 2, 1, 2, 3, 4, 5, 6, 7, 8}};
+constexpr uint64_t kMetaValueIn = OPTEE_MSG_ATTR_TYPE_VALUE_INPUT | OPTEE_MSG_ATTR_META;
+constexpr uint64_t kRegisterAttr = OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT | OPTEE_MSG_ATTR_NONCONTIG;
+constexpr uint64_t kHarnessCookieBase = 0xC0C0000000001000ull;
+// A normal-world sleep longer than this means the secure side waits for a wake-up that never
+// comes (a lost NOTIFICATION SEND): the test aborts instead of hanging.
+constexpr auto kSafetyTimeout = std::chrono::seconds(10);
+// A physical address with no frame behind it (below the scrambled window, above the carve-out).
+constexpr uint64_t kUnmappedPa = 0x70000000;
+
+uint64_t value_a(const Uuid& u) {
+  uint64_t v;
+  std::memcpy(&v, u.octets, 8);
+  return v;
+}
+uint64_t value_b(const Uuid& u) {
+  uint64_t v;
+  std::memcpy(&v, u.octets + 8, 8);
+  return v;
+}
+
+std::string hex(uint64_t v) {
+  char b[32];
+  std::snprintf(b, sizeof(b), "%#llx", static_cast<unsigned long long>(v));
+  return b;
+}
+
+const std::vector<uint8_t>& ta_file() {
+  static const std::vector<uint8_t> image = [] {
+    std::ifstream f(std::string(TEEMU_TEST_TA_DIR) + "/f9b9acc0-806d-415c-bade-7aecc600e80f.ta",
+                    std::ios::binary);
+    return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
+  }();
+  return image;
+}
+
+[[maybe_unused]] uint64_t sum_bytes(const uint8_t* p, size_t n) {
+  uint64_t s = 0;
+  for (size_t i = 0; i < n; ++i) s += p[i];
+  return s;
+}
+
+[[maybe_unused]] void fill_pattern(uint8_t* p, size_t n, uint8_t seed) {
+  for (size_t i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(seed + i * 7 + (i >> 12));
+}
+
+// --- a TA loader that lets a test run code on the secure thread while a TA entry point runs ---
+
+class ProbeLoader;
+
+class ProbeInstance : public tee::TaInstance {
+ public:
+  ProbeInstance(std::unique_ptr<tee::TaInstance> inner, ProbeLoader& owner)
+      : inner_(std::move(inner)), owner_(owner) {}
+  const tee::TaProperties& properties() const override { return inner_->properties(); }
+  tee::TaOutcome create() override { return inner_->create(); }
+  tee::TaOutcome open_session(tee::TaParams& p, void** ctx) override {
+    return inner_->open_session(p, ctx);
+  }
+  tee::TaOutcome invoke(void* ctx, uint32_t cmd, tee::TaParams& p) override;
+  tee::TaOutcome close_session(void* ctx) override { return inner_->close_session(ctx); }
+  tee::TaOutcome destroy() override { return inner_->destroy(); }
+
+ private:
+  std::unique_ptr<tee::TaInstance> inner_;
+  ProbeLoader& owner_;
+};
+
+class ProbeLoader : public tee::TaLoader {
+ public:
+  Result<std::unique_ptr<tee::TaInstance>> instantiate(
+      const Uuid& uuid, const std::vector<uint8_t>& image) override {
+    auto inner = dl_.instantiate(uuid, image);
+    if (!inner) return tl::unexpected(inner.error());
+    return std::unique_ptr<tee::TaInstance>(new ProbeInstance(std::move(*inner), *this));
+  }
+  // Runs on the secure thread (its fiber) before each TA invoke, while the thread is active.
+  std::function<void(uint32_t cmd)> on_invoke;
+
+ private:
+  ta_runtime::DlTaLoader dl_;
+};
+
+tee::TaOutcome ProbeInstance::invoke(void* ctx, uint32_t cmd, tee::TaParams& p) {
+  if (owner_.on_invoke) owner_.on_invoke(cmd);
+  return inner_->invoke(ctx, cmd, p);
+}
+
+// --- the mini normal world ---
+
+struct NwOptions {
+  uint64_t static_shm_size = 2ull << 20;
+  bool dynamic_shm = true;
+  uint32_t threads = 2;
+};
+
+struct NsPage {
+  Pfn pfn = 0;
+  uint64_t pa = 0;
+  std::byte* host = nullptr;
+};
+
+// Client memory pinned for the secure world: host pages aliased by fresh (scattered) frames.
+struct ClientBuf {
+  std::byte* host = nullptr;
+  size_t pages = 0;
+  std::vector<Pfn> pfns;
+  uint8_t* bytes() const { return reinterpret_cast<uint8_t*>(host); }
+  uint64_t pa(size_t i) const { return pfn_to_pa(pfns[i]).value; }
+  size_t size() const { return pages * kPage; }
+  std::vector<uint64_t> entries() const {
+    std::vector<uint64_t> e;
+    for (size_t i = 0; i < pages; ++i) e.push_back(pa(i));
+    return e;
+  }
+};
+
+// A message argument in its own non-secure page.
+struct Msg {
+  NsPage page;
+  optee_msg_arg* arg = nullptr;
+  uint64_t pa = 0;
+  optee_msg_arg* operator->() const { return arg; }
+  optee_msg_param& p(size_t i) const { return arg->params[i]; }
+};
+
+// A std call in flight: the registers the secure world last returned.
+struct Call {
+  SmcRegs out;
+  std::byte* rpc_arg = nullptr;  // RPC arg supplied with CALL_WITH_RPC_ARG / CALL_WITH_REGD_ARG
+  uint32_t a0() const { return out.w(0); }
+  bool done() const { return !optee_smc_return_is_rpc(out.w(0)); }
+  uint32_t thread() const { return out.w(3); }
+  uint32_t func() const { return optee_smc_return_get_rpc_func(out.w(0)); }
+};
+
+// One RPC being answered: hooks see it before the default service and may answer it themselves.
+struct Rpc {
+  uint32_t func = 0;
+  uint32_t thread = 0;
+  SmcRegs out;
+  optee_msg_arg* arg = nullptr;  // RPC_FUNC_CMD only
+  SmcRegs reply;                 // what RETURN_FROM_RPC carries
+  uint32_t cmd() const { return arg != nullptr ? arg->cmd : ~0u; }
+};
+
+// What the normal world saw, in order.
+struct Event {
+  uint32_t thread = 0;
+  uint32_t func = 0;
+  uint32_t cmd = ~0u;  // RPC CMD only
+  uint64_t a = 0;      // CMD: params[0].value.a; ALLOC: size; FREE: cookie
+  uint64_t b = 0;      // CMD: params[0].value.b
+  uint64_t c = 0;      // CMD: params[0].value.c
+  bool is_cmd(uint32_t c_) const { return func == OPTEE_SMC_RPC_FUNC_CMD && cmd == c_; }
+  bool is_wait() const { return is_cmd(OPTEE_RPC_CMD_NOTIFICATION) && a == OPTEE_RPC_NOTIFICATION_WAIT; }
+  bool is_send() const { return is_cmd(OPTEE_RPC_CMD_NOTIFICATION) && a == OPTEE_RPC_NOTIFICATION_SEND; }
+};
+
+class MiniNw {
+ public:
+  explicit MiniNw(const NwOptions& o) : ta_image(ta_file()) {
+    hw::PhysMemConfig pm;
+    pm.static_shm_size = o.static_shm_size;
+    pm.ns_dram_size = 64ull << 20;
+    mem_ = hw::PhysMem::create(pm);
+    tee::SecureOsConfig oc;
+    oc.num_threads = o.threads;
+    oc.dynamic_shm = o.dynamic_shm;
+    oc.thread_stack_size = 256 * 1024;
+    os_ = std::make_unique<tee::SecureOs>(*mem_, stats_, loader_, oc);
+    // As the Linux driver at probe: turn the RPC argument cache on.
+    EXPECT_EQ(fast(OPTEE_SMC_ENABLE_SHM_CACHE).w(0), OPTEE_SMC_RETURN_OK);
+  }
+
+  ~MiniNw() {
+    os_.reset();  // the secure world first: nothing may reach normal-world memory afterwards
+    for (auto& [cookie, p] : rpc_args_) mem_->free_ns_page(p.pfn);
+    for (auto& [cookie, b] : shm_bufs_) release_shm_buf(b);
+    for (auto& c : clients_) {
+      mem_->unalias(c->pfns);
+      std::free(c->host);
+    }
+    for (Pfn p : pages_) mem_->free_ns_page(p);
+    EXPECT_EQ(mem_->ns_pages_in_use(), 0);
+    EXPECT_EQ(mem_->frames_aliased(), 0);
+  }
+
+  hw::PhysMem& mem() { return *mem_; }
+  tee::SecureOs& os() { return *os_; }
+  ProbeLoader& loader() { return loader_; }
+
+  SmcRegs smc(const SmcRegs& in) { return os_->smc(in); }
+  SmcRegs fast(uint32_t fid, uint64_t a1 = 0) {
+    SmcRegs in;
+    in[0] = fid;
+    in[1] = a1;
+    return os_->smc(in);
+  }
+
+  // --- memory ---
+  NsPage page() {
+    auto pfn = mem_->alloc_ns_page();
+    EXPECT_TRUE(pfn.has_value());
+    NsPage p{*pfn, pfn_to_pa(*pfn).value, mem_->host_of(*pfn)};
+    std::lock_guard<std::mutex> l(mu_);
+    pages_.insert(p.pfn);
+    return p;
+  }
+  void free_page(const NsPage& p) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      pages_.erase(p.pfn);
+    }
+    mem_->free_ns_page(p.pfn);
+  }
+  ClientBuf& client(size_t pages) {
+    auto b = std::make_unique<ClientBuf>();
+    b->host = static_cast<std::byte*>(std::aligned_alloc(kPage, pages * kPage));
+    std::memset(b->host, 0, pages * kPage);
+    b->pages = pages;
+    b->pfns.resize(pages);
+    EXPECT_TRUE(mem_->alias_host_pages(reinterpret_cast<uintptr_t>(b->host), b->pfns));
+    clients_.push_back(std::move(b));
+    return *clients_.back();
+  }
+  // Writes `entries` as a NONCONTIG page list (511 entries and a next pointer per list page) into
+  // fresh pages; returns the buf_ptr value (first list page | offset).
+  uint64_t page_list(const std::vector<uint64_t>& entries, uint32_t offset = 0,
+                     std::vector<NsPage>* lists = nullptr) {
+    const size_t n = entries.size();
+    const size_t count = std::max<size_t>(1, (n + kPageListEntriesPerPage - 1) /
+                                                 kPageListEntriesPerPage);
+    std::vector<NsPage> lp;
+    for (size_t i = 0; i < count; ++i) lp.push_back(page());
+    size_t idx = 0;
+    for (size_t l = 0; l < count; ++l) {
+      auto* pg = reinterpret_cast<optee_page_list_page*>(lp[l].host);
+      for (size_t e = 0; e < kPageListEntriesPerPage && idx < n; ++e)
+        pg->pages_list[e] = entries[idx++];
+      if (l + 1 < count) pg->next_page_data = lp[l + 1].pa;
+    }
+    if (lists != nullptr) *lists = lp;
+    return lp[0].pa | offset;
+  }
+  uint64_t page_list(const ClientBuf& b, uint32_t offset = 0) {
+    return page_list(b.entries(), offset);
+  }
+
+  // --- messages ---
+  Msg msg(uint32_t cmd, uint32_t num_params) {
+    Msg m;
+    m.page = page();
+    m.arg = reinterpret_cast<optee_msg_arg*>(m.page.host);
+    m.pa = m.page.pa;
+    m.arg->cmd = cmd;
+    m.arg->num_params = num_params;
+    return m;
+  }
+  static void set_open_meta(const Msg& m, const Uuid& uuid, uint32_t login = OPTEE_MSG_LOGIN_PUBLIC) {
+    m.p(0).attr = kMetaValueIn;
+    m.p(0).u.value = {value_a(uuid), value_b(uuid), 0};
+    m.p(1).attr = kMetaValueIn;
+    m.p(1).u.value = {0x1111, 0x2222, login};
+  }
+  static SmcRegs with_arg(uint64_t pa, uint32_t fid = OPTEE_SMC_CALL_WITH_ARG) {
+    SmcRegs in;
+    in[0] = fid;
+    reg_pair_from_64(pa, in[1], in[2]);
+    return in;
+  }
+  static SmcRegs with_regd_arg(uint64_t cookie, uint32_t offset) {
+    SmcRegs in;
+    in[0] = OPTEE_SMC_CALL_WITH_REGD_ARG;
+    reg_pair_from_64(cookie, in[1], in[2]);
+    in[3] = offset;
+    return in;
+  }
+
+  // --- std calls ---
+  Call start(const SmcRegs& in, std::byte* rpc_arg = nullptr) {
+    Call c;
+    c.rpc_arg = rpc_arg;
+    c.out = os_->smc(in);
+    return c;
+  }
+  // The RPC argument of the call's pending RPC_FUNC_CMD (nullptr otherwise).
+  optee_msg_arg* pending_cmd(const Call& c) {
+    if (c.done() || c.func() != OPTEE_SMC_RPC_FUNC_CMD) return nullptr;
+    const uint64_t cookie = reg_pair_to_64(c.out[1], c.out[2]);
+    if (cookie == 0 && c.rpc_arg != nullptr) return reinterpret_cast<optee_msg_arg*>(c.rpc_arg);
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = rpc_args_.find(cookie);
+    return it == rpc_args_.end() ? nullptr : reinterpret_cast<optee_msg_arg*>(it->second.host);
+  }
+  // Answers the pending RPC (hook first, then the default service) and resumes the thread.
+  void step(Call& c) {
+    Rpc r;
+    r.func = c.func();
+    r.thread = c.thread();
+    r.out = c.out;
+    r.reply[0] = OPTEE_SMC_CALL_RETURN_FROM_RPC;
+    r.reply[1] = c.out.w(1);
+    r.reply[2] = c.out.w(2);
+    r.reply[3] = c.out.w(3);
+    if (r.func == OPTEE_SMC_RPC_FUNC_CMD) {
+      r.arg = pending_cmd(c);
+      EXPECT_NE(r.arg, nullptr) << "RPC CMD with unknown cookie "
+                                << hex(reg_pair_to_64(c.out[1], c.out[2]));
+    }
+    log(r);
+    if (!(hook && hook(r))) serve(r);
+    c.out = os_->smc(r.reply);
+  }
+  uint32_t finish(Call& c) {
+    while (!c.done()) step(c);
+    return c.a0();
+  }
+  // Serves RPCs until `pred` holds for the pending one (left unanswered); false if the call ended.
+  bool step_until(Call& c, const std::function<bool(const Call&, const optee_msg_arg*)>& pred) {
+    while (!c.done()) {
+      if (pred(c, pending_cmd(c))) return true;
+      step(c);
+    }
+    return false;
+  }
+  bool step_until_wait(Call& c) {
+    return step_until(c, [](const Call&, const optee_msg_arg* a) {
+      return a != nullptr && a->cmd == OPTEE_RPC_CMD_NOTIFICATION &&
+             a->params[0].u.value.a == OPTEE_RPC_NOTIFICATION_WAIT;
+    });
+  }
+  uint32_t run(const SmcRegs& in, std::byte* rpc_arg = nullptr) {
+    Call c = start(in, rpc_arg);
+    return finish(c);
+  }
+  uint32_t call(const Msg& m) { return run(with_arg(m.pa)); }
+
+  // --- the default RPC service (what Linux + tee-supplicant answer) ---
+  void serve(Rpc& r) {
+    switch (r.func) {
+      case OPTEE_SMC_RPC_FUNC_ALLOC: {
+        auto pfn = mem_->alloc_ns_page();
+        EXPECT_TRUE(pfn.has_value());
+        NsPage p{*pfn, pfn_to_pa(*pfn).value, mem_->host_of(*pfn)};
+        uint64_t cookie;
+        {
+          std::lock_guard<std::mutex> l(mu_);
+          cookie = next_cookie_++;
+          rpc_args_[cookie] = p;
+        }
+        reg_pair_from_64(p.pa, r.reply[1], r.reply[2]);
+        reg_pair_from_64(cookie, r.reply[4], r.reply[5]);
+        break;
+      }
+      case OPTEE_SMC_RPC_FUNC_FREE: {
+        const uint64_t cookie = reg_pair_to_64(r.out[1], r.out[2]);
+        NsPage p;
+        {
+          std::lock_guard<std::mutex> l(mu_);
+          auto it = rpc_args_.find(cookie);
+          if (it == rpc_args_.end()) {
+            ADD_FAILURE() << "RPC FREE of a cookie never handed out: " << hex(cookie);
+            break;
+          }
+          p = it->second;
+          rpc_args_.erase(it);
+        }
+        mem_->free_ns_page(p.pfn);
+        break;
+      }
+      case OPTEE_SMC_RPC_FUNC_CMD:
+        if (r.arg != nullptr) serve_cmd(*r.arg);
+        break;
+      default: break;
+    }
+  }
+  void serve_cmd(optee_msg_arg& a) {
+    switch (a.cmd) {
+      case OPTEE_RPC_CMD_LOAD_TA: serve_load_ta(a); break;
+      case OPTEE_RPC_CMD_SHM_ALLOC: serve_shm_alloc(a); break;
+      case OPTEE_RPC_CMD_SHM_FREE: serve_shm_free(a); break;
+      case OPTEE_RPC_CMD_NOTIFICATION: serve_notification(a); break;
+      default: a.ret = TEE_ERROR_NOT_SUPPORTED; break;
+    }
+  }
+  // A real RPC payload buffer: client-style pages behind a page list; returns its cookie.
+  uint64_t alloc_shm_buf(uint64_t size, uint64_t* buf_ptr) {
+    ShmBuf b;
+    b.pages = std::max<uint64_t>(1, (size + kPage - 1) / kPage);
+    b.host = static_cast<std::byte*>(std::aligned_alloc(kPage, b.pages * kPage));
+    std::memset(b.host, 0, b.pages * kPage);
+    b.pfns.resize(b.pages);
+    EXPECT_TRUE(mem_->alias_host_pages(reinterpret_cast<uintptr_t>(b.host), b.pfns));
+    const size_t lists = (b.pages + kPageListEntriesPerPage - 1) / kPageListEntriesPerPage;
+    for (size_t l = 0; l < lists; ++l) {
+      auto pfn = mem_->alloc_ns_page();
+      EXPECT_TRUE(pfn.has_value());
+      b.lists.push_back(*pfn);
+    }
+    size_t idx = 0;
+    for (size_t l = 0; l < lists; ++l) {
+      auto* pg = reinterpret_cast<optee_page_list_page*>(mem_->host_of(b.lists[l]));
+      for (size_t e = 0; e < kPageListEntriesPerPage && idx < b.pages; ++e)
+        pg->pages_list[e] = pfn_to_pa(b.pfns[idx++]).value;
+      if (l + 1 < lists) pg->next_page_data = pfn_to_pa(b.lists[l + 1]).value;
+    }
+    *buf_ptr = pfn_to_pa(b.lists[0]).value;
+    std::lock_guard<std::mutex> l(mu_);
+    const uint64_t cookie = next_cookie_++;
+    shm_bufs_[cookie] = std::move(b);
+    return cookie;
+  }
+  void serve_shm_alloc(optee_msg_arg& a) {
+    if (a.num_params < 1 || a.params[0].attr != OPTEE_MSG_ATTR_TYPE_VALUE_INPUT) {
+      a.ret = TEE_ERROR_BAD_PARAMETERS;
+      return;
+    }
+    const uint64_t size = a.params[0].u.value.b;
+    uint64_t buf_ptr = 0;
+    const uint64_t cookie = alloc_shm_buf(size, &buf_ptr);
+    a.params[0].attr = kRegisterAttr;
+    a.params[0].u.tmem = {buf_ptr, size, cookie};
+    a.ret = TEE_SUCCESS;
+  }
+  void serve_shm_free(optee_msg_arg& a) {
+    a.ret = TEE_SUCCESS;
+    const uint64_t cookie = a.params[0].u.value.b;
+    ShmBuf b;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = shm_bufs_.find(cookie);
+      if (it == shm_bufs_.end()) {
+        ADD_FAILURE() << "SHM_FREE of a cookie never handed out: " << hex(cookie);
+        return;
+      }
+      b = std::move(it->second);
+      shm_bufs_.erase(it);
+    }
+    release_shm_buf(b);
+  }
+  void serve_load_ta(optee_msg_arg& a) {
+    Uuid u;
+    std::memcpy(u.octets, &a.params[0].u.value.a, 8);
+    std::memcpy(u.octets + 8, &a.params[0].u.value.b, 8);
+    if (!(u == served_uuid) || ta_image.empty()) {
+      a.ret = TEE_ERROR_ITEM_NOT_FOUND;
+      return;
+    }
+    const uint64_t type = a.params[1].attr & OPTEE_MSG_ATTR_TYPE_MASK;
+    std::byte* dst = nullptr;
+    uint64_t cap = 0;
+    if (type == OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT) {
+      const uint64_t pa = a.params[1].u.tmem.buf_ptr;
+      cap = a.params[1].u.tmem.size;
+      if (pa != 0) dst = mem_->ns_range(PhysAddr{pa}, cap);
+    } else if (type == OPTEE_MSG_ATTR_TYPE_RMEM_OUTPUT) {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = shm_bufs_.find(a.params[1].u.rmem.shm_ref);
+      const uint64_t offs = a.params[1].u.rmem.offs;
+      if (it == shm_bufs_.end() || offs > it->second.pages * kPage) {
+        a.ret = TEE_ERROR_BAD_PARAMETERS;
+        return;
+      }
+      dst = it->second.host + offs;
+      cap = std::min(a.params[1].u.rmem.size, it->second.pages * kPage - offs);
+    } else {
+      a.ret = TEE_ERROR_BAD_PARAMETERS;
+      return;
+    }
+    a.params[1].u.tmem.size = ta_image.size();
+    if (dst == nullptr || cap < ta_image.size()) {
+      a.ret = dst == nullptr ? TEE_SUCCESS : TEE_ERROR_SHORT_BUFFER;  // size query
+      return;
+    }
+    std::memcpy(dst, ta_image.data(), ta_image.size());
+    a.ret = TEE_SUCCESS;
+  }
+  void serve_notification(optee_msg_arg& a) {
+    const uint64_t op = a.params[0].u.value.a;
+    const uint64_t key = a.params[0].u.value.b;
+    const uint64_t timeout_ms = a.params[0].u.value.c;
+    std::unique_lock<std::mutex> l(mu_);
+    if (op == OPTEE_RPC_NOTIFICATION_SEND) {
+      ++pending_[key];
+      cv_.notify_all();
+      a.ret = TEE_SUCCESS;
+      return;
+    }
+    const auto deadline =
+        Clock::now() + (timeout_ms != 0 ? std::chrono::milliseconds(timeout_ms)
+                                        : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              kSafetyTimeout));
+    const bool woken = cv_.wait_until(l, deadline, [&] { return pending_[key] > 0; });
+    if (woken) {
+      --pending_[key];
+      a.ret = TEE_SUCCESS;
+    } else if (timeout_ms != 0) {
+      a.ret = TEE_ERROR_TIMEOUT;
+    } else {
+      std::fprintf(stderr, "secure thread sleeps on key %llu that nobody wakes: lost wake-up\n",
+                   static_cast<unsigned long long>(key));
+      std::abort();
+    }
+  }
+
+  // --- the events the normal world saw ---
+  std::vector<Event> events() {
+    std::lock_guard<std::mutex> l(mu_);
+    return events_;
+  }
+  size_t count(const std::function<bool(const Event&)>& pred) {
+    std::lock_guard<std::mutex> l(mu_);
+    return static_cast<size_t>(std::count_if(events_.begin(), events_.end(), pred));
+  }
+  bool wait_for(const std::function<bool(const Event&)>& pred) {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_until(l, Clock::now() + kSafetyTimeout, [&] {
+      return std::any_of(events_.begin(), events_.end(), pred);
+    });
+  }
+  void clear_events() {
+    std::lock_guard<std::mutex> l(mu_);
+    events_.clear();
+  }
+  size_t live_rpc_args() {
+    std::lock_guard<std::mutex> l(mu_);
+    return rpc_args_.size();
+  }
+  // The normal world takes back an RPC argument page the secure world returned (DISABLE_SHM_CACHE).
+  bool take_back_rpc_arg(uint64_t cookie) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = rpc_args_.find(cookie);
+    if (it == rpc_args_.end()) return false;
+    mem_->free_ns_page(it->second.pfn);
+    rpc_args_.erase(it);
+    return true;
+  }
+  size_t live_shm_bufs() {
+    std::lock_guard<std::mutex> l(mu_);
+    return shm_bufs_.size();
+  }
+
+  // --- session and shm helpers (SMC-level errors are test failures) ---
+  uint32_t open_session(uint32_t* session, uint32_t* origin = nullptr,
+                        uint32_t login = OPTEE_MSG_LOGIN_PUBLIC) {
+    Msg m = msg(OPTEE_MSG_CMD_OPEN_SESSION, 2);
+    set_open_meta(m, kTaUuid, login);
+    EXPECT_EQ(call(m), OPTEE_SMC_RETURN_OK);
+    *session = m->session;
+    if (origin != nullptr) *origin = m->ret_origin;
+    const uint32_t ret = m->ret;
+    free_page(m.page);
+    return ret;
+  }
+  uint32_t close_session(uint32_t session) {
+    Msg m = msg(OPTEE_MSG_CMD_CLOSE_SESSION, 0);
+    m->session = session;
+    EXPECT_EQ(call(m), OPTEE_SMC_RETURN_OK);
+    const uint32_t ret = m->ret;
+    free_page(m.page);
+    return ret;
+  }
+  uint32_t register_shm(uint64_t buf_ptr, uint64_t size, uint64_t cookie,
+                        uint64_t attr = kRegisterAttr) {
+    Msg m = msg(OPTEE_MSG_CMD_REGISTER_SHM, 1);
+    m.p(0).attr = attr;
+    m.p(0).u.tmem = {buf_ptr, size, cookie};
+    EXPECT_EQ(call(m), OPTEE_SMC_RETURN_OK);
+    const uint32_t ret = m->ret;
+    free_page(m.page);
+    return ret;
+  }
+  uint32_t register_buf(const ClientBuf& b, uint64_t cookie) {
+    return register_shm(page_list(b), b.size(), cookie);
+  }
+  uint32_t unregister_shm(uint64_t cookie, uint32_t* origin = nullptr) {
+    Msg m = msg(OPTEE_MSG_CMD_UNREGISTER_SHM, 1);
+    m.p(0).attr = OPTEE_MSG_ATTR_TYPE_RMEM_INPUT;
+    m.p(0).u.rmem = {0, 0, cookie};
+    EXPECT_EQ(call(m), OPTEE_SMC_RETURN_OK);
+    if (origin != nullptr) *origin = m->ret_origin;
+    const uint32_t ret = m->ret;
+    free_page(m.page);
+    return ret;
+  }
+  // INVOKE SUM over one memref param (attr/u given); returns ret, the sum in *sum.
+  uint32_t invoke_sum(uint32_t session, uint64_t attr, const optee_msg_param_tmem& mem,
+                      uint64_t* sum, uint32_t* origin = nullptr) {
+    Msg m = msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 2);
+    m->func = TA_SHM_TEST_CMD_SUM;
+    m->session = session;
+    m.p(0).attr = attr;
+    m.p(0).u.tmem = mem;
+    m.p(1).attr = OPTEE_MSG_ATTR_TYPE_VALUE_OUTPUT;
+    EXPECT_EQ(call(m), OPTEE_SMC_RETURN_OK);
+    *sum = (m.p(1).u.value.b << 32) | m.p(1).u.value.a;
+    if (origin != nullptr) *origin = m->ret_origin;
+    const uint32_t ret = m->ret;
+    free_page(m.page);
+    return ret;
+  }
+
+  // --- teardown audit ---
+  std::vector<std::string> teardown_audit() {
+    std::vector<std::string> problems;
+    // Take back every cached RPC argument, as the driver does when it is removed.
+    for (int i = 0;; ++i) {
+      SmcRegs r = fast(OPTEE_SMC_DISABLE_SHM_CACHE);
+      if (r.w(0) == OPTEE_SMC_RETURN_ENOTAVAIL) break;
+      if (r.w(0) != OPTEE_SMC_RETURN_OK || i > 64) {
+        problems.push_back("DISABLE_SHM_CACHE returned " + hex(r.w(0)));
+        break;
+      }
+      const uint64_t cookie = reg_pair_to_64(r[1], r[2]);
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = rpc_args_.find(cookie);
+      if (it == rpc_args_.end()) {
+        problems.push_back("DISABLE_SHM_CACHE gave back unknown cookie " + hex(cookie));
+        continue;
+      }
+      mem_->free_ns_page(it->second.pfn);
+      rpc_args_.erase(it);
+    }
+    auto a = os_->audit();
+    if (a.sessions != 0) problems.push_back("sessions=" + std::to_string(a.sessions));
+    if (a.instances != 0) problems.push_back("instances=" + std::to_string(a.instances));
+    if (a.registered_shm != 0)
+      problems.push_back("registered_shm=" + std::to_string(a.registered_shm));
+    if (a.registered_pages != 0)
+      problems.push_back("registered_pages=" + std::to_string(a.registered_pages));
+    if (a.busy_threads != 0) problems.push_back("busy_threads=" + std::to_string(a.busy_threads));
+    if (a.cached_rpc_args != 0)
+      problems.push_back("cached_rpc_args=" + std::to_string(a.cached_rpc_args));
+    std::lock_guard<std::mutex> l(mu_);
+    if (!rpc_args_.empty())
+      problems.push_back("RPC args never freed: " + std::to_string(rpc_args_.size()));
+    if (!shm_bufs_.empty())
+      problems.push_back("RPC SHM_ALLOC buffers never freed: " + std::to_string(shm_bufs_.size()));
+    return problems;
+  }
+
+  std::function<bool(Rpc&)> hook;       // set before calls start; must be thread safe
+  std::vector<uint8_t> ta_image;        // what LOAD_TA serves
+  Uuid served_uuid = kTaUuid;           // the UUID LOAD_TA serves it for
+
+ private:
+  struct ShmBuf {
+    std::byte* host = nullptr;
+    uint64_t pages = 0;
+    std::vector<Pfn> pfns;
+    std::vector<Pfn> lists;
+  };
+  void release_shm_buf(ShmBuf& b) {
+    mem_->unalias(b.pfns);
+    for (Pfn p : b.lists) mem_->free_ns_page(p);
+    std::free(b.host);
+    b = {};
+  }
+  void log(const Rpc& r) {
+    Event e;
+    e.thread = r.thread;
+    e.func = r.func;
+    if (r.func == OPTEE_SMC_RPC_FUNC_ALLOC) e.a = r.out.w(1);
+    if (r.func == OPTEE_SMC_RPC_FUNC_FREE) e.a = reg_pair_to_64(r.out[1], r.out[2]);
+    if (r.arg != nullptr) {
+      e.cmd = r.arg->cmd;
+      e.a = r.arg->params[0].u.value.a;
+      e.b = r.arg->params[0].u.value.b;
+      e.c = r.arg->params[0].u.value.c;
+    }
+    std::lock_guard<std::mutex> l(mu_);
+    events_.push_back(e);
+    cv_.notify_all();
+  }
+
+  std::unique_ptr<hw::PhysMem> mem_;
+  hw::MachineStats stats_;
+  ProbeLoader loader_;
+  std::unique_ptr<tee::SecureOs> os_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<Pfn> pages_;                         // the test's own pages
+  std::vector<std::unique_ptr<ClientBuf>> clients_;
+  std::map<uint64_t, NsPage> rpc_args_;         // RPC_FUNC_ALLOC cookie -> page
+  std::map<uint64_t, ShmBuf> shm_bufs_;         // RPC SHM_ALLOC cookie -> buffer
+  std::map<uint64_t, uint32_t> pending_;        // notification key -> sends not yet consumed
+  std::vector<Event> events_;
+  uint64_t next_cookie_ = kHarnessCookieBase;
+};
+
+class SecureEntryTest : public ::testing::Test {
+ protected:
+  void SetUp() override { boot(NwOptions{}); }
+  void TearDown() override { shutdown(); }
+  void boot(const NwOptions& o) {
+    shutdown();
+    nw_ = std::make_unique<MiniNw>(o);
+  }
+  void shutdown() {
+    if (!nw_) return;
+    auto problems = nw_->teardown_audit();
+    std::string all;
+    for (auto& p : problems) all += p + "; ";
+    EXPECT_TRUE(problems.empty()) << all;
+    nw_.reset();
+  }
+  MiniNw& nw() { return *nw_; }
+
+  std::unique_ptr<MiniNw> nw_;
+};
+
+
+// A minimal INVOKE of a session that does not exist: if the secure OS accepts the argument it
+// answers BAD_PARAMETERS in arg->ret; if it refuses the location, the SMC fails and `ret` keeps
+// the sentinel.
+constexpr uint32_t kSentinel = 0x5a5a5a5a;
+void write_probe(std::byte* host, uint32_t num_params = 0) {
+  auto* a = reinterpret_cast<optee_msg_arg*>(host);
+  std::memset(a, 0, optee_msg_get_arg_size(std::min<uint32_t>(num_params, 127)));
+  a->cmd = OPTEE_MSG_CMD_INVOKE_COMMAND;
+  a->session = 0xdead;
+  a->num_params = num_params;
+  a->ret = kSentinel;
+}
+uint32_t probe_ret(const std::byte* host) {
+  return reinterpret_cast<const optee_msg_arg*>(host)->ret;
+}
+
+// ============================================================================================
+// Fast calls (reference section 4.2, B.10)
+// ============================================================================================
+
+using FastCallTest = SecureEntryTest;
+
+// Ref 4.2: CALLS_UID = 384fb3e0-e7f8-11e3-af63-0002a5d5c51b in a0..a3.
+TEST_F(FastCallTest, CallsUidIsOpteeApiUid) {
+  SmcRegs r = nw().fast(OPTEE_SMC_CALLS_UID);
+  EXPECT_EQ(r.w(0), 0x384fb3e0u);
+  EXPECT_EQ(r.w(1), 0xe7f811e3u);
+  EXPECT_EQ(r.w(2), 0xaf630002u);
+  EXPECT_EQ(r.w(3), 0xa5d5c51bu);
+}
+
+// Ref 4.2: CALLS_REVISION = 2.0 (Linux requires major 2).
+TEST_F(FastCallTest, CallsRevisionIsTwoZero) {
+  SmcRegs r = nw().fast(OPTEE_SMC_CALLS_REVISION);
+  EXPECT_EQ(r.w(0), 2u);
+  EXPECT_EQ(r.w(1), 0u);
+}
+
+// Ref 4.2: GET_OS_UUID = 486178e0-e7f8-11e3-bc5e-0002a5d5c51b; B.10: CALLS_COUNT 12.
+TEST_F(FastCallTest, OsUuidAndCallsCount) {
+  SmcRegs r = nw().fast(OPTEE_SMC_CALL_GET_OS_UUID);
+  EXPECT_EQ(r.w(0), 0x486178e0u);
+  EXPECT_EQ(r.w(1), 0xe7f811e3u);
+  EXPECT_EQ(r.w(2), 0xbc5e0002u);
+  EXPECT_EQ(r.w(3), 0xa5d5c51bu);
+  EXPECT_EQ(nw().fast(OPTEE_SMC_CALLS_COUNT).w(0), 12u);
+}
+
+// Ref 4.2: GET_SHM_CONFIG = OK, a1 PA, a2 size, a3 OPTEE_SMC_SHM_CACHED.
+TEST_F(FastCallTest, GetShmConfigWithCarveout) {
+  SmcRegs r = nw().fast(OPTEE_SMC_GET_SHM_CONFIG);
+  EXPECT_EQ(r.w(0), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(r[1], hw::kStaticShmBase);
+  EXPECT_EQ(r[2], 2ull << 20);
+  EXPECT_EQ(r.w(3), OPTEE_SMC_SHM_CACHED);
+}
+
+// Ref 4.2: no carve-out -> GET_SHM_CONFIG ENOTAVAIL, and no HAVE_RESERVED_SHM capability.
+TEST_F(FastCallTest, GetShmConfigWithoutCarveoutIsEnotavail) {
+  NwOptions o;
+  o.static_shm_size = 0;
+  boot(o);
+  EXPECT_EQ(nw().fast(OPTEE_SMC_GET_SHM_CONFIG).w(0), OPTEE_SMC_RETURN_ENOTAVAIL);
+  SmcRegs r = nw().fast(OPTEE_SMC_EXCHANGE_CAPABILITIES);
+  EXPECT_EQ(r.w(0), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(r.w(1) & OPTEE_SMC_SEC_CAP_HAVE_RESERVED_SHM, 0u);
+  EXPECT_NE(r.w(1) & OPTEE_SMC_SEC_CAP_DYNAMIC_SHM, 0u);
+}
+
+// B.10: OP-TEE reports RESERVED_SHM (carve-out), DYNAMIC_SHM, MEMREF_NULL, RPC_ARG with a3 = 4;
+// NSEC UNIPROCESSOR is accepted.
+TEST_F(FastCallTest, ExchangeCapabilities) {
+  const uint32_t expected = OPTEE_SMC_SEC_CAP_HAVE_RESERVED_SHM | OPTEE_SMC_SEC_CAP_DYNAMIC_SHM |
+                            OPTEE_SMC_SEC_CAP_MEMREF_NULL | OPTEE_SMC_SEC_CAP_RPC_ARG;
+  for (uint32_t nsec : {0u, OPTEE_SMC_NSEC_CAP_UNIPROCESSOR}) {
+    SmcRegs r = nw().fast(OPTEE_SMC_EXCHANGE_CAPABILITIES, nsec);
+    EXPECT_EQ(r.w(0), OPTEE_SMC_RETURN_OK);
+    EXPECT_EQ(r.w(1), expected);
+    EXPECT_EQ(r.w(3) & 0xff, 4u);
+  }
+}
+
+// #48, B.10: any NSEC bit other than UNIPROCESSOR -> ENOTAVAIL, with a1 still the SEC caps.
+TEST_F(FastCallTest, ExchangeCapabilitiesRefusesUnknownNsecBits) {
+  const uint32_t caps = nw().fast(OPTEE_SMC_EXCHANGE_CAPABILITIES).w(1);
+  for (uint32_t bit = 1; bit < 32; ++bit) {
+    for (uint32_t extra : {0u, OPTEE_SMC_NSEC_CAP_UNIPROCESSOR}) {
+      SmcRegs r = nw().fast(OPTEE_SMC_EXCHANGE_CAPABILITIES, (1u << bit) | extra);
+      EXPECT_EQ(r.w(0), OPTEE_SMC_RETURN_ENOTAVAIL) << "bit " << bit;
+      EXPECT_EQ(r.w(1), caps) << "bit " << bit;
+    }
+  }
+}
+
+// B.10: DYNAMIC_SHM only when the secure OS has it.
+TEST_F(FastCallTest, CapabilitiesWithoutDynamicShm) {
+  NwOptions o;
+  o.dynamic_shm = false;
+  boot(o);
+  SmcRegs r = nw().fast(OPTEE_SMC_EXCHANGE_CAPABILITIES);
+  EXPECT_EQ(r.w(0), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(r.w(1) & OPTEE_SMC_SEC_CAP_DYNAMIC_SHM, 0u);
+  EXPECT_NE(r.w(1) & OPTEE_SMC_SEC_CAP_HAVE_RESERVED_SHM, 0u);
+}
+
+// B.8: GET_THREAD_COUNT = CFG_NUM_THREADS.
+TEST_F(FastCallTest, GetThreadCount) {
+  SmcRegs r = nw().fast(OPTEE_SMC_GET_THREAD_COUNT);
+  EXPECT_EQ(r.w(0), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(r.w(1), 2u);
+  NwOptions o;
+  o.threads = 5;
+  boot(o);
+  EXPECT_EQ(nw().fast(OPTEE_SMC_GET_THREAD_COUNT).w(1), 5u);
+}
+
+// Ref 4.3: an unknown fast function id -> OPTEE_SMC_RETURN_UNKNOWN_FUNCTION (also the
+// hypervisor-only and async-notification calls a build without them does not know, and SMC64).
+TEST_F(FastCallTest, UnknownFastFunctionIsUnknownFunction) {
+  for (uint32_t fid : {optee_fast(2), optee_fast(5), optee_fast(6), optee_fast(0x63),
+                       optee_fast(0xffff), OPTEE_SMC_VM_CREATED, OPTEE_SMC_VM_DESTROYED,
+                       OPTEE_SMC_ENABLE_ASYNC_NOTIF, OPTEE_SMC_GET_ASYNC_NOTIF_VALUE,
+                       optee_fast(20), 0xBF00FF02u, 0xBF000002u, 0xF2000007u, 0xFFFFFFFFu}) {
+    EXPECT_EQ(nw().fast(fid).w(0), OPTEE_SMC_RETURN_UNKNOWN_FUNCTION) << hex(fid);
+  }
+}
+
+// B.9: DISABLE_SHM_CACHE hands the cached RPC arguments back one per call (OK + cookie), then
+// ENOTAVAIL; after that the cache is off and each call frees its RPC argument (RPC FREE).
+TEST_F(FastCallTest, DisableShmCacheHandsBackCachedArgsThenCacheIsOff) {
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  ASSERT_EQ(nw().live_rpc_args(), 1u);  // cached by the thread that served the open
+  const uint64_t handed_out =
+      kHarnessCookieBase;  // the first cookie the harness hands out is an RPC arg
+  SmcRegs r = nw().fast(OPTEE_SMC_DISABLE_SHM_CACHE);
+  EXPECT_EQ(r.w(0), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(reg_pair_to_64(r[1], r[2]), handed_out);
+  EXPECT_TRUE(nw().take_back_rpc_arg(handed_out));
+  EXPECT_EQ(nw().fast(OPTEE_SMC_DISABLE_SHM_CACHE).w(0), OPTEE_SMC_RETURN_ENOTAVAIL);
+  EXPECT_EQ(nw().os().audit().cached_rpc_args, 0u);
+  nw().clear_events();
+  // Cache off: a call that needs RPCs (the open loads the TA) frees its RPC argument at the end.
+  uint32_t s2 = 0;
+  ASSERT_EQ(nw().open_session(&s2), TEE_SUCCESS);
+  EXPECT_EQ(nw().os().audit().cached_rpc_args, 0u);
+  EXPECT_EQ(nw().count([](const Event& e) { return e.func == OPTEE_SMC_RPC_FUNC_FREE; }), 1u);
+  EXPECT_EQ(nw().close_session(s2), TEE_SUCCESS);
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+  EXPECT_EQ(nw().fast(OPTEE_SMC_ENABLE_SHM_CACHE).w(0), OPTEE_SMC_RETURN_OK);
+}
+
+// B.9: DISABLE/ENABLE_SHM_CACHE -> EBUSY while a thread is not free (suspended in an RPC).
+TEST_F(FastCallTest, ShmCacheCallsAreBusyWhileAThreadIsSuspended) {
+  Msg m = nw().msg(OPTEE_MSG_CMD_OPEN_SESSION, 2);
+  MiniNw::set_open_meta(m, kTaUuid);
+  Call c = nw().start(MiniNw::with_arg(m.pa));
+  ASSERT_FALSE(c.done());
+  EXPECT_EQ(nw().fast(OPTEE_SMC_DISABLE_SHM_CACHE).w(0), OPTEE_SMC_RETURN_EBUSY);
+  EXPECT_EQ(nw().fast(OPTEE_SMC_ENABLE_SHM_CACHE).w(0), OPTEE_SMC_RETURN_EBUSY);
+  EXPECT_EQ(nw().fast(OPTEE_SMC_GET_THREAD_COUNT).w(0), OPTEE_SMC_RETURN_OK);  // fast calls go on
+  EXPECT_EQ(nw().finish(c), OPTEE_SMC_RETURN_OK);
+  ASSERT_EQ(m->ret, TEE_SUCCESS);
+  EXPECT_EQ(nw().close_session(m->session), TEE_SUCCESS);
+}
+
+// ============================================================================================
+// Std-call entry (#37, B.1, B.8)
+// ============================================================================================
+
+using EntryTest = SecureEntryTest;
+
+// #37: a yielding call other than CALL_WITH_ARG / _RPC_ARG / _REGD_ARG -> EBADCMD.
+TEST_F(EntryTest, UnknownStdFunctionIsEbadcmd) {
+  NsPage p = nw().page();
+  for (uint32_t fid : {optee_std(0), optee_std(1), optee_std(2), optee_std(5), optee_std(17),
+                       optee_std(20), optee_std(0xffff), 0x12345678u, 0x72000004u}) {
+    write_probe(p.host);
+    SmcRegs in = MiniNw::with_arg(p.pa, fid);
+    EXPECT_EQ(nw().run(in), OPTEE_SMC_RETURN_EBADCMD) << hex(fid);
+    EXPECT_EQ(probe_ret(p.host), kSentinel);
+  }
+  EXPECT_EQ(nw().os().audit().busy_threads, 0u);
+}
+
+// #37, B.8: RETURN_FROM_RPC with a thread id that is not a thread -> ERESUME.
+TEST_F(EntryTest, ReturnFromRpcWithBadThreadIdIsEresume) {
+  for (uint64_t id : {2ull, 3ull, 0x10000ull, 0xFFFFFFFFull, 0x100000000ull}) {
+    SmcRegs in;
+    in[0] = OPTEE_SMC_CALL_RETURN_FROM_RPC;
+    in[3] = id;
+    EXPECT_EQ(nw().smc(in).w(0), OPTEE_SMC_RETURN_ERESUME) << hex(id);
+  }
+}
+
+// #37, B.8: RETURN_FROM_RPC to a FREE thread -> ERESUME (nothing runs).
+TEST_F(EntryTest, ReturnFromRpcToFreeThreadIsEresume) {
+  for (uint32_t id : {0u, 1u}) {
+    SmcRegs in;
+    in[0] = OPTEE_SMC_CALL_RETURN_FROM_RPC;
+    in[3] = id;
+    EXPECT_EQ(nw().smc(in).w(0), OPTEE_SMC_RETURN_ERESUME);
+  }
+  EXPECT_EQ(nw().os().audit().busy_threads, 0u);
+}
+
+// #37, B.8: resuming a call that already completed (its thread is free again) -> ERESUME.
+TEST_F(EntryTest, ReturnFromRpcAfterCompletionIsEresume) {
+  Msg m = nw().msg(OPTEE_MSG_CMD_OPEN_SESSION, 2);
+  MiniNw::set_open_meta(m, kTaUuid);
+  Call c = nw().start(MiniNw::with_arg(m.pa));
+  ASSERT_FALSE(c.done());
+  const SmcRegs stale = c.out;
+  const uint32_t thread = c.thread();
+  ASSERT_EQ(nw().finish(c), OPTEE_SMC_RETURN_OK);
+  ASSERT_EQ(m->ret, TEE_SUCCESS);
+  SmcRegs in;
+  in[0] = OPTEE_SMC_CALL_RETURN_FROM_RPC;
+  in[1] = stale[1];
+  in[2] = stale[2];
+  in[3] = thread;
+  EXPECT_EQ(nw().smc(in).w(0), OPTEE_SMC_RETURN_ERESUME);
+  EXPECT_EQ(nw().close_session(m->session), TEE_SUCCESS);
+}
+
+// #37, B.8 (invariant 34): a thread that is running (active on another core) cannot be resumed
+// -> ERESUME; the running call is not disturbed.
+TEST_F(EntryTest, ReturnFromRpcToActiveThreadIsEresume) {
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  std::atomic<uint32_t> seen{0};
+  std::atomic<uint32_t> limit{0};
+  nw().loader().on_invoke = [&](uint32_t) {
+    const uint32_t id = tee::current_thread()->id();
+    std::thread other([&] {
+      SmcRegs in;
+      in[0] = OPTEE_SMC_CALL_RETURN_FROM_RPC;
+      in[3] = id;
+      seen = nw().smc(in).w(0);
+    });
+    other.join();
+    (void)limit;
+  };
+  Msg m = nw().msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 1);
+  m->func = TA_SHM_TEST_CMD_INC;
+  m->session = s;
+  m.p(0).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INOUT;
+  m.p(0).u.value = {1, 2, 0};
+  EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+  nw().loader().on_invoke = nullptr;
+  EXPECT_EQ(seen.load(), OPTEE_SMC_RETURN_ERESUME);
+  EXPECT_EQ(m->ret, TEE_SUCCESS);
+  EXPECT_EQ(m.p(0).u.value.a, 2u);
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+}
+
+// #37, B.8 (invariant 9): with every thread suspended in an RPC a new call gets ETHREAD_LIMIT
+// and has no side effect; once a thread is free the same call goes through.
+TEST_F(EntryTest, AllThreadsBusyIsEthreadLimit) {
+  Msg m0 = nw().msg(OPTEE_MSG_CMD_OPEN_SESSION, 2);
+  Msg m1 = nw().msg(OPTEE_MSG_CMD_OPEN_SESSION, 2);
+  Msg m2 = nw().msg(OPTEE_MSG_CMD_OPEN_SESSION, 2);
+  for (const Msg* m : {&m0, &m1, &m2}) MiniNw::set_open_meta(*m, kTaUuid);
+  Call c0 = nw().start(MiniNw::with_arg(m0.pa));
+  Call c1 = nw().start(MiniNw::with_arg(m1.pa));
+  ASSERT_FALSE(c0.done());
+  ASSERT_FALSE(c1.done());
+  EXPECT_NE(c0.thread(), c1.thread());
+  m2->ret = kSentinel;
+  m2->session = kSentinel;
+  const uint64_t rpcs_before = nw().events().size();
+  EXPECT_EQ(nw().run(MiniNw::with_arg(m2.pa)), OPTEE_SMC_RETURN_ETHREAD_LIMIT);
+  EXPECT_EQ(m2->ret, kSentinel);
+  EXPECT_EQ(m2->session, kSentinel);
+  EXPECT_EQ(nw().events().size(), rpcs_before);
+  // RPC_ARG and REGD_ARG share the limit.
+  EXPECT_EQ(nw().run(MiniNw::with_arg(m2.pa, OPTEE_SMC_CALL_WITH_RPC_ARG)),
+            OPTEE_SMC_RETURN_ETHREAD_LIMIT);
+  EXPECT_EQ(nw().run(MiniNw::with_regd_arg(1, 0)), OPTEE_SMC_RETURN_ETHREAD_LIMIT);
+  EXPECT_EQ(nw().finish(c0), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(nw().call(m2), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(nw().finish(c1), OPTEE_SMC_RETURN_OK);
+  for (const Msg* m : {&m0, &m1, &m2}) {
+    EXPECT_EQ((*m)->ret, TEE_SUCCESS);
+    EXPECT_EQ(nw().close_session((*m)->session), TEE_SUCCESS);
+  }
+}
+
+// ============================================================================================
+// Locating the message argument (#38, #39, B.2)
+// ============================================================================================
+
+using ArgTest = SecureEntryTest;
+
+// #38, B.2 case 2: outside the carve-out the argument PA must be 4 KiB aligned -> else EBADADDR.
+TEST_F(ArgTest, DynamicArgMustBePageAligned) {
+  NsPage p = nw().page();
+  for (uint64_t off : {8ull, 0x10ull, 0x800ull, 0xfe0ull}) {
+    write_probe(p.host + off);
+    EXPECT_EQ(nw().run(MiniNw::with_arg(p.pa + off)), OPTEE_SMC_RETURN_EBADADDR) << off;
+    EXPECT_EQ(probe_ret(p.host + off), kSentinel);
+  }
+  write_probe(p.host);
+  EXPECT_EQ(nw().run(MiniNw::with_arg(p.pa)), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(probe_ret(p.host), TEE_ERROR_BAD_PARAMETERS);
+}
+
+// #38, B.2/B.3: an argument in secure DRAM -> EBADADDR (never read or written).
+TEST_F(ArgTest, ArgInSecureDramIsEbadaddr) {
+  for (uint64_t pa : std::vector<uint64_t>{hw::kSecureDramBase, hw::kSecureDramBase + 0x1000,
+                                          hw::kSecureDramBase + (4ull << 20) - kPage}) {
+    EXPECT_EQ(nw().run(MiniNw::with_arg(pa)), OPTEE_SMC_RETURN_EBADADDR) << hex(pa);
+    EXPECT_EQ(nw().run(MiniNw::with_arg(pa, OPTEE_SMC_CALL_WITH_RPC_ARG)),
+              OPTEE_SMC_RETURN_EBADADDR);
+  }
+}
+
+// #38, B.2: an argument where no RAM is (PA 0, holes, beyond the frame table, beyond 44 bits, a
+// page the normal world freed) -> EBADADDR.
+TEST_F(ArgTest, UnmappedArgIsEbadaddr) {
+  NsPage gone = nw().page();
+  nw().free_page(gone);
+  for (uint64_t pa : std::vector<uint64_t>{0, kUnmappedPa, 1ull << 40, 1ull << 52,
+                                          0xFFFFFFFFFFFFF000ull, gone.pa}) {
+    EXPECT_EQ(nw().run(MiniNw::with_arg(pa)), OPTEE_SMC_RETURN_EBADADDR) << hex(pa);
+  }
+}
+
+// #38, B.2 case 1: inside the carve-out the argument must be 8-byte aligned -> else EBADADDR;
+// any 8-aligned address is fine.
+TEST_F(ArgTest, CarveoutArgMustBe8Aligned) {
+  std::byte* shm = nw().mem().static_shm_host();
+  for (uint64_t off : {4ull, 0x101ull, 0x1004ull, 0x2002ull}) {
+    write_probe(shm + off);
+    EXPECT_EQ(nw().run(MiniNw::with_arg(hw::kStaticShmBase + off)), OPTEE_SMC_RETURN_EBADADDR)
+        << off;
+    EXPECT_EQ(probe_ret(shm + off), kSentinel);
+  }
+  for (uint64_t off : {8ull, 0x1008ull, 0x3ff0ull}) {
+    write_probe(shm + off);
+    EXPECT_EQ(nw().run(MiniNw::with_arg(hw::kStaticShmBase + off)), OPTEE_SMC_RETURN_OK) << off;
+    EXPECT_EQ(probe_ret(shm + off), TEE_ERROR_BAD_PARAMETERS);
+  }
+}
+
+// #38, B.2, invariant 11: num_params > 127 -> EBADADDR (values that would wrap 32-bit sizes too);
+// 127 params exactly fill the page and are accepted (the decoder then refuses > 4 client params).
+TEST_F(ArgTest, NumParamsAbove127IsEbadaddr) {
+  NsPage p = nw().page();
+  std::byte* shm = nw().mem().static_shm_host();
+  for (uint32_t n : {128u, 129u, 0x08000000u, 0x80000000u, 0xFFFFFFFFu}) {
+    write_probe(p.host, n);
+    EXPECT_EQ(nw().run(MiniNw::with_arg(p.pa)), OPTEE_SMC_RETURN_EBADADDR) << n;
+    write_probe(shm, n);
+    EXPECT_EQ(nw().run(MiniNw::with_arg(hw::kStaticShmBase)), OPTEE_SMC_RETURN_EBADADDR) << n;
+  }
+  write_probe(p.host, 127);
+  EXPECT_EQ(nw().run(MiniNw::with_arg(p.pa)), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(probe_ret(p.host), TEE_ERROR_BAD_PARAMETERS);
+}
+
+// #38, B.2 case 1: the whole argument must lie in the carve-out -> else EBADADDR.
+TEST_F(ArgTest, CarveoutArgMustFitInCarveout) {
+  std::byte* shm = nw().mem().static_shm_host();
+  const uint64_t size = nw().mem().static_shm_size();
+  const uint64_t end = hw::kStaticShmBase + size;
+  write_probe(shm + size - 64, 1);
+  EXPECT_EQ(nw().run(MiniNw::with_arg(end - 64)), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(probe_ret(shm + size - 64), TEE_ERROR_BAD_PARAMETERS);
+  write_probe(shm + size - 64, 2);
+  EXPECT_EQ(nw().run(MiniNw::with_arg(end - 64)), OPTEE_SMC_RETURN_EBADADDR);
+  EXPECT_EQ(probe_ret(shm + size - 64), kSentinel);
+  write_probe(shm + size - 32, 0);
+  EXPECT_EQ(nw().run(MiniNw::with_arg(end - 32)), OPTEE_SMC_RETURN_OK);
+  // The header itself does not fit: not a carve-out argument, and not page aligned either.
+  EXPECT_EQ(nw().run(MiniNw::with_arg(end - 16)), OPTEE_SMC_RETURN_EBADADDR);
+  EXPECT_EQ(nw().run(MiniNw::with_arg(end)), OPTEE_SMC_RETURN_EBADADDR);
+}
+
+// #38, B.2: CALL_WITH_RPC_ARG needs room for the argument plus an RPC argument of 4 params
+// (160 bytes) in the same page / the carve-out -> else EBADADDR.
+TEST_F(ArgTest, WithRpcArgMustFitWithItsRpcArg) {
+  NsPage p = nw().page();
+  write_probe(p.host, 122);  // 32 + 122 * 32 + 160 = 4096
+  EXPECT_EQ(nw().run(MiniNw::with_arg(p.pa, OPTEE_SMC_CALL_WITH_RPC_ARG), p.host + 3936),
+            OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(probe_ret(p.host), TEE_ERROR_BAD_PARAMETERS);
+  write_probe(p.host, 123);
+  EXPECT_EQ(nw().run(MiniNw::with_arg(p.pa, OPTEE_SMC_CALL_WITH_RPC_ARG)),
+            OPTEE_SMC_RETURN_EBADADDR);
+  EXPECT_EQ(probe_ret(p.host), kSentinel);
+  // Plain CALL_WITH_ARG with 123 params still fits.
+  EXPECT_EQ(nw().run(MiniNw::with_arg(p.pa)), OPTEE_SMC_RETURN_OK);
+
+  std::byte* shm = nw().mem().static_shm_host();
+  const uint64_t size = nw().mem().static_shm_size();
+  const uint64_t off = size - (64 + 160);
+  write_probe(shm + off, 1);
+  EXPECT_EQ(nw().run(MiniNw::with_arg(hw::kStaticShmBase + off, OPTEE_SMC_CALL_WITH_RPC_ARG),
+                     shm + off + 64),
+            OPTEE_SMC_RETURN_OK);
+  write_probe(shm + off, 2);
+  EXPECT_EQ(nw().run(MiniNw::with_arg(hw::kStaticShmBase + off, OPTEE_SMC_CALL_WITH_RPC_ARG)),
+            OPTEE_SMC_RETURN_EBADADDR);
+}
+
+// B.2: with CALL_WITH_RPC_ARG the secure OS issues its RPCs in the RPC argument that follows the
+// call's argument, instead of asking for one with RPC_FUNC_ALLOC.
+TEST_F(ArgTest, CallWithRpcArgUsesTheSuppliedRpcArg) {
+  Msg m = nw().msg(OPTEE_MSG_CMD_OPEN_SESSION, 2);
+  MiniNw::set_open_meta(m, kTaUuid);
+  std::byte* rpc_arg = m.page.host + optee_msg_get_arg_size(2);
+  EXPECT_EQ(nw().run(MiniNw::with_arg(m.pa, OPTEE_SMC_CALL_WITH_RPC_ARG), rpc_arg),
+            OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(m->ret, TEE_SUCCESS);
+  EXPECT_EQ(nw().count([](const Event& e) { return e.func == OPTEE_SMC_RPC_FUNC_ALLOC; }), 0u);
+  EXPECT_GE(nw().count([](const Event& e) { return e.is_cmd(OPTEE_RPC_CMD_LOAD_TA); }), 2u);
+  EXPECT_EQ(nw().live_rpc_args(), 0u);
+  EXPECT_EQ(nw().close_session(m->session), TEE_SUCCESS);
+}
+
+// B.2: the same with the argument (and so the RPC argument) in the carve-out.
+TEST_F(ArgTest, CallWithRpcArgInCarveout) {
+  std::byte* shm = nw().mem().static_shm_host();
+  auto* a = reinterpret_cast<optee_msg_arg*>(shm + 0x100);
+  std::memset(a, 0, optee_msg_get_arg_size(2));
+  a->cmd = OPTEE_MSG_CMD_OPEN_SESSION;
+  a->num_params = 2;
+  Msg view;
+  view.arg = a;
+  MiniNw::set_open_meta(view, kTaUuid);
+  EXPECT_EQ(nw().run(MiniNw::with_arg(hw::kStaticShmBase + 0x100, OPTEE_SMC_CALL_WITH_RPC_ARG),
+                     shm + 0x100 + optee_msg_get_arg_size(2)),
+            OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(a->ret, TEE_SUCCESS);
+  EXPECT_EQ(nw().count([](const Event& e) { return e.func == OPTEE_SMC_RPC_FUNC_ALLOC; }), 0u);
+  EXPECT_EQ(nw().close_session(a->session), TEE_SUCCESS);
+}
+
+// #39, B.2 REGD_ARG: the argument inside a registered buffer at offset a3; its RPC argument
+// follows it and serves the call's RPCs.
+TEST_F(ArgTest, RegdArgHappyPath) {
+  ClientBuf& b = nw().client(2);
+  ASSERT_EQ(nw().register_buf(b, 0x77), TEE_SUCCESS);
+  // OPEN_SESSION (needs RPCs) at offset 0x100.
+  auto* a = reinterpret_cast<optee_msg_arg*>(b.host + 0x100);
+  a->cmd = OPTEE_MSG_CMD_OPEN_SESSION;
+  a->num_params = 2;
+  Msg view;
+  view.arg = a;
+  MiniNw::set_open_meta(view, kTaUuid);
+  EXPECT_EQ(nw().run(MiniNw::with_regd_arg(0x77, 0x100), b.host + 0x100 + 96),
+            OPTEE_SMC_RETURN_OK);
+  ASSERT_EQ(a->ret, TEE_SUCCESS);
+  EXPECT_EQ(nw().count([](const Event& e) { return e.func == OPTEE_SMC_RPC_FUNC_ALLOC; }), 0u);
+  const uint32_t s = a->session;
+  // INVOKE INC in the second page.
+  a = reinterpret_cast<optee_msg_arg*>(b.host + 0x1008);
+  a->cmd = OPTEE_MSG_CMD_INVOKE_COMMAND;
+  a->func = TA_SHM_TEST_CMD_INC;
+  a->session = s;
+  a->num_params = 1;
+  a->params[0].attr = OPTEE_MSG_ATTR_TYPE_VALUE_INOUT;
+  a->params[0].u.value = {10, 20, 30};
+  EXPECT_EQ(nw().run(MiniNw::with_regd_arg(0x77, 0x1008)), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(a->ret, TEE_SUCCESS);
+  EXPECT_EQ(a->params[0].u.value.a, 11u);
+  EXPECT_EQ(a->params[0].u.value.b, 22u);
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+  EXPECT_EQ(nw().unregister_shm(0x77), TEE_SUCCESS);
+}
+
+// #39: an unknown cookie -> EBADADDR.
+TEST_F(ArgTest, RegdArgUnknownCookieIsEbadaddr) {
+  for (uint64_t cookie : {0ull, 1ull, 0x77ull, 0xFFFFFFFFFFFFFFFFull})
+    EXPECT_EQ(nw().run(MiniNw::with_regd_arg(cookie, 0)), OPTEE_SMC_RETURN_EBADADDR);
+}
+
+// #39, B.2: the offset must keep the argument and its RPC argument (160 bytes) inside the
+// registered object and the argument 8-byte aligned -> else EBADADDR.
+TEST_F(ArgTest, RegdArgMustFitWithItsRpcArg) {
+  ClientBuf& b = nw().client(1);
+  ASSERT_EQ(nw().register_buf(b, 0x77), TEE_SUCCESS);
+  const uint32_t last = kPage - (32 + 160);
+  write_probe(b.host + last, 0);
+  EXPECT_EQ(nw().run(MiniNw::with_regd_arg(0x77, last)), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(probe_ret(b.host + last), TEE_ERROR_BAD_PARAMETERS);
+  for (uint32_t off : {last + 8, static_cast<uint32_t>(kPage - 32), static_cast<uint32_t>(kPage),
+                       0xFFFFFFF8u}) {
+    if (uint64_t{off} + 32 <= kPage) write_probe(b.host + off, 0);
+    EXPECT_EQ(nw().run(MiniNw::with_regd_arg(0x77, off)), OPTEE_SMC_RETURN_EBADADDR) << off;
+  }
+  write_probe(b.host + last, 1);
+  EXPECT_EQ(nw().run(MiniNw::with_regd_arg(0x77, last)), OPTEE_SMC_RETURN_EBADADDR);
+  write_probe(b.host + 4, 0);
+  EXPECT_EQ(nw().run(MiniNw::with_regd_arg(0x77, 4)), OPTEE_SMC_RETURN_EBADADDR);
+  EXPECT_EQ(nw().unregister_shm(0x77), TEE_SUCCESS);
+}
+
+// #39: alignment is that of the argument's address: a buffer registered at page offset 4 has
+// its 8-aligned bytes at odd multiples of 4.
+TEST_F(ArgTest, RegdArgAlignmentIsOfTheAddress) {
+  ClientBuf& b = nw().client(1);
+  ASSERT_EQ(nw().register_shm(nw().page_list(b, 4), kPage - 4, 0x78), TEE_SUCCESS);
+  write_probe(b.host + 8, 0);  // offset 4 in the object
+  EXPECT_EQ(nw().run(MiniNw::with_regd_arg(0x78, 4)), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(probe_ret(b.host + 8), TEE_ERROR_BAD_PARAMETERS);
+  write_probe(b.host + 4, 0);  // offset 0: address page + 4
+  EXPECT_EQ(nw().run(MiniNw::with_regd_arg(0x78, 0)), OPTEE_SMC_RETURN_EBADADDR);
+  EXPECT_EQ(probe_ret(b.host + 4), kSentinel);
+  EXPECT_EQ(nw().unregister_shm(0x78), TEE_SUCCESS);
+}
+
+// #39: a registered buffer the secure OS cannot map (pages not contiguous in its view) -> ENOMEM.
+TEST_F(ArgTest, RegdArgUnmappableIsEnomem) {
+  ClientBuf& b = nw().client(2);
+  ASSERT_EQ(nw().register_shm(nw().page_list({b.pa(1), b.pa(0)}), 2 * kPage, 0x79),
+            TEE_SUCCESS);
+  EXPECT_EQ(nw().run(MiniNw::with_regd_arg(0x79, 0)), OPTEE_SMC_RETURN_ENOMEM);
+  EXPECT_EQ(nw().unregister_shm(0x79), TEE_SUCCESS);
+}
+
+// #38, #39 without dynamic SHM: only carve-out arguments exist; REGD_ARG finds no registered
+// buffer (EBADADDR, as optee_os without CFG_CORE_DYN_SHM); REGISTER_SHM is an unknown command.
+TEST_F(ArgTest, StaticOnlySecureOs) {
+  NwOptions o;
+  o.dynamic_shm = false;
+  boot(o);
+  NsPage p = nw().page();
+  write_probe(p.host);
+  EXPECT_EQ(nw().run(MiniNw::with_arg(p.pa)), OPTEE_SMC_RETURN_EBADADDR);
+  std::byte* shm = nw().mem().static_shm_host();
+  write_probe(shm);
+  EXPECT_EQ(nw().run(MiniNw::with_arg(hw::kStaticShmBase)), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(probe_ret(shm), TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(nw().run(MiniNw::with_regd_arg(0x77, 0)), OPTEE_SMC_RETURN_EBADADDR);
+  auto* a = reinterpret_cast<optee_msg_arg*>(shm);
+  std::memset(a, 0, 64);
+  a->cmd = OPTEE_MSG_CMD_REGISTER_SHM;
+  a->num_params = 1;
+  a->params[0].attr = kRegisterAttr;
+  EXPECT_EQ(nw().run(MiniNw::with_arg(hw::kStaticShmBase)), OPTEE_SMC_RETURN_EBADCMD);
+}
+
+}  // namespace
+}  // namespace teemu

@@ -69,11 +69,14 @@ void copy_mobj(const hw::PhysMem& mem, const Mobj& m, uint64_t offs, std::byte* 
 
 uint32_t SecureOs::locate_arg(SecureThread& t, const SmcRegs& regs, CallArg& call) {
   const uint32_t fid = regs.w(0);
-  const bool with_rpc_arg = fid == abi::OPTEE_SMC_CALL_WITH_RPC_ARG;
+  const bool regd = fid == abi::OPTEE_SMC_CALL_WITH_REGD_ARG;
+  // CALL_WITH_RPC_ARG and CALL_WITH_REGD_ARG carry an RPC argument right after the call's
+  // argument (optee_os std_entry_with_regd_arg always asks get_msg_arg for one); it must fit too.
+  const bool with_rpc_arg = fid == abi::OPTEE_SMC_CALL_WITH_RPC_ARG || regd;
   const uint64_t rpc_size = with_rpc_arg ? kRpcArgSize : 0;
   std::byte* host = nullptr;
   uint64_t room = 0;  // bytes available from `host` within the mapped object
-  if (fid == abi::OPTEE_SMC_CALL_WITH_ARG || with_rpc_arg) {
+  if (fid == abi::OPTEE_SMC_CALL_WITH_ARG || fid == abi::OPTEE_SMC_CALL_WITH_RPC_ARG) {
     const PhysAddr pa{abi::reg_pair_to_64(regs[1], regs[2])};
     if (mem_.in_static_shm(pa, sizeof(optee_msg_arg))) {
       if ((pa.value & 7) != 0) return abi::OPTEE_SMC_RETURN_EBADADDR;
@@ -91,15 +94,19 @@ uint32_t SecureOs::locate_arg(SecureThread& t, const SmcRegs& regs, CallArg& cal
     } else {
       return abi::OPTEE_SMC_RETURN_EBADADDR;
     }
-  } else if (fid == abi::OPTEE_SMC_CALL_WITH_REGD_ARG && config_.dynamic_shm) {
+  } else if (regd) {
+    // Without dynamic SHM nothing is ever registered: the cookie lookup fails (optee_os stubs
+    // mobj_reg_shm_get_by_cookie to NULL), which is EBADADDR, not an unknown function.
+    if (!config_.dynamic_shm) return abi::OPTEE_SMC_RETURN_EBADADDR;
     const uint64_t cookie = abi::reg_pair_to_64(regs[1], regs[2]);
     const uint64_t offs = regs.w(3);
     call.arg_mobj = t.partition->mobjs.lookup(cookie);
     if (!call.arg_mobj) return abi::OPTEE_SMC_RETURN_EBADADDR;
     if (call.arg_mobj->host_base() == nullptr) return abi::OPTEE_SMC_RETURN_ENOMEM;
-    if (!base::range_within<uint64_t>(offs, sizeof(optee_msg_arg), call.arg_mobj->size()) ||
-        (offs & 7) != 0)
+    if (!base::range_within<uint64_t>(offs, sizeof(optee_msg_arg), call.arg_mobj->size()))
       return abi::OPTEE_SMC_RETURN_EBADADDR;
+    // The argument's address must be aligned, and the object starts at its page offset.
+    if (((call.arg_mobj->page_offset() + offs) & 7) != 0) return abi::OPTEE_SMC_RETURN_EBADADDR;
     host = call.arg_mobj->host_base() + offs;
     room = call.arg_mobj->size() - offs;
   } else {
@@ -126,6 +133,9 @@ SmcRegs SecureOs::thread_body(SecureThread& t) {
   if (rc == abi::OPTEE_SMC_RETURN_OK) rc = execute_msg(t, call);
   t.rpc_arg_override = nullptr;
   release_keys(t, {call.arg_mobj.release()});
+  // With the RPC argument cache off (before ENABLE_SHM_CACHE, after DISABLE_SHM_CACHE emptied
+  // it) a call gives its RPC argument back before it returns (optee_os call_entry_std).
+  if (!t.partition->prealloc_rpc_cache.load()) rpc_.free_cached_arg(t);
   out[0] = rc;
   return out;
 }

@@ -38,7 +38,8 @@ bool RpcClient::ensure_arg(SecureThread& t) {
   abi::SmcRegs r = t.rpc(req);
   uint64_t pa = abi::reg_pair_to_64(r[1], r[2]);
   uint64_t cookie = abi::reg_pair_to_64(r[4], r[5]);
-  if (pa == 0) return false;
+  // thread_rpc_alloc_arg: 8-byte aligned, and either inside the carve-out or one page-aligned
+  // page of non-secure RAM (rpc_shm_mobj_alloc). PA 0 (allocation failure) fails these too.
   std::byte* host = nullptr;
   if ((pa & 7) == 0) {
     if (mem_.in_static_shm(PhysAddr{pa}, kRpcArgSize)) {
@@ -51,11 +52,23 @@ bool RpcClient::ensure_arg(SecureThread& t) {
     }
   }
   if (host == nullptr) {
-    rpc_free_cookie(t, cookie);
+    // A buffer we refuse goes back to the normal world if it named one (thread_rpc_free_arg
+    // skips cookie 0); otherwise the normal world's allocation would leak.
+    if (cookie != 0) rpc_free_cookie(t, cookie);
     return false;
   }
   ra = {cookie, PhysAddr{pa}, host, true};
   return true;
+}
+
+optee_msg_arg* RpcClient::arg_for(SecureThread& t, uint64_t* cookie) {
+  if (t.rpc_arg_override != nullptr) {
+    *cookie = 0;
+    return reinterpret_cast<optee_msg_arg*>(t.rpc_arg_override);
+  }
+  if (!ensure_arg(t)) return nullptr;
+  *cookie = t.rpc_arg().cookie;
+  return reinterpret_cast<optee_msg_arg*>(t.rpc_arg().host);
 }
 
 void RpcClient::rpc_free_cookie(SecureThread& t, uint64_t cookie) {
@@ -86,13 +99,19 @@ void RpcClient::encode_mem(optee_msg_param& p, const RpcParam& rp, uint64_t dir)
   }
 }
 
-uint32_t RpcClient::cmd(SecureThread& t, uint32_t command, std::span<RpcParam> params) {
+uint32_t RpcClient::cmd(SecureThread& t, uint32_t command, std::span<RpcParam> params,
+                        const optee_msg_arg** used) {
   TEEMU_ASSERT(params.size() <= kRpcMaxParams);
-  if (!ensure_arg(t)) return abi::TEE_ERROR_OUT_OF_MEMORY;
-  auto* arg = reinterpret_cast<optee_msg_arg*>(t.rpc_arg().host);
+  uint64_t cookie = 0;
+  optee_msg_arg* arg = arg_for(t, &cookie);
+  if (used != nullptr) *used = arg;
+  if (arg == nullptr) return abi::TEE_ERROR_OUT_OF_MEMORY;
   std::memset(arg, 0, kRpcArgSize);
   arg->cmd = command;
   arg->num_params = static_cast<uint32_t>(params.size());
+  // What we read back if the normal world does not answer (get_rpc_arg does the same): an
+  // untouched argument must not look like a successful reply.
+  arg->ret = abi::TEE_ERROR_GENERIC;
   for (size_t i = 0; i < params.size(); ++i) {
     const RpcParam& rp = params[i];
     optee_msg_param& p = arg->params[i];
@@ -110,7 +129,7 @@ uint32_t RpcClient::cmd(SecureThread& t, uint32_t command, std::span<RpcParam> p
   }
   abi::SmcRegs req;
   req[0] = abi::OPTEE_SMC_RETURN_RPC_CMD;
-  abi::reg_pair_from_64(t.rpc_arg().cookie, req[1], req[2]);
+  abi::reg_pair_from_64(cookie, req[1], req[2]);
   t.rpc(req);
   // The arg may have been rewritten by the normal world at any time: read each field once, and
   // only the output fields our own request expects.
@@ -135,14 +154,15 @@ uint32_t RpcClient::cmd(SecureThread& t, uint32_t command, std::span<RpcParam> p
 
 Result<MobjRef> RpcClient::shm_alloc(SecureThread& t, uint32_t type, uint64_t size) {
   RpcParam p = RpcParam::value_in(type, size, 8);
-  uint32_t ret = cmd(t, abi::OPTEE_RPC_CMD_SHM_ALLOC, std::span<RpcParam>(&p, 1));
-  if (!t.rpc_arg().valid) return fail(abi::TEE_ERROR_OUT_OF_MEMORY);
-  auto* arg = reinterpret_cast<const optee_msg_arg*>(t.rpc_arg().host);
+  const optee_msg_arg* arg = nullptr;
+  uint32_t ret = cmd(t, abi::OPTEE_RPC_CMD_SHM_ALLOC, std::span<RpcParam>(&p, 1), &arg);
+  if (arg == nullptr) return fail(abi::TEE_ERROR_OUT_OF_MEMORY);  // no RPC could be made
   uint32_t num_params = read_once(&arg->num_params);
   uint64_t attr = read_once(&arg->params[0].attr);
   uint64_t buf_ptr = read_once(&arg->params[0].u.tmem.buf_ptr);
   uint64_t got_size = read_once(&arg->params[0].u.tmem.size);
   uint64_t cookie = read_once(&arg->params[0].u.tmem.shm_ref);
+  // get_rpc_alloc_res: a failed reply allocated nothing; nothing to free.
   if (ret != abi::TEE_SUCCESS || num_params != 1) return fail(abi::TEE_ERROR_OUT_OF_MEMORY);
 
   MobjRef result;

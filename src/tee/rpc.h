@@ -47,9 +47,12 @@ class RpcClient {
  public:
   RpcClient(const hw::PhysMem& mem, bool dynamic_shm) : mem_(mem), dynamic_shm_(dynamic_shm) {}
 
-  // OPTEE_SMC_RPC_FUNC_CMD with `cmd` and params; returns the normal world's arg->ret.
-  // TEE_ERROR_OUT_OF_MEMORY if no RPC argument buffer could be obtained.
-  uint32_t cmd(SecureThread& t, uint32_t cmd, std::span<RpcParam> params);
+  // OPTEE_SMC_RPC_FUNC_CMD with `cmd` and params; returns the normal world's arg->ret
+  // (TEE_ERROR_GENERIC if it left it untouched). TEE_ERROR_OUT_OF_MEMORY if no RPC argument
+  // could be obtained. `used`, if given, receives the RPC argument the request went out in (null
+  // if none), so the caller can read further reply fields from it once.
+  uint32_t cmd(SecureThread& t, uint32_t cmd, std::span<RpcParam> params,
+               const abi::optee_msg_arg** used = nullptr);
 
   // RPC SHM_ALLOC of `size` bytes of `type` (OPTEE_RPC_SHM_TYPE_*): a temporary mobj over the
   // normal world's buffer; its cookie is needed for shm_free. Checks the reply as OP-TEE does
@@ -70,6 +73,9 @@ class RpcClient {
 
  private:
   bool ensure_arg(SecureThread& t);
+  // The RPC argument for the thread's next request and the cookie naming it in a1/a2: the one
+  // supplied with the call (cookie 0), else the thread's cached one, allocated on first use.
+  abi::optee_msg_arg* arg_for(SecureThread& t, uint64_t* cookie);
   void rpc_free_cookie(SecureThread& t, uint64_t cookie);
   // Encodes a memref param into the shared RPC arg.
   void encode_mem(abi::optee_msg_param& p, const RpcParam& rp, uint64_t dir_offset);

@@ -117,20 +117,22 @@ SmcRegs SecureOs::fast_call(const SmcRegs& in) {
       out[3] = kRpcMaxParams;
       break;
     case abi::OPTEE_SMC_DISABLE_SHM_CACHE: {
-      // Hands back one cached RPC argument per call; EBUSY unless every thread is free.
+      // Hands back one cached RPC argument per call; EBUSY unless every thread is free. Once
+      // none is left the cache is off (ENOTAVAIL) and calls stop caching their RPC argument.
       out[0] = abi::OPTEE_SMC_RETURN_ENOTAVAIL;
       for (auto& t : p->threads)
         if (t->state() != ThreadState::kFree) {
           out[0] = abi::OPTEE_SMC_RETURN_EBUSY;
           return out;
         }
+      bool found = false;
       for (auto& t : p->threads) {
         if (!t->try_claim()) {
           out[0] = abi::OPTEE_SMC_RETURN_EBUSY;
           return out;
         }
         auto& ra = t->rpc_arg();
-        bool found = ra.valid;
+        found = ra.valid;
         if (found) {
           out[0] = abi::OPTEE_SMC_RETURN_OK;
           abi::reg_pair_from_64(ra.cookie, out[1], out[2]);
@@ -139,12 +141,14 @@ SmcRegs SecureOs::fast_call(const SmcRegs& in) {
         t->release_claim();
         if (found) break;
       }
+      if (!found) p->prealloc_rpc_cache.store(false);
       break;
     }
     case abi::OPTEE_SMC_ENABLE_SHM_CACHE: {
       out[0] = abi::OPTEE_SMC_RETURN_OK;
       for (auto& t : p->threads)
         if (t->state() != ThreadState::kFree) out[0] = abi::OPTEE_SMC_RETURN_EBUSY;
+      if (out[0] == abi::OPTEE_SMC_RETURN_OK) p->prealloc_rpc_cache.store(true);
       break;
     }
     case abi::OPTEE_SMC_GET_THREAD_COUNT:

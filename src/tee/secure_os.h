@@ -49,6 +49,9 @@ class Partition {
 
   std::vector<std::unique_ptr<SecureThread>> threads;
   MobjRegistry mobjs;
+  // CFG_PREALLOC_RPC_CACHE state: off until ENABLE_SHM_CACHE, off again once DISABLE_SHM_CACHE
+  // has handed every cached RPC argument back. While off, each call frees its RPC argument.
+  std::atomic<bool> prealloc_rpc_cache{false};
 
   base::Mutex lock;
   std::unordered_map<uint32_t, std::shared_ptr<Session>> sessions GUARDED_BY(lock);

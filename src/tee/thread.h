@@ -63,8 +63,9 @@ class SecureThread {
     bool valid = false;
   };
   RpcArg& rpc_arg() { return rpc_arg_; }
-  // For CALL_WITH_RPC_ARG: the RPC argument that follows the call's argument; used instead of
-  // the cached one for the duration of the call (the normal world knows it, no cookie is sent).
+  // For CALL_WITH_RPC_ARG and CALL_WITH_REGD_ARG: the RPC argument that follows the call's
+  // argument; used instead of the cached one for the duration of the call (the normal world
+  // knows where it is: RPC_FUNC_CMD carries cookie 0, as optee_os's thr->rpc_mobj is then NULL).
   std::byte* rpc_arg_override = nullptr;
 
   // Call-scoped context for the TA runtime (set while a TA entry point runs).
