@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "base/checked.h"
+#include "base/fault.h"
 #include "base/log.h"
 #include "hw/phys_mem.h"
 
@@ -63,30 +64,13 @@ bool access_ok(uint64_t addr, uint64_t len) {
 
 namespace {
 
-// One user copy through the kernel's own checked path. Returns false on EFAULT. Where the
-// syscall is unavailable (a seccomp filter without process_vm_*), falls back to a plain copy
-// after access_ok: then a pointer to unmapped user memory faults as it would without uaccess.
+// One user copy, fault-checked like the kernel's uaccess routines with their exception tables:
+// a bad user pointer is EFAULT (false), never a fault in the kernel.
 bool user_copy(void* local, uint64_t remote, size_t n, bool write) {
   if (n == 0) return true;
   if (remote == 0 || !access_ok(remote, n)) return false;
-  iovec l{local, n};
-  iovec r{reinterpret_cast<void*>(remote), n};
-  const ssize_t got = write ? process_vm_writev(getpid(), &l, 1, &r, 1, 0)
-                            : process_vm_readv(getpid(), &l, 1, &r, 1, 0);
-  if (got == static_cast<ssize_t>(n)) return true;
-  if (got < 0 && (errno == ENOSYS || errno == EPERM)) {
-    static bool warned = false;
-    if (!warned) {
-      warned = true;
-      TEEMU_LOG_WARN("ree", "process_vm_readv unavailable: user copies are unchecked");
-    }
-    if (write)
-      std::memcpy(reinterpret_cast<void*>(remote), local, n);
-    else
-      std::memcpy(local, reinterpret_cast<const void*>(remote), n);
-    return true;
-  }
-  return false;  // EFAULT, or a partial copy that ran into a bad page
+  void* r = reinterpret_cast<void*>(remote);
+  return write ? base::copy_checked(r, local, n) : base::copy_checked(local, r, n);
 }
 
 }  // namespace

@@ -24,8 +24,8 @@ bool access_ok(uint64_t addr, uint64_t len);
 // copy_from_user / copy_to_user: the calling process's memory as the kernel reaches it. False
 // (the caller's -EFAULT) if a byte of the user range is null, outside user space, unmapped, or
 // (for copy_to_user) not writable. A bad user pointer is an error value, never a fault in the
-// kernel: the copy goes through process_vm_readv/writev, which report EFAULT instead of
-// faulting, as the real uaccess routines do with their exception tables.
+// kernel: the copy recovers from a fault (base::copy_checked), as the real uaccess routines do
+// with their exception tables.
 bool copy_from_user(void* dst, uint64_t src, size_t n);
 bool copy_to_user(uint64_t dst, const void* src, size_t n);
 

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "base/assert.h"
+#include "base/fault.h"
 #include <iterator>
 #include "base/log.h"
 #include "tee/thread.h"
@@ -62,70 +63,22 @@ struct Escape {
 // --- TA faults ------------------------------------------------------------------------------
 // OP-TEE runs every TA in its own address space, so a crashing TA kills its instance only. teemu
 // keeps that promise in-process: a synchronous fault signal raised while a TA entry point runs on
-// the faulting host thread unwinds to that entry point's caller, like TEE_Panic. Faults anywhere
-// else go to the previous disposition. Each host thread that runs TA code gets an alternate
-// signal stack, so a TA overflowing its stack (the fiber's guard page) is caught too.
+// the faulting host thread unwinds to that entry point's caller, like TEE_Panic (base/fault.h
+// hands us the faults it does not claim itself). Each host thread that runs TA code gets an
+// alternate signal stack, so a TA overflowing its stack (the fiber's guard page) is caught too.
 
-constexpr int kFaultSignals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE};
-struct sigaction g_previous[std::size(kFaultSignals)];
-
-void fault_handler(int sig, siginfo_t* info, void* uctx) {
+void ta_fault_hook(int sig, siginfo_t* info, void*) {
   tee::SecureThread* t = tee::current_thread();
-  if (t != nullptr && t->ta_escape != nullptr) {
-    auto* esc = static_cast<Escape*>(t->ta_escape);
-    esc->fault_signal = sig;
-    esc->fault_addr = info->si_addr;
-    __builtin_longjmp(esc->jmp, 1);
-  }
-  for (size_t i = 0; i < std::size(kFaultSignals); ++i) {
-    if (kFaultSignals[i] != sig) continue;
-    const struct sigaction& prev = g_previous[i];
-    if ((prev.sa_flags & SA_SIGINFO) && prev.sa_sigaction != nullptr) {
-      prev.sa_sigaction(sig, info, uctx);
-      return;
-    }
-    // Re-raise under the previous disposition when the faulting instruction runs again.
-    sigaction(sig, &prev, nullptr);
-    return;
-  }
+  if (t == nullptr || t->ta_escape == nullptr) return;
+  auto* esc = static_cast<Escape*>(t->ta_escape);
+  esc->fault_signal = sig;
+  esc->fault_addr = info->si_addr;
+  __builtin_longjmp(esc->jmp, 1);
 }
 
 void install_fault_handlers() {
   static std::once_flag once;
-  std::call_once(once, [] {
-    for (size_t i = 0; i < std::size(kFaultSignals); ++i) {
-      struct sigaction sa {};
-      sa.sa_sigaction = fault_handler;
-      sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
-      sigemptyset(&sa.sa_mask);
-      sigaction(kFaultSignals[i], &sa, &g_previous[i]);
-    }
-  });
-}
-
-// An alternate signal stack for the calling host thread, released when the thread exits.
-void ensure_alt_stack() {
-  struct AltStack {
-    void* mem = nullptr;
-    ~AltStack() {
-      if (mem == nullptr) return;
-      stack_t off{};
-      off.ss_flags = SS_DISABLE;
-      sigaltstack(&off, nullptr);
-      std::free(mem);
-    }
-  };
-  thread_local AltStack alt;
-  if (alt.mem != nullptr) return;
-  stack_t cur{};
-  if (sigaltstack(nullptr, &cur) == 0 && !(cur.ss_flags & SS_DISABLE)) return;  // has one
-  constexpr size_t kSize = 64 * 1024;
-  alt.mem = std::malloc(kSize);
-  if (alt.mem == nullptr) return;
-  stack_t ss{};
-  ss.ss_sp = alt.mem;
-  ss.ss_size = kSize;
-  sigaltstack(&ss, nullptr);
+  std::call_once(once, [] { base::set_fault_hook(&ta_fault_hook); });
 }
 
 using Body = uint32_t (*)(void* ctx);
@@ -136,7 +89,7 @@ __attribute__((noinline)) tee::TaOutcome run_guarded(DlTaInstance* inst, Body bo
   tee::SecureThread* t = tee::current_thread();
   TEEMU_ASSERT(t != nullptr);
   install_fault_handlers();
-  ensure_alt_stack();
+  base::ensure_alt_stack();
   Escape esc;
   esc.instance = inst;
   esc.fault_signal = 0;
@@ -152,10 +105,7 @@ __attribute__((noinline)) tee::TaOutcome run_guarded(DlTaInstance* inst, Body bo
   tee::current_thread()->ta_escape = esc.prev;
   if (esc.fault_signal != 0) {
     // We left the signal handler by a jump: unblock the signal for this thread again.
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, esc.fault_signal);
-    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+    base::unblock_signal(esc.fault_signal);
     TEEMU_LOG_WARN("ta", "TA crashed with signal {} at address {}: its instance is dead",
                    esc.fault_signal, esc.fault_addr);
   }

@@ -1,0 +1,114 @@
+#include "base/fault.h"
+
+#include <pthread.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <iterator>
+#include <mutex>
+
+namespace teemu::base {
+
+namespace {
+
+constexpr int kFaultSignals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE};
+struct sigaction g_previous[std::size(kFaultSignals)];
+std::atomic<FaultHook> g_hook{nullptr};
+
+// The recovery point of copy_checked on this thread, null when no checked copy is running.
+thread_local void* t_recovery[5];
+thread_local volatile bool t_copying = false;
+
+void handler(int sig, siginfo_t* info, void* uctx) {
+  if (t_copying) {
+    t_copying = false;
+    __builtin_longjmp(t_recovery, 1);
+  }
+  if (FaultHook hook = g_hook.load(std::memory_order_acquire)) hook(sig, info, uctx);
+  for (size_t i = 0; i < std::size(kFaultSignals); ++i) {
+    if (kFaultSignals[i] != sig) continue;
+    const struct sigaction& prev = g_previous[i];
+    if ((prev.sa_flags & SA_SIGINFO) && prev.sa_sigaction != nullptr) {
+      prev.sa_sigaction(sig, info, uctx);
+      return;
+    }
+    // Re-raised under the previous disposition when the faulting instruction runs again.
+    sigaction(sig, &prev, nullptr);
+    return;
+  }
+}
+
+void install() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    for (size_t i = 0; i < std::size(kFaultSignals); ++i) {
+      struct sigaction sa {};
+      sa.sa_sigaction = handler;
+      sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+      sigemptyset(&sa.sa_mask);
+      sigaction(kFaultSignals[i], &sa, &g_previous[i]);
+    }
+  });
+}
+
+__attribute__((noinline)) bool copy_guarded(void* dst, const void* src, size_t n) {
+  if (__builtin_setjmp(t_recovery) == 0) {
+    t_copying = true;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    std::memcpy(dst, src, n);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    t_copying = false;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool copy_checked(void* dst, const void* src, size_t n) {
+  if (n == 0) return true;
+  install();
+  if (copy_guarded(dst, src, n)) return true;
+  unblock_signal(SIGSEGV);
+  unblock_signal(SIGBUS);
+  return false;
+}
+
+void set_fault_hook(FaultHook hook) {
+  install();
+  g_hook.store(hook, std::memory_order_release);
+}
+
+void ensure_alt_stack() {
+  struct AltStack {
+    void* mem = nullptr;
+    ~AltStack() {
+      if (mem == nullptr) return;
+      stack_t off{};
+      off.ss_flags = SS_DISABLE;
+      sigaltstack(&off, nullptr);
+      std::free(mem);
+    }
+  };
+  thread_local AltStack alt;
+  if (alt.mem != nullptr) return;
+  stack_t cur{};
+  if (sigaltstack(nullptr, &cur) == 0 && !(cur.ss_flags & SS_DISABLE)) return;  // has one
+  constexpr size_t kSize = 64 * 1024;
+  alt.mem = std::malloc(kSize);
+  if (alt.mem == nullptr) return;
+  stack_t ss{};
+  ss.ss_sp = alt.mem;
+  ss.ss_size = kSize;
+  sigaltstack(&ss, nullptr);
+}
+
+void unblock_signal(int sig) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
+
+}  // namespace teemu::base

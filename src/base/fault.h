@@ -1,0 +1,31 @@
+// Synchronous fault signals (SIGSEGV, SIGBUS, SIGILL, SIGFPE) inside the process, handled the way
+// a kernel handles faults in privileged code:
+//  - copy_checked() is the exception-table copy of copy_from_user/copy_to_user: a fault while
+//    touching either buffer makes it return false instead of killing the process;
+//  - a hook (the TA runtime's) may claim faults raised while its code runs;
+//  - every other fault goes to the disposition that was installed before teemu's.
+#pragma once
+
+#include <signal.h>
+
+#include <cstddef>
+
+namespace teemu::base {
+
+// Copies n bytes from src to dst; false if the copy faulted (nothing is guaranteed about how
+// much of dst was written then). Safe to call on any thread.
+bool copy_checked(void* dst, const void* src, size_t n);
+
+// A hook runs inside the signal handler for faults copy_checked did not claim. It either does
+// not return (it jumps out) or returns to let the fault take its previous course.
+using FaultHook = void (*)(int sig, siginfo_t* info, void* ucontext);
+void set_fault_hook(FaultHook hook);
+
+// Gives the calling thread an alternate signal stack (kept until the thread exits), so faults
+// caused by a stack overflow can be handled too.
+void ensure_alt_stack();
+
+// After jumping out of the handler: unblock `sig` for the calling thread again.
+void unblock_signal(int sig);
+
+}  // namespace teemu::base
