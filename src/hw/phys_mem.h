@@ -25,6 +25,7 @@
 #include "base/counter.h"
 #include "base/result.h"
 #include "base/thread_annotations.h"
+#include "hw/phys_space.h"
 
 namespace teemu::hw {
 
@@ -42,10 +43,10 @@ constexpr uint64_t kSecureDramBase = 0x0e100000;
 constexpr uint64_t kStaticShmBase = 0x42000000;
 constexpr Pfn kScatteredFirstPfn = 0x80000;  // PA 2 GiB: first frame of the scrambled window
 
-class PhysMem {
+class PhysMem : public PhysSpace {
  public:
   static std::unique_ptr<PhysMem> create(const PhysMemConfig& config);
-  ~PhysMem();
+  ~PhysMem() override;
   PhysMem(const PhysMem&) = delete;
   PhysMem& operator=(const PhysMem&) = delete;
 
@@ -91,6 +92,20 @@ class PhysMem {
   // Gauges for quiescence audits.
   int64_t ns_pages_in_use() const { return ns_pages_in_use_.get(); }
   int64_t frames_aliased() const { return frames_aliased_.get(); }
+
+  // PhysSpace: the machine as the host's (non-virtualized) kernel sees it.
+  KResult<Pfn> alloc_page() override { return alloc_ns_page(); }
+  void free_page(Pfn pfn) override { free_ns_page(pfn); }
+  std::byte* frame_host(Pfn pfn) const override { return host_of(pfn); }
+  KResult<void> alias_pages(uintptr_t host_start, std::span<Pfn> out) override {
+    return alias_host_pages(host_start, out);
+  }
+  void unalias_pages(std::span<const Pfn> pfns) override { unalias(pfns); }
+  PhysAddr carveout_base() const override { return static_shm_base(); }
+  uint64_t carveout_size() const override { return static_shm_size(); }
+  std::byte* carveout_host() const override { return static_shm_host(); }
+  int64_t pages_in_use() const override { return ns_pages_in_use(); }
+  int64_t pages_aliased() const override { return frames_aliased(); }
 
  private:
   explicit PhysMem(const PhysMemConfig& config);

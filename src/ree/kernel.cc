@@ -9,7 +9,7 @@
 
 namespace teemu::ree {
 
-Kernel::Kernel(hw::PhysMem& mem, hw::SmcHandler& conduit, hw::MachineStats& stats)
+Kernel::Kernel(hw::PhysSpace& mem, hw::SmcHandler& conduit, hw::MachineStats& stats)
     : mem_(mem), stats_(stats) {
   driver_ = std::make_unique<optee::Driver>(mem, conduit, stats);
   client_ = std::make_unique<TeeDevice>("tee0", false, *driver_, mem, stats);
@@ -17,7 +17,7 @@ Kernel::Kernel(hw::PhysMem& mem, hw::SmcHandler& conduit, hw::MachineStats& stat
   driver_->set_devices(client_.get(), supp_.get());
 }
 
-std::unique_ptr<Kernel> Kernel::boot(hw::PhysMem& mem, hw::SmcHandler& conduit,
+std::unique_ptr<Kernel> Kernel::boot(hw::PhysSpace& mem, hw::SmcHandler& conduit,
                                      hw::MachineStats& stats) {
   std::unique_ptr<Kernel> k(new Kernel(mem, conduit, stats));
   if (auto r = k->driver_->probe(); !r) {

@@ -16,7 +16,7 @@
 #include "ree/tee_core.h"
 
 namespace teemu::hw {
-class PhysMem;
+class PhysSpace;
 class SmcHandler;
 struct MachineStats;
 }  // namespace teemu::hw
@@ -29,7 +29,7 @@ class Kernel {
  public:
   // Probes the OP-TEE driver over `conduit`; null (with a log message) if the secure world is
   // unusable.
-  static std::unique_ptr<Kernel> boot(hw::PhysMem& mem, hw::SmcHandler& conduit,
+  static std::unique_ptr<Kernel> boot(hw::PhysSpace& mem, hw::SmcHandler& conduit,
                                       hw::MachineStats& stats);
   ~Kernel();
 
@@ -65,7 +65,7 @@ class Kernel {
   void shutdown();
 
  private:
-  Kernel(hw::PhysMem& mem, hw::SmcHandler& conduit, hw::MachineStats& stats);
+  Kernel(hw::PhysSpace& mem, hw::SmcHandler& conduit, hw::MachineStats& stats);
 
   // An open file. Its references are dropped when the last user goes: the descriptor table and
   // any ioctl still running on it each hold the File.
@@ -77,7 +77,7 @@ class Kernel {
   std::shared_ptr<File> get_file(int fd) const;
   int install(std::shared_ptr<File> f);
 
-  hw::PhysMem& mem_;
+  hw::PhysSpace& mem_;
   hw::MachineStats& stats_;
   std::unique_ptr<optee::Driver> driver_;
   std::unique_ptr<TeeDevice> client_;

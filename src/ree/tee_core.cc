@@ -12,7 +12,7 @@
 #include "base/assert.h"
 #include "base/checked.h"
 #include "hw/machine_stats.h"
-#include "hw/phys_mem.h"
+#include "hw/phys_space.h"
 #include "ree/user_pages.h"
 
 namespace teemu::ree {
@@ -24,7 +24,7 @@ constexpr int kENOTSUPP = 524;
 
 TeeContext::~TeeContext() { dev_.driver().release(*this); }
 
-TeeDevice::TeeDevice(std::string name, bool privileged, TeeDriver& driver, hw::PhysMem& mem,
+TeeDevice::TeeDevice(std::string name, bool privileged, TeeDriver& driver, hw::PhysSpace& mem,
                      hw::MachineStats& stats)
     : name_(std::move(name)), privileged_(privileged), driver_(driver), mem_(mem), stats_(stats) {}
 

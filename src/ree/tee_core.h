@@ -12,7 +12,7 @@
 #include "ree/tee_types.h"
 
 namespace teemu::hw {
-class PhysMem;
+class PhysSpace;
 struct MachineStats;
 }  // namespace teemu::hw
 
@@ -44,14 +44,14 @@ class TeeContext {
 // struct tee_device: one of /dev/tee0 (client) or /dev/teepriv0 (supplicant, privileged).
 class TeeDevice {
  public:
-  TeeDevice(std::string name, bool privileged, TeeDriver& driver, hw::PhysMem& mem,
+  TeeDevice(std::string name, bool privileged, TeeDriver& driver, hw::PhysSpace& mem,
             hw::MachineStats& stats);
   ~TeeDevice();
 
   const std::string& name() const { return name_; }
   bool privileged() const { return privileged_; }
   TeeDriver& driver() { return driver_; }
-  hw::PhysMem& mem() { return mem_; }
+  hw::PhysSpace& mem() { return mem_; }
   hw::MachineStats& stats() { return stats_; }
 
   // Opens a context (teedev_open): the driver's open may refuse (EBUSY for a second supplicant).
@@ -80,7 +80,7 @@ class TeeDevice {
   std::string name_;
   bool privileged_;
   TeeDriver& driver_;
-  hw::PhysMem& mem_;
+  hw::PhysSpace& mem_;
   hw::MachineStats& stats_;
 
   mutable base::Mutex shm_lock_;

@@ -12,7 +12,7 @@
 #include "base/checked.h"
 #include "base/fault.h"
 #include "base/log.h"
-#include "hw/phys_mem.h"
+#include "hw/phys_space.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
@@ -81,14 +81,14 @@ bool copy_to_user(uint64_t dst, const void* src, size_t n) {
   return user_copy(const_cast<void*>(src), dst, n, true);
 }
 
-KResult<std::vector<Pfn>> pin_user_pages(hw::PhysMem& mem, uint64_t start, uint64_t num_pages) {
+KResult<std::vector<Pfn>> pin_user_pages(hw::PhysSpace& mem, uint64_t start, uint64_t num_pages) {
   if (!check_writable(start, num_pages << base::kPageShift)) return fail_errno(EFAULT);
   std::vector<Pfn> pages(num_pages);
-  auto r = mem.alias_host_pages(start, pages);
+  auto r = mem.alias_pages(start, pages);
   if (!r) return tl::unexpected(r.error());
   return pages;
 }
 
-void unpin_user_pages(hw::PhysMem& mem, const std::vector<Pfn>& pages) { mem.unalias(pages); }
+void unpin_user_pages(hw::PhysSpace& mem, const std::vector<Pfn>& pages) { mem.unalias_pages(pages); }
 
 }  // namespace teemu::ree

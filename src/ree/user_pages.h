@@ -10,7 +10,7 @@
 #include "base/result.h"
 
 namespace teemu::hw {
-class PhysMem;
+class PhysSpace;
 }
 
 namespace teemu::ree {
@@ -32,7 +32,7 @@ bool copy_to_user(uint64_t dst, const void* src, size_t n);
 // Pins `num_pages` pages from page-aligned `start`. Like pin_user_pages(FOLL_WRITE): every page
 // must be mapped writable (EFAULT otherwise: read-only or unmapped memory is refused, which is
 // what makes libteec fall back to a shadow buffer). ENOMEM if frames run out.
-KResult<std::vector<Pfn>> pin_user_pages(hw::PhysMem& mem, uint64_t start, uint64_t num_pages);
-void unpin_user_pages(hw::PhysMem& mem, const std::vector<Pfn>& pages);
+KResult<std::vector<Pfn>> pin_user_pages(hw::PhysSpace& mem, uint64_t start, uint64_t num_pages);
+void unpin_user_pages(hw::PhysSpace& mem, const std::vector<Pfn>& pages);
 
 }  // namespace teemu::ree

@@ -18,7 +18,7 @@
 #include "base/log.h"
 #include "base/read_once.h"
 #include "hw/machine_stats.h"
-#include "hw/phys_mem.h"
+#include "hw/phys_space.h"
 #include "hw/smc.h"
 #include "ree/tee_core.h"
 #include "ree/user_pages.h"
@@ -64,14 +64,14 @@ uint32_t msg_mem_attr(uint64_t ioctl_type, uint64_t msg_base) {
 
 }  // namespace
 
-Driver::Driver(hw::PhysMem& mem, hw::SmcHandler& conduit, hw::MachineStats& stats)
+Driver::Driver(hw::PhysSpace& mem, hw::SmcHandler& conduit, hw::MachineStats& stats)
     : mem_(mem), conduit_(conduit), stats_(stats) {}
 
 Driver::~Driver() {
   remove();
   for (auto& shard : arg_cache_) {
     base::MutexLock lock(shard.lock);
-    for (Pfn p : shard.pages) mem_.free_ns_page(p);
+    for (Pfn p : shard.pages) mem_.free_page(p);
     shard.pages.clear();
   }
 }
@@ -125,8 +125,7 @@ KResult<void> Driver::probe() {
     uint64_t begin = base::page_round_up(r[1]);
     uint64_t end = base::page_round_down(r[1] + r[2]);
     if (end <= begin || end - begin < 2 * kNumPrivPages * base::kPageSize ||
-        begin != mem_.static_shm_base().value ||
-        mem_.ns_range(PhysAddr{begin}, end - begin) == nullptr) {
+        begin != mem_.carveout_base().value || end - begin > mem_.carveout_size()) {
       TEEMU_LOG_ERROR("optee", "too small or unusable static shared memory area");
       return fail_errno(EINVAL);
     }
@@ -270,18 +269,18 @@ KResult<Driver::MsgArg> Driver::get_msg_arg(uint32_t num_params) {
         cached = true;
       }
     }
-    if (!cached) pfn = TRY(mem_.alloc_ns_page());
+    if (!cached) pfn = TRY(mem_.alloc_page());
     arg.page = pfn;
     arg.pa = pfn_to_pa(pfn);
-    arg.host = reinterpret_cast<optee_msg_arg*>(mem_.host_of(pfn));
+    arg.host = reinterpret_cast<optee_msg_arg*>(mem_.frame_host(pfn));
   } else {
     uint64_t rounded = 0;
     auto off = static_priv_pool_->alloc(size, &rounded);
     if (!off) return fail_errno(ENOMEM);
     arg.pool_off = *off;
     arg.pool_size = rounded;
-    arg.pa = PhysAddr{mem_.static_shm_base().value + *off};
-    arg.host = reinterpret_cast<optee_msg_arg*>(mem_.static_shm_host() + *off);
+    arg.pa = PhysAddr{mem_.carveout_base().value + *off};
+    arg.host = reinterpret_cast<optee_msg_arg*>(mem_.carveout_host() + *off);
   }
   std::memset(arg.host, 0, size);
   arg.host->num_params = num_params;
@@ -362,7 +361,7 @@ KResult<uint64_t> Driver::build_page_list(const std::vector<Pfn>& pages, uint32_
   const size_t num_lists = (n + kPageListEntriesPerPage - 1) / kPageListEntriesPerPage;
   list_pages.reserve(num_lists);
   for (size_t i = 0; i < num_lists; ++i) {
-    auto p = mem_.alloc_ns_page();
+    auto p = mem_.alloc_page();
     if (!p) {
       free_page_list(list_pages);
       return tl::unexpected(p.error());
@@ -371,7 +370,7 @@ KResult<uint64_t> Driver::build_page_list(const std::vector<Pfn>& pages, uint32_
   }
   size_t idx = 0;
   for (size_t l = 0; l < num_lists; ++l) {
-    auto* lp = reinterpret_cast<optee_page_list_page*>(mem_.host_of(list_pages[l]));
+    auto* lp = reinterpret_cast<optee_page_list_page*>(mem_.frame_host(list_pages[l]));
     size_t count = std::min(n - idx, kPageListEntriesPerPage);
     for (size_t e = 0; e < count; ++e) lp->pages_list[e] = pfn_to_pa(pages[idx++]).value;
     if (l + 1 < num_lists) lp->next_page_data = pfn_to_pa(list_pages[l + 1]).value;
@@ -381,7 +380,7 @@ KResult<uint64_t> Driver::build_page_list(const std::vector<Pfn>& pages, uint32_
 }
 
 void Driver::free_page_list(std::vector<Pfn>& list_pages) {
-  for (Pfn p : list_pages) mem_.free_ns_page(p);
+  for (Pfn p : list_pages) mem_.free_page(p);
   list_pages.clear();
 }
 
@@ -630,8 +629,8 @@ KResult<void> Driver::pool_alloc(TeeShm& shm, uint64_t size, bool dma_buf) {
     shm.pool = TeeShm::PoolKind::kStaticDmaBuf;
     shm.pool_alloc_size = rounded;
     shm.size = rounded;
-    shm.paddr = PhysAddr{mem_.static_shm_base().value + carve_off};
-    shm.kaddr = mem_.static_shm_host() + carve_off;
+    shm.paddr = PhysAddr{mem_.carveout_base().value + carve_off};
+    shm.kaddr = mem_.carveout_host() + carve_off;
     std::memset(shm.kaddr, 0, rounded);
     return {};
   }
@@ -643,7 +642,7 @@ KResult<void> Driver::pool_alloc(TeeShm& shm, uint64_t size, bool dma_buf) {
   if (host == nullptr) return fail_errno(ENOMEM);
   std::memset(host, 0, bytes);
   shm.pages.resize(*pages);
-  if (!mem_.alias_host_pages(reinterpret_cast<uintptr_t>(host), shm.pages)) {
+  if (!mem_.alias_pages(reinterpret_cast<uintptr_t>(host), shm.pages)) {
     std::free(host);
     shm.pages.clear();
     return fail_errno(ENOMEM);
@@ -659,17 +658,17 @@ KResult<void> Driver::pool_alloc(TeeShm& shm, uint64_t size, bool dma_buf) {
 void Driver::pool_free(TeeShm& shm) {
   switch (shm.pool) {
     case TeeShm::PoolKind::kStaticDmaBuf:
-      static_dmabuf_pool_->free(shm.paddr.value - mem_.static_shm_base().value -
+      static_dmabuf_pool_->free(shm.paddr.value - mem_.carveout_base().value -
                                     static_dmabuf_base_,
                                 shm.pool_alloc_size);
       break;
     case TeeShm::PoolKind::kStaticPriv:
-      static_priv_pool_->free(shm.paddr.value - mem_.static_shm_base().value,
+      static_priv_pool_->free(shm.paddr.value - mem_.carveout_base().value,
                               shm.pool_alloc_size);
       break;
-    case TeeShm::PoolKind::kPage: mem_.free_ns_page(shm.pages.at(0)); break;
+    case TeeShm::PoolKind::kPage: mem_.free_page(shm.pages.at(0)); break;
     case TeeShm::PoolKind::kPages:
-      mem_.unalias(shm.pages);
+      mem_.unalias_pages(shm.pages);
       std::free(shm.host_alloc);
       break;
     case TeeShm::PoolKind::kNone: break;
@@ -690,16 +689,16 @@ KResult<TeeShm*> Driver::alloc_private(uint64_t size) {
     shm->pool = TeeShm::PoolKind::kStaticPriv;
     shm->pool_alloc_size = rounded;
     shm->size = rounded;
-    shm->paddr = PhysAddr{mem_.static_shm_base().value + *off};
-    shm->kaddr = mem_.static_shm_host() + *off;
+    shm->paddr = PhysAddr{mem_.carveout_base().value + *off};
+    shm->kaddr = mem_.carveout_host() + *off;
     std::memset(shm->kaddr, 0, rounded);
   } else if (size <= base::kPageSize) {
-    Pfn pfn = TRY(mem_.alloc_ns_page());
+    Pfn pfn = TRY(mem_.alloc_page());
     shm->pool = TeeShm::PoolKind::kPage;
     shm->pages = {pfn};
     shm->size = base::kPageSize;
     shm->paddr = pfn_to_pa(pfn);
-    shm->kaddr = mem_.host_of(pfn);
+    shm->kaddr = mem_.frame_host(pfn);
   } else {
     // Larger kernel buffers: the carve-out if there is one, else pages sent as a page list.
     TRY_VOID(pool_alloc(*shm, size, true));

@@ -22,7 +22,7 @@
 #include "ree/tee_types.h"
 
 namespace teemu::hw {
-class PhysMem;
+class PhysSpace;
 class SmcHandler;
 struct MachineStats;
 }  // namespace teemu::hw
@@ -34,7 +34,7 @@ class ContextData;
 
 class Driver : public TeeDriver {
  public:
-  Driver(hw::PhysMem& mem, hw::SmcHandler& conduit, hw::MachineStats& stats);
+  Driver(hw::PhysSpace& mem, hw::SmcHandler& conduit, hw::MachineStats& stats);
   ~Driver() override;
 
   // optee_probe: CALLS_UID, GET_OS_REVISION, CALLS_REVISION, EXCHANGE_CAPABILITIES,
@@ -128,7 +128,7 @@ class Driver : public TeeDriver {
 
   void close_session_in_tee(uint32_t session);
 
-  hw::PhysMem& mem_;
+  hw::PhysSpace& mem_;
   hw::SmcHandler& conduit_;
   hw::MachineStats& stats_;
   TeeDevice* client_dev_ = nullptr;
