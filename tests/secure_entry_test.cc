@@ -36,6 +36,7 @@
 #include "hw/machine_stats.h"
 #include "hw/phys_mem.h"
 #include "ta_runtime/dl_loader.h"
+#include "tee/page_list.h"
 #include "tee/secure_os.h"
 #include "tee/thread.h"
 
@@ -84,13 +85,13 @@ const std::vector<uint8_t>& ta_file() {
   return image;
 }
 
-[[maybe_unused]] uint64_t sum_bytes(const uint8_t* p, size_t n) {
+uint64_t sum_bytes(const uint8_t* p, size_t n) {
   uint64_t s = 0;
   for (size_t i = 0; i < n; ++i) s += p[i];
   return s;
 }
 
-[[maybe_unused]] void fill_pattern(uint8_t* p, size_t n, uint8_t seed) {
+void fill_pattern(uint8_t* p, size_t n, uint8_t seed) {
   for (size_t i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(seed + i * 7 + (i >> 12));
 }
 
@@ -1304,6 +1305,690 @@ TEST_F(ArgTest, StaticOnlySecureOs) {
   a->num_params = 1;
   a->params[0].attr = kRegisterAttr;
   EXPECT_EQ(nw().run(MiniNw::with_arg(hw::kStaticShmBase)), OPTEE_SMC_RETURN_EBADCMD);
+}
+
+
+// ============================================================================================
+// Message decoding (#40, #41, #42, #46, B.6)
+// ============================================================================================
+
+using MsgTest = SecureEntryTest;
+
+size_t load_ta_count(MiniNw& nw) {
+  return nw.count([](const Event& e) { return e.is_cmd(OPTEE_RPC_CMD_LOAD_TA); });
+}
+
+// #41, B.6: OPEN_SESSION needs >= 2 params whose attrs are exactly META|VALUE_INPUT (0x101);
+// otherwise BAD_PARAMETERS from the TEE, session 0, and no TA is looked for.
+TEST_F(MsgTest, OpenSessionMetaChecks) {
+  for (uint32_t n : {0u, 1u}) {
+    Msg m = nw().msg(OPTEE_MSG_CMD_OPEN_SESSION, n);
+    if (n == 1) MiniNw::set_open_meta(m, kTaUuid);  // writes params 0 and 1; only 0 counts
+    m->session = 0x1234;
+    EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+    EXPECT_EQ(m->ret, TEE_ERROR_BAD_PARAMETERS) << n;
+    EXPECT_EQ(m->ret_origin, TEE_ORIGIN_TEE);
+    EXPECT_EQ(m->session, 0u);
+  }
+  for (uint64_t attr : std::vector<uint64_t>{
+           OPTEE_MSG_ATTR_TYPE_VALUE_INPUT, OPTEE_MSG_ATTR_META,
+           OPTEE_MSG_ATTR_META | OPTEE_MSG_ATTR_TYPE_VALUE_INOUT,
+           OPTEE_MSG_ATTR_META | OPTEE_MSG_ATTR_TYPE_VALUE_OUTPUT,
+           OPTEE_MSG_ATTR_META | OPTEE_MSG_ATTR_TYPE_TMEM_INPUT, kMetaValueIn | OPTEE_MSG_ATTR_NONCONTIG,
+           kMetaValueIn | (1ull << OPTEE_MSG_ATTR_CACHE_SHIFT), kMetaValueIn | (1ull << 63)}) {
+    for (int which : {0, 1}) {
+      Msg m = nw().msg(OPTEE_MSG_CMD_OPEN_SESSION, 2);
+      MiniNw::set_open_meta(m, kTaUuid);
+      m.p(which).attr = attr;
+      m->session = 0x1234;
+      EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+      EXPECT_EQ(m->ret, TEE_ERROR_BAD_PARAMETERS) << hex(attr) << " in param " << which;
+      EXPECT_EQ(m->ret_origin, TEE_ORIGIN_TEE);
+      EXPECT_EQ(m->session, 0u);
+    }
+  }
+  EXPECT_EQ(load_ta_count(nw()), 0u);
+}
+
+// #41, B.6: login in {PUBLIC, USER, GROUP, APPLICATION, APPLICATION_USER, APPLICATION_GROUP,
+// REE_KERNEL}; anything else (TRUSTED_APP included) -> BAD_PARAMETERS from the TEE.
+// optee_os reads value.c into a 32-bit login, so the upper half of the u64 is ignored.
+TEST_F(MsgTest, OpenSessionLoginChecks) {
+  for (uint64_t login : std::vector<uint64_t>{
+           OPTEE_MSG_LOGIN_PUBLIC, OPTEE_MSG_LOGIN_USER, OPTEE_MSG_LOGIN_GROUP,
+           OPTEE_MSG_LOGIN_APPLICATION, OPTEE_MSG_LOGIN_APPLICATION_USER,
+           OPTEE_MSG_LOGIN_APPLICATION_GROUP, OPTEE_MSG_LOGIN_REE_KERNEL, 1ull << 32}) {
+    Msg m = nw().msg(OPTEE_MSG_CMD_OPEN_SESSION, 2);
+    MiniNw::set_open_meta(m, kTaUuid);
+    m.p(1).u.value.c = login;
+    EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+    ASSERT_EQ(m->ret, TEE_SUCCESS) << hex(login);
+    EXPECT_EQ(nw().close_session(m->session), TEE_SUCCESS);
+  }
+  nw().clear_events();
+  for (uint64_t login : std::vector<uint64_t>{3, 7, 0x80000001, 0xF0000000, 0xFFFFFFFF,
+                                              (1ull << 32) | 3}) {
+    Msg m = nw().msg(OPTEE_MSG_CMD_OPEN_SESSION, 2);
+    MiniNw::set_open_meta(m, kTaUuid);
+    m.p(1).u.value.c = login;
+    EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+    EXPECT_EQ(m->ret, TEE_ERROR_BAD_PARAMETERS) << hex(login);
+    EXPECT_EQ(m->ret_origin, TEE_ORIGIN_TEE);
+    EXPECT_EQ(m->session, 0u);
+  }
+  EXPECT_EQ(load_ta_count(nw()), 0u);
+}
+
+// #42, B.6: at most 4 client params after the metas -> else BAD_PARAMETERS (TEE).
+TEST_F(MsgTest, OpenSessionAtMostFourClientParams) {
+  Msg m = nw().msg(OPTEE_MSG_CMD_OPEN_SESSION, 2 + 5);
+  MiniNw::set_open_meta(m, kTaUuid);
+  EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(m->ret, TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(m->ret_origin, TEE_ORIGIN_TEE);
+  EXPECT_EQ(load_ta_count(nw()), 0u);
+  Msg ok = nw().msg(OPTEE_MSG_CMD_OPEN_SESSION, 2 + 4);
+  MiniNw::set_open_meta(ok, kTaUuid);
+  EXPECT_EQ(nw().call(ok), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(ok->ret, TEE_SUCCESS);
+  EXPECT_EQ(ok->ret_origin, TEE_ORIGIN_TRUSTED_APP);
+  EXPECT_EQ(nw().close_session(ok->session), TEE_SUCCESS);
+}
+
+// #42, B.6: a META bit on a client param -> BAD_PARAMETERS (TEE), for OPEN and INVOKE.
+TEST_F(MsgTest, MetaBitOnClientParamIsBadParameters) {
+  Msg m = nw().msg(OPTEE_MSG_CMD_OPEN_SESSION, 3);
+  MiniNw::set_open_meta(m, kTaUuid);
+  m.p(2).attr = kMetaValueIn;
+  EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(m->ret, TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(m->session, 0u);
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  for (uint64_t attr : {kMetaValueIn, OPTEE_MSG_ATTR_META | OPTEE_MSG_ATTR_TYPE_VALUE_INOUT,
+                        OPTEE_MSG_ATTR_META}) {
+    Msg i = nw().msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 1);
+    i->func = TA_SHM_TEST_CMD_INC;
+    i->session = s;
+    i.p(0).attr = attr;
+    EXPECT_EQ(nw().call(i), OPTEE_SMC_RETURN_OK);
+    EXPECT_EQ(i->ret, TEE_ERROR_BAD_PARAMETERS) << hex(attr);
+    EXPECT_EQ(i->ret_origin, TEE_ORIGIN_TEE);
+  }
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+}
+
+// #42, B.6: INVOKE with more than 4 params -> BAD_PARAMETERS (TEE); 4 are fine.
+TEST_F(MsgTest, InvokeAtMostFourParams) {
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  for (uint32_t n : {5u, 6u, 127u}) {
+    Msg m = nw().msg(OPTEE_MSG_CMD_INVOKE_COMMAND, n);
+    m->func = TA_SHM_TEST_CMD_INC;
+    m->session = s;
+    m.p(0).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INOUT;
+    m.p(0).u.value = {1, 2, 3};
+    EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+    EXPECT_EQ(m->ret, TEE_ERROR_BAD_PARAMETERS) << n;
+    EXPECT_EQ(m->ret_origin, TEE_ORIGIN_TEE);
+    EXPECT_EQ(m.p(0).u.value.a, 1u);  // nothing ran, nothing written back
+  }
+  Msg m = nw().msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 4);
+  m->func = TA_SHM_TEST_CMD_INC;
+  m->session = s;
+  m.p(0).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INOUT;
+  m.p(0).u.value = {1, 2, 3};
+  EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(m->ret, TEE_SUCCESS);
+  EXPECT_EQ(m.p(0).u.value.a, 2u);
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+}
+
+// #42, B.6: attribute types outside NONE/VALUE/RMEM/TMEM -> BAD_PARAMETERS (TEE).
+TEST_F(MsgTest, UnknownAttrTypesAreBadParameters) {
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  for (uint64_t type : {4ull, 8ull, 0xcull, 0xdull, 0xfull, 0x10ull, 0x80ull, 0xffull}) {
+    Msg m = nw().msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 2);
+    m->func = TA_SHM_TEST_CMD_INC;
+    m->session = s;
+    m.p(0).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INOUT;
+    m.p(1).attr = type;
+    EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+    EXPECT_EQ(m->ret, TEE_ERROR_BAD_PARAMETERS) << hex(type);
+    EXPECT_EQ(m->ret_origin, TEE_ORIGIN_TEE);
+    Msg o = nw().msg(OPTEE_MSG_CMD_OPEN_SESSION, 3);
+    MiniNw::set_open_meta(o, kTaUuid);
+    o.p(2).attr = type;
+    EXPECT_EQ(nw().call(o), OPTEE_SMC_RETURN_OK);
+    EXPECT_EQ(o->ret, TEE_ERROR_BAD_PARAMETERS) << hex(type);
+    EXPECT_EQ(o->session, 0u);
+  }
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+}
+
+// #42, B.6: only value.a/.b reach the TA (as 32-bit values), c is neither passed nor written;
+// only OUTPUT/INOUT values are written back.
+TEST_F(MsgTest, ValuesCarryOnlyAAndB) {
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  Msg m = nw().msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 2);
+  m->func = TA_SHM_TEST_CMD_INC;
+  m->session = s;
+  m.p(0).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INOUT;
+  m.p(0).u.value = {(7ull << 32) | 1, 2, 0xc0ffee};
+  m.p(1).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
+  m.p(1).u.value = {0x11, 0x22, 0x33};
+  EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(m->ret, TEE_SUCCESS);
+  EXPECT_EQ(m.p(0).u.value.a, 2u);
+  EXPECT_EQ(m.p(0).u.value.b, 4u);
+  EXPECT_EQ(m.p(0).u.value.c, 0xc0ffeeu);
+  EXPECT_EQ(m.p(1).u.value.a, 0x11u);
+  EXPECT_EQ(m.p(1).u.value.b, 0x22u);
+  EXPECT_EQ(m.p(1).u.value.c, 0x33u);
+  // A TA error: origin TRUSTED_APP; a command the TA does not know likewise.
+  m.p(0).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
+  m.p(0).u.value = {5, 6, 0};
+  EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(m->ret, TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(m->ret_origin, TEE_ORIGIN_TRUSTED_APP);
+  EXPECT_EQ(m.p(0).u.value.a, 5u);
+  m->func = 999;
+  EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(m->ret, TEE_ERROR_NOT_SUPPORTED);
+  EXPECT_EQ(m->ret_origin, TEE_ORIGIN_TRUSTED_APP);
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+}
+
+// #46, B.6: CLOSE_SESSION and CANCEL require num_params == 0 -> else BAD_PARAMETERS (TEE), and
+// the session is untouched.
+TEST_F(MsgTest, CloseAndCancelRequireZeroParams) {
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  for (uint32_t cmd : {OPTEE_MSG_CMD_CLOSE_SESSION, OPTEE_MSG_CMD_CANCEL}) {
+    for (uint32_t n : {1u, 4u}) {
+      Msg m = nw().msg(cmd, n);
+      m->session = s;
+      EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+      EXPECT_EQ(m->ret, TEE_ERROR_BAD_PARAMETERS) << cmd << "/" << n;
+      EXPECT_EQ(m->ret_origin, TEE_ORIGIN_TEE);
+    }
+  }
+  EXPECT_EQ(nw().os().audit().sessions, 1u);
+  Msg c = nw().msg(OPTEE_MSG_CMD_CANCEL, 0);
+  c->session = s;
+  EXPECT_EQ(nw().call(c), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(c->ret, TEE_SUCCESS);
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+}
+
+// #46: INVOKE / CLOSE / CANCEL of a session that does not exist (never opened, closed, 0)
+// -> BAD_PARAMETERS (TEE).
+TEST_F(MsgTest, UnknownSessionIsBadParameters) {
+  uint32_t closed = 0;
+  ASSERT_EQ(nw().open_session(&closed), TEE_SUCCESS);
+  ASSERT_EQ(nw().close_session(closed), TEE_SUCCESS);
+  for (uint32_t session : {0u, closed, closed + 1, 0xdeadu, 0xFFFFFFFFu}) {
+    for (uint32_t cmd : {OPTEE_MSG_CMD_INVOKE_COMMAND, OPTEE_MSG_CMD_CLOSE_SESSION,
+                         OPTEE_MSG_CMD_CANCEL}) {
+      Msg m = nw().msg(cmd, 0);
+      m->session = session;
+      EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+      EXPECT_EQ(m->ret, TEE_ERROR_BAD_PARAMETERS) << cmd << " " << session;
+      EXPECT_EQ(m->ret_origin, TEE_ORIGIN_TEE);
+    }
+  }
+}
+
+// #40: an unknown command -> EBADCMD; the argument is not written.
+TEST_F(MsgTest, UnknownCommandIsEbadcmd) {
+  for (uint32_t cmd : {OPTEE_MSG_CMD_DO_BOTTOM_HALF, OPTEE_MSG_CMD_STOP_ASYNC_NOTIF, 8u, 9u, 10u,
+                       11u, 0x100u, 0xFFFFFFFFu}) {
+    Msg m = nw().msg(cmd, 0);
+    m->ret = kSentinel;
+    m->ret_origin = kSentinel;
+    EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_EBADCMD) << cmd;
+    EXPECT_EQ(m->ret, kSentinel);
+    EXPECT_EQ(m->ret_origin, kSentinel);
+  }
+}
+
+// ============================================================================================
+// Memory references (#43, #44, #45, B.6)
+// ============================================================================================
+
+using MemrefTest = SecureEntryTest;
+
+// #43, B.6: TMEM buf_ptr 0 is a NULL memref whatever the size says (with NONCONTIG too); an
+// output size is still written back (#45).
+TEST_F(MemrefTest, TmemNullBufferIsNullMemref) {
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  uint64_t sum = 1;
+  for (uint64_t attr : {OPTEE_MSG_ATTR_TYPE_TMEM_INPUT,
+                        OPTEE_MSG_ATTR_TYPE_TMEM_INPUT | OPTEE_MSG_ATTR_NONCONTIG}) {
+    EXPECT_EQ(nw().invoke_sum(s, attr, {0, 100, 0x4444}, &sum), TEE_SUCCESS);
+    EXPECT_EQ(sum, 0u);
+  }
+  Msg m = nw().msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 2);
+  m->func = TA_SHM_TEST_CMD_NEED;
+  m->session = s;
+  m.p(0).attr = OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT;
+  m.p(0).u.tmem = {0, 7, 0};
+  m.p(1).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
+  m.p(1).u.value = {50, 0, 0};
+  EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(m->ret, TEE_ERROR_SHORT_BUFFER);
+  EXPECT_EQ(m->ret_origin, TEE_ORIGIN_TRUSTED_APP);
+  EXPECT_EQ(m.p(0).u.tmem.size, 50u);
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+}
+
+// #43, B.6: a contiguous TMEM must lie inside the carve-out, checked with max(size, 1)
+// -> else BAD_PARAMETERS (TEE).
+TEST_F(MemrefTest, ContiguousTmemMustLieInCarveout) {
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  auto* shm = reinterpret_cast<uint8_t*>(nw().mem().static_shm_host());
+  const uint64_t size = nw().mem().static_shm_size();
+  const uint64_t base = hw::kStaticShmBase;
+  fill_pattern(shm + 0x2000, 300, 9);
+  uint64_t sum = 0;
+  EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_TMEM_INPUT, {base + 0x2000, 300, 0}, &sum),
+            TEE_SUCCESS);
+  EXPECT_EQ(sum, sum_bytes(shm + 0x2000, 300));
+  fill_pattern(shm + size - 100, 100, 1);
+  EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_TMEM_INPUT, {base + size - 100, 100, 0}, &sum),
+            TEE_SUCCESS);
+  EXPECT_EQ(sum, sum_bytes(shm + size - 100, 100));
+  NsPage p = nw().page();
+  const std::vector<optee_msg_param_tmem> bad = {
+      {p.pa, 16, 0},                            // ordinary RAM
+      {base + size - 100, 101, 0},              // crosses the end
+      {base + size, 0, 0},                      // size 0 counts as 1 byte
+      {base - kPage, 2 * kPage, 0},             // starts before
+      {base + 8, ~0ull, 0},                     // wraps
+      {hw::kSecureDramBase, 16, 0},             // secure memory
+      {kUnmappedPa, 16, 0},                     // nothing there
+  };
+  for (const auto& t : bad) {
+    uint32_t origin = 0;
+    EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_TMEM_INPUT, t, &sum, &origin),
+              TEE_ERROR_BAD_PARAMETERS)
+        << hex(t.buf_ptr) << "+" << t.size;
+    EXPECT_EQ(origin, TEE_ORIGIN_TEE);
+  }
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+}
+
+// #43: without a carve-out every contiguous TMEM other than NULL is refused.
+TEST_F(MemrefTest, ContiguousTmemWithoutCarveoutIsBadParameters) {
+  NwOptions o;
+  o.static_shm_size = 0;
+  boot(o);
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  NsPage p = nw().page();
+  uint64_t sum = 0;
+  EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_TMEM_INPUT, {p.pa, 16, 0}, &sum),
+            TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_TMEM_INPUT, {hw::kStaticShmBase, 16, 0}, &sum),
+            TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+}
+
+// #43, B.4, B.6: a NONCONTIG TMEM reaches the client's pages in place (zero copy): the TA sums
+// and fills them directly; the offset in buf_ptr's low bits is the buffer's start.
+TEST_F(MemrefTest, NoncontigTmemIsZeroCopy) {
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  ClientBuf& b = nw().client(3);
+  fill_pattern(b.bytes(), b.size(), 5);
+  const uint64_t len = 3 * kPage - 0x10 - 5;
+  uint64_t sum = 0;
+  EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_TMEM_INPUT | OPTEE_MSG_ATTR_NONCONTIG,
+                            {nw().page_list(b, 0x10), len, 0x42}, &sum),
+            TEE_SUCCESS);
+  EXPECT_EQ(sum, sum_bytes(b.bytes() + 0x10, len));
+  Msg m = nw().msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 2);
+  m->func = TA_SHM_TEST_CMD_FILL;
+  m->session = s;
+  m.p(0).attr = OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT | OPTEE_MSG_ATTR_NONCONTIG;
+  m.p(0).u.tmem = {nw().page_list(b, 0x20), 5000, 0x43};
+  m.p(1).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
+  m.p(1).u.value = {3, 0, 0};
+  EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(m->ret, TEE_SUCCESS);
+  for (size_t i = 0; i < 5000; ++i) ASSERT_EQ(b.bytes()[0x20 + i], static_cast<uint8_t>(3 + i));
+  EXPECT_EQ(b.bytes()[0x20 + 5000], static_cast<uint8_t>(5 + (0x20 + 5000) * 7 + 1));
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+}
+
+// #44, B.6: an RMEM naming no registered buffer (never registered, or the cookie of a temporary
+// memref) -> BAD_PARAMETERS (TEE).
+TEST_F(MemrefTest, RmemUnknownCookieIsBadParameters) {
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  uint64_t sum = 0;
+  uint32_t origin = 0;
+  for (uint64_t cookie : std::vector<uint64_t>{0, 0x999, 0x42, kHarnessCookieBase}) {
+    EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, 10, cookie}, &sum, &origin),
+              TEE_ERROR_BAD_PARAMETERS);
+    EXPECT_EQ(origin, TEE_ORIGIN_TEE);
+  }
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+}
+
+// #44, B.6, invariant 28: RMEM offs+size must not overflow and must stay within the object
+// (whole pages minus the first-page offset) -> else TEE_ERROR_SECURITY (0xFFFF000F) from the TEE.
+TEST_F(MemrefTest, RmemBeyondObjectIsSecurityError) {
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  ClientBuf& b = nw().client(2);
+  fill_pattern(b.bytes(), b.size(), 1);
+  ASSERT_EQ(nw().register_buf(b, 0x50), TEE_SUCCESS);
+  uint64_t sum = 0;
+  uint32_t origin = 0;
+  EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, 2 * kPage, 0x50}, &sum),
+            TEE_SUCCESS);
+  EXPECT_EQ(sum, sum_bytes(b.bytes(), 2 * kPage));
+  EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {2 * kPage, 0, 0x50}, &sum),
+            TEE_SUCCESS);
+  EXPECT_EQ(sum, 0u);
+  const std::vector<optee_msg_param_rmem> bad = {
+      {1, 2 * kPage, 0x50}, {2 * kPage + 1, 0, 0x50}, {0, 2 * kPage + 1, 0x50},
+      {1, ~0ull, 0x50},     {~0ull, 2, 0x50},         {kPage, ~0ull - kPage + 2, 0x50}};
+  for (const auto& r : bad) {
+    optee_msg_param_tmem t{r.offs, r.size, r.shm_ref};
+    EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, t, &sum, &origin),
+              TEE_ERROR_SECURITY)
+        << r.offs << "+" << r.size;
+    EXPECT_EQ(origin, TEE_ORIGIN_TEE);
+  }
+  // B.4 step 7: a registration of 100 bytes at page offset 0x10 covers 4096 - 0x10 bytes.
+  ASSERT_EQ(nw().register_shm(nw().page_list(b, 0x10), 100, 0x51), TEE_SUCCESS);
+  EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, kPage - 0x10, 0x51}, &sum),
+            TEE_SUCCESS);
+  EXPECT_EQ(sum, sum_bytes(b.bytes() + 0x10, kPage - 0x10));
+  EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, kPage - 0xf, 0x51}, &sum),
+            TEE_ERROR_SECURITY);
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+  EXPECT_EQ(nw().unregister_shm(0x50), TEE_SUCCESS);
+  EXPECT_EQ(nw().unregister_shm(0x51), TEE_SUCCESS);
+}
+
+// #45: output memref sizes are written back, also when larger than the buffer (short buffer);
+// the TA works in the registered memory itself.
+TEST_F(MemrefTest, OutputSizesAreWrittenBack) {
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  ClientBuf& b = nw().client(1);
+  ASSERT_EQ(nw().register_buf(b, 0x60), TEE_SUCCESS);
+  for (uint64_t have : {10ull, 200ull}) {
+    Msg m = nw().msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 2);
+    m->func = TA_SHM_TEST_CMD_NEED;
+    m->session = s;
+    m.p(0).attr = OPTEE_MSG_ATTR_TYPE_RMEM_OUTPUT;
+    m.p(0).u.rmem = {8, have, 0x60};
+    m.p(1).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
+    m.p(1).u.value = {100, 0, 0};
+    EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+    EXPECT_EQ(m->ret, have < 100 ? TEE_ERROR_SHORT_BUFFER : TEE_SUCCESS);
+    EXPECT_EQ(m.p(0).u.rmem.size, 100u);
+    EXPECT_EQ(m.p(0).u.rmem.offs, 8u);
+    EXPECT_EQ(m.p(0).u.rmem.shm_ref, 0x60u);
+  }
+  EXPECT_EQ(b.bytes()[7], 0);
+  EXPECT_EQ(b.bytes()[8], 0xAB);
+  EXPECT_EQ(b.bytes()[107], 0xAB);
+  EXPECT_EQ(b.bytes()[108], 0);
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+  EXPECT_EQ(nw().unregister_shm(0x60), TEE_SUCCESS);
+}
+
+// ============================================================================================
+// Page lists (#43, #47, B.4, ref 5.4)
+// ============================================================================================
+
+using PageListTest = SecureEntryTest;
+
+// #47, B.5: REGISTER_SHM needs exactly one param with attr exactly TMEM_OUTPUT|NONCONTIG
+// (0x20a) -> else BAD_PARAMETERS, nothing registered.
+TEST_F(PageListTest, RegisterAttrMustBeExactly0x20a) {
+  ClientBuf& b = nw().client(1);
+  const uint64_t list = nw().page_list(b);
+  for (uint64_t attr : std::vector<uint64_t>{
+           OPTEE_MSG_ATTR_TYPE_TMEM_INPUT | OPTEE_MSG_ATTR_NONCONTIG,
+           OPTEE_MSG_ATTR_TYPE_TMEM_INOUT | OPTEE_MSG_ATTR_NONCONTIG, OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT,
+           kRegisterAttr | OPTEE_MSG_ATTR_META, kRegisterAttr | (1ull << OPTEE_MSG_ATTR_CACHE_SHIFT),
+           kRegisterAttr | (1ull << 40), OPTEE_MSG_ATTR_TYPE_RMEM_OUTPUT | OPTEE_MSG_ATTR_NONCONTIG,
+           OPTEE_MSG_ATTR_TYPE_VALUE_OUTPUT | OPTEE_MSG_ATTR_NONCONTIG, 0}) {
+    EXPECT_EQ(nw().register_shm(list, kPage, 0x70, attr), TEE_ERROR_BAD_PARAMETERS) << hex(attr);
+  }
+  EXPECT_EQ(nw().os().audit().registered_shm, 0u);
+  for (uint32_t n : {0u, 2u}) {
+    Msg m = nw().msg(OPTEE_MSG_CMD_REGISTER_SHM, n);
+    m.p(0).attr = kRegisterAttr;
+    m.p(0).u.tmem = {list, kPage, 0x70};
+    EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+    EXPECT_EQ(m->ret, TEE_ERROR_BAD_PARAMETERS) << n;
+  }
+  EXPECT_EQ(nw().os().audit().registered_shm, 0u);
+  EXPECT_EQ(nw().register_shm(list, kPage, 0x70), TEE_SUCCESS);
+  EXPECT_EQ(nw().os().audit().registered_shm, 1u);
+  EXPECT_EQ(nw().unregister_shm(0x70), TEE_SUCCESS);
+}
+
+// Ref 5.4, B.4: the list page (buf_ptr without its low 12 bits) must be non-secure RAM.
+TEST_F(PageListTest, ListPageMustBeNonSecureRam) {
+  for (uint64_t buf_ptr : std::vector<uint64_t>{0, 0x10, hw::kSecureDramBase,
+                                                hw::kSecureDramBase | 0x10, kUnmappedPa,
+                                                1ull << 52, ~0ull}) {
+    EXPECT_EQ(nw().register_shm(buf_ptr, kPage, 0x71), TEE_ERROR_BAD_PARAMETERS) << hex(buf_ptr);
+  }
+  EXPECT_EQ(nw().os().audit().registered_shm, 0u);
+}
+
+// Ref 5.4: the low 12 bits of buf_ptr are the buffer's offset in its first page.
+TEST_F(PageListTest, ListOffsetIsTheBufferOffset) {
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  ClientBuf& b = nw().client(2);
+  fill_pattern(b.bytes(), b.size(), 11);
+  ASSERT_EQ(nw().register_shm(nw().page_list(b, 0x123), 5000, 0x72), TEE_SUCCESS);
+  uint64_t sum = 0;
+  EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, 5000, 0x72}, &sum),
+            TEE_SUCCESS);
+  EXPECT_EQ(sum, sum_bytes(b.bytes() + 0x123, 5000));
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+  EXPECT_EQ(nw().unregister_shm(0x72), TEE_SUCCESS);
+}
+
+// #43, ref 5.4, B.4: every entry must be 4 KiB aligned -> else BAD_PARAMETERS.
+TEST_F(PageListTest, EntriesMustBePageAligned) {
+  ClientBuf& b = nw().client(3);
+  for (uint64_t low : {1ull, 0x8ull, 0x800ull, 0xfffull}) {
+    for (size_t bad_at : {size_t{0}, size_t{2}}) {
+      auto e = b.entries();
+      e[bad_at] |= low;
+      EXPECT_EQ(nw().register_shm(nw().page_list(e), 3 * kPage, 0x73), TEE_ERROR_BAD_PARAMETERS);
+    }
+  }
+  EXPECT_EQ(nw().os().audit().registered_shm, 0u);
+}
+
+// #43, B.3, B.4, invariant 26: every entry must name non-secure RAM (secure DRAM, holes, frames
+// beyond 44 bits, pages the normal world gave back -> BAD_PARAMETERS); the carve-out is
+// non-secure memory (nsec_shared) and is accepted.
+TEST_F(PageListTest, EntriesMustBeNonSecureRam) {
+  ClientBuf& b = nw().client(2);
+  for (uint64_t bad : std::vector<uint64_t>{hw::kSecureDramBase, hw::kSecureDramBase + 0x3000,
+                                            kUnmappedPa, 0, 1ull << 52, 0xFFFFFFFFFFFFF000ull}) {
+    EXPECT_EQ(nw().register_shm(nw().page_list({b.pa(0), bad}), 2 * kPage, 0x74),
+              TEE_ERROR_BAD_PARAMETERS)
+        << hex(bad);
+  }
+  // A page the normal world freed after writing the list (nothing reuses it before the call).
+  NsPage gone = nw().page();
+  const uint64_t list = nw().page_list({b.pa(0), gone.pa});
+  Msg m = nw().msg(OPTEE_MSG_CMD_REGISTER_SHM, 1);
+  m.p(0).attr = kRegisterAttr;
+  m.p(0).u.tmem = {list, 2 * kPage, 0x74};
+  nw().free_page(gone);
+  EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(m->ret, TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(nw().os().audit().registered_shm, 0u);
+  EXPECT_EQ(nw().register_shm(nw().page_list({b.pa(0), hw::kStaticShmBase}), 2 * kPage, 0x74),
+            TEE_SUCCESS);
+  EXPECT_EQ(nw().unregister_shm(0x74), TEE_SUCCESS);
+}
+
+// Ref 5.4, B.4: after 511 entries the last slot is the next list page: it must be 4 KiB aligned
+// non-secure RAM -> else BAD_PARAMETERS.
+TEST_F(PageListTest, NextPointerChecks) {
+  ClientBuf& b = nw().client(512);
+  std::vector<NsPage> lists;
+  const uint64_t buf_ptr = nw().page_list(b.entries(), 0, &lists);
+  ASSERT_EQ(lists.size(), 2u);
+  auto* first = reinterpret_cast<optee_page_list_page*>(lists[0].host);
+  for (uint64_t next : std::vector<uint64_t>{lists[1].pa | 8, lists[1].pa | 0xff8,
+                                             hw::kSecureDramBase, kUnmappedPa, 0, 1ull << 52}) {
+    first->next_page_data = next;
+    EXPECT_EQ(nw().register_shm(buf_ptr, 512 * kPage, 0x75), TEE_ERROR_BAD_PARAMETERS)
+        << hex(next);
+  }
+  EXPECT_EQ(nw().os().audit().registered_shm, 0u);
+  first->next_page_data = lists[1].pa;
+  EXPECT_EQ(nw().register_shm(buf_ptr, 512 * kPage, 0x75), TEE_SUCCESS);
+  EXPECT_EQ(nw().unregister_shm(0x75), TEE_SUCCESS);
+}
+
+// Ref 5.4: with exactly 511 entries the next pointer is never read (Linux leaves it unwritten).
+TEST_F(PageListTest, NextPointerUnusedWhenNotNeeded) {
+  ClientBuf& b = nw().client(511);
+  std::vector<NsPage> lists;
+  const uint64_t buf_ptr = nw().page_list(b.entries(), 0, &lists);
+  reinterpret_cast<optee_page_list_page*>(lists[0].host)->next_page_data = 0xdead;
+  EXPECT_EQ(nw().register_shm(buf_ptr, 511 * kPage, 0x76), TEE_SUCCESS);
+  EXPECT_EQ(nw().unregister_shm(0x76), TEE_SUCCESS);
+}
+
+// B.4 step 2-3, invariant 20: size + offset must not overflow and the page count must be one
+// the secure heap could hold -> else BAD_PARAMETERS (before any entry is read).
+TEST_F(PageListTest, SizeOverflowIsBadParameters) {
+  ClientBuf& b = nw().client(1);
+  const uint64_t list = nw().page_list(b);
+  for (auto [offset, size] : std::vector<std::pair<uint32_t, uint64_t>>{
+           {1, ~0ull}, {0xfff, ~0ull - 0xffe}, {0, ~0ull}, {0, 1ull << 63}, {0, 1ull << 50}}) {
+    EXPECT_EQ(nw().register_shm(list | offset, size, 0x77), TEE_ERROR_BAD_PARAMETERS)
+        << offset << "+" << size;
+  }
+  EXPECT_EQ(nw().os().audit().registered_shm, 0u);
+}
+
+// B.4 step 3 and mobj_reg_shm_alloc: size 0 at offset 0 is zero pages -> BAD_PARAMETERS; with a
+// non-zero offset it spans one page and is accepted, as optee_os does.
+TEST_F(PageListTest, SizeZero) {
+  ClientBuf& b = nw().client(1);
+  const uint64_t list = nw().page_list(b);
+  EXPECT_EQ(nw().register_shm(list, 0, 0x78), TEE_ERROR_BAD_PARAMETERS);
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  uint64_t sum = 0;
+  EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_TMEM_INPUT | OPTEE_MSG_ATTR_NONCONTIG,
+                            {list, 0, 0}, &sum),
+            TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(nw().register_shm(list | 0x10, 0, 0x78), TEE_SUCCESS);
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+  EXPECT_EQ(nw().unregister_shm(0x78), TEE_SUCCESS);
+}
+
+// Ref 5.4 (invariant 19 failure mode "next pointer loops to itself"): a list whose next pointer
+// is its own page is harmless: exactly num_pages entries are read, the repeated pages are just
+// pages. The object is not contiguous in host memory, so this runs the secure copy path too.
+TEST_F(PageListTest, SelfLoopIsHarmless) {
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  ClientBuf& b = nw().client(511);
+  fill_pattern(b.bytes(), b.size(), 21);
+  std::vector<NsPage> lists;
+  const uint64_t buf_ptr = nw().page_list(b.entries(), 0, &lists);
+  ASSERT_EQ(lists.size(), 1u);
+  reinterpret_cast<optee_page_list_page*>(lists[0].host)->next_page_data = lists[0].pa;
+  ASSERT_EQ(nw().register_shm(buf_ptr, 1022 * kPage + 100, 0x79), TEE_SUCCESS);
+  EXPECT_EQ(nw().os().audit().registered_pages, 1023u);
+  uint64_t sum = 0;
+  EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, 1022 * kPage + 100, 0x79},
+                            &sum),
+            TEE_SUCCESS);
+  EXPECT_EQ(sum, 2 * sum_bytes(b.bytes(), b.size()) + sum_bytes(b.bytes(), 100));
+  EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_TMEM_INPUT | OPTEE_MSG_ATTR_NONCONTIG,
+                            {buf_ptr | 0x80, 1022 * kPage, 0x7a}, &sum),
+            TEE_SUCCESS);
+  EXPECT_EQ(sum, 2 * sum_bytes(b.bytes(), b.size()));
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+  EXPECT_EQ(nw().unregister_shm(0x79), TEE_SUCCESS);
+}
+
+// Ref 5.4, STYLE "every page-list length around the 511-entry boundary": 1, 510, 511, 512, 1022
+// and 1023 pages register and pass as temporary memrefs, and the TA sees every byte.
+TEST_F(PageListTest, LengthsAroundTheListPageBoundary) {
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  for (size_t n : {1u, 510u, 511u, 512u, 1022u, 1023u}) {
+    ClientBuf& b = nw().client(n);
+    fill_pattern(b.bytes(), b.size(), static_cast<uint8_t>(n));
+    const uint64_t expect = sum_bytes(b.bytes() + 0x40, b.size() - 0x40);
+    ASSERT_EQ(nw().register_shm(nw().page_list(b, 0x40), b.size() - 0x40, 0x1000 + n),
+              TEE_SUCCESS)
+        << n;
+    EXPECT_EQ(nw().os().audit().registered_pages, n);
+    uint64_t sum = 0;
+    EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT,
+                              {0, b.size() - 0x40, 0x1000 + n}, &sum),
+              TEE_SUCCESS);
+    EXPECT_EQ(sum, expect) << n;
+    EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_TMEM_INPUT | OPTEE_MSG_ATTR_NONCONTIG,
+                              {nw().page_list(b, 0x40), b.size() - 0x40, 0x2000 + n}, &sum),
+              TEE_SUCCESS);
+    EXPECT_EQ(sum, expect) << n;
+    EXPECT_EQ(nw().unregister_shm(0x1000 + n), TEE_SUCCESS);
+  }
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+}
+
+
+// Ref 5.4 + "never a crash" (DESIGN): a page list that loops on itself can describe the largest
+// object the secure OS accepts (kMaxPageListPages pages, 64 GiB) with one list page. Such an
+// object is not contiguous in host memory, so a TA can only get a secure copy of it; a copy that
+// size must fail cleanly with OUT_OF_MEMORY from the TEE, never take the secure OS down.
+TEST_F(PageListTest, HugeLoopedObjectIsRefusedNotCopied) {
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  ClientBuf& b = nw().client(1);
+  std::vector<NsPage> lists;
+  const uint64_t buf_ptr =
+      nw().page_list(std::vector<uint64_t>(kPageListEntriesPerPage, b.pa(0)), 0, &lists);
+  reinterpret_cast<optee_page_list_page*>(lists[0].host)->next_page_data = lists[0].pa;
+  const uint64_t huge = tee::kMaxPageListPages * kPage;
+  ASSERT_EQ(nw().register_shm(buf_ptr, huge, 0x7b), TEE_SUCCESS);
+  uint64_t sum = 0;
+  uint32_t origin = 0;
+  EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, huge, 0x7b}, &sum, &origin),
+            TEE_ERROR_OUT_OF_MEMORY);
+  EXPECT_EQ(origin, TEE_ORIGIN_TEE);
+  EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_TMEM_INPUT | OPTEE_MSG_ATTR_NONCONTIG,
+                            {buf_ptr, huge, 0x7c}, &sum, &origin),
+            TEE_ERROR_OUT_OF_MEMORY);
+  EXPECT_EQ(origin, TEE_ORIGIN_TEE);
+  // A small window of the same object still works.
+  fill_pattern(b.bytes(), kPage, 3);
+  EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {kPage - 8, 16, 0x7b}, &sum),
+            TEE_SUCCESS);
+  EXPECT_EQ(sum, sum_bytes(b.bytes() + kPage - 8, 8) + sum_bytes(b.bytes(), 8));
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+  EXPECT_EQ(nw().unregister_shm(0x7b), TEE_SUCCESS);
 }
 
 }  // namespace

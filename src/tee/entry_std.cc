@@ -2,6 +2,7 @@
 // OP-TEE's checks (entry_std.c, msg_param.c), executing the command and writing back only the
 // output fields. Nothing here trusts a byte of normal-world memory twice.
 #include <cstring>
+#include <new>
 
 #include "abi/optee_smc.h"
 #include "base/assert.h"
@@ -250,15 +251,29 @@ static Result<void> decode_params(SecureOs& os, hw::PhysMem& mem, Partition& p,
   return {};
 }
 
+// Largest secure copy one call makes of memrefs whose pages are not contiguous in host memory
+// (its share of the secure heap). optee_os maps such buffers into the TA instead; teemu must copy,
+// and a looped page list can describe a 64 GiB object with a single list page: without this
+// bound the normal world could make the secure OS allocate (and abort on) any amount.
+constexpr uint64_t kMaxBounceBytes = 32ull << 20;
+
 // Gives a TA pointer to memrefs whose pages are not contiguous in host memory: a secure copy,
 // written back after the call. Not reachable from teemu's own normal world (client buffers are
 // always host-contiguous), only from a hostile or hand-built page list.
-static void bounce_in(hw::PhysMem& mem, hw::MachineStats& stats, DecodedParams& d) {
+// TEE_ERROR_OUT_OF_MEMORY if the copies would exceed kMaxBounceBytes or cannot be allocated;
+// the TA must then not run.
+static Result<void> bounce_in(hw::PhysMem& mem, hw::MachineStats& stats, DecodedParams& d) {
+  uint64_t total = 0;
   for (uint32_t i = 0; i < d.count; ++i) {
     Mobj* m = d.refs[i].get();
     if (m == nullptr || m->host_base() != nullptr || d.ta.p[i].size == 0) continue;
     const uint64_t len = d.ta.p[i].size;
-    d.bounce[i] = std::make_unique<std::byte[]>(len);
+    if (len > kMaxBounceBytes - total) return fail(abi::TEE_ERROR_OUT_OF_MEMORY);
+    total += len;
+    // Zeroed: an output buffer the TA leaves short must not carry old secure heap contents
+    // back to the normal world.
+    d.bounce[i].reset(new (std::nothrow) std::byte[len]());
+    if (!d.bounce[i]) return fail(abi::TEE_ERROR_OUT_OF_MEMORY);
     d.bounce_mobj[i] = m;
     if (d.ta.type(i) != abi::TEE_PARAM_TYPE_MEMREF_OUTPUT) {
       copy_mobj(mem, *m, d.bounce_offs[i], d.bounce[i].get(), len, false);
@@ -266,6 +281,7 @@ static void bounce_in(hw::PhysMem& mem, hw::MachineStats& stats, DecodedParams& 
     }
     d.ta.p[i].buffer = d.bounce[i].get();
   }
+  return {};
 }
 
 static void bounce_out(hw::PhysMem& mem, hw::MachineStats& stats, DecodedParams& d,
@@ -349,18 +365,21 @@ void SecureOs::cmd_open_session(SecureThread& t, CallArg& call) {
       session = std::make_shared<Session>(id, ctx);
       session->client_uuid = client;
       session->login = login;
-      bounce_in(mem_, stats_, d);
-      enter(t, *ctx);
-      t.session = session.get();
-      TaOutcome o = ctx->impl().open_session(d.ta, &session->ta_session_ctx);
-      t.session = nullptr;
-      leave(t, *ctx);
-      bounce_out(mem_, stats_, d, orig_size);
-      if (o.panicked) {
-        ctx->dead = true;
-        result = tee_error(abi::TEE_ERROR_TARGET_DEAD);
-      } else if (o.result != abi::TEE_SUCCESS) {
-        result = Error{o.result, abi::TEE_ORIGIN_TRUSTED_APP};
+      if (auto bounced = bounce_in(mem_, stats_, d); !bounced) {
+        result = bounced.error();
+      } else {
+        enter(t, *ctx);
+        t.session = session.get();
+        TaOutcome o = ctx->impl().open_session(d.ta, &session->ta_session_ctx);
+        t.session = nullptr;
+        leave(t, *ctx);
+        bounce_out(mem_, stats_, d, orig_size);
+        if (o.panicked) {
+          ctx->dead = true;
+          result = tee_error(abi::TEE_ERROR_TARGET_DEAD);
+        } else if (o.result != abi::TEE_SUCCESS) {
+          result = Error{o.result, abi::TEE_ORIGIN_TRUSTED_APP};
+        }
       }
       if (result.code != abi::TEE_SUCCESS) {
         session.reset();
@@ -405,26 +424,29 @@ void SecureOs::cmd_invoke(SecureThread& t, CallArg& call) {
     stats_.invokes.add();
     uint64_t orig_size[abi::TEE_NUM_PARAMS];
     for (uint32_t i = 0; i < d.count; ++i) orig_size[i] = d.ta.p[i].size;
-    bounce_in(mem_, stats_, d);
-    TaContext& ctx = s->ctx();
-    enter(t, ctx);
-    if (ctx.dead) {
-      result = tee_error(abi::TEE_ERROR_TARGET_DEAD);
+    if (auto bounced = bounce_in(mem_, stats_, d); !bounced) {
+      result = bounced.error();
     } else {
-      // The cancellation flag belongs to one operation: a new invoke starts uncancelled.
-      s->cancelled.store(false);
-      t.session = s.get();
-      TaOutcome o = ctx.impl().invoke(s->ta_session_ctx, a->func, d.ta);
-      t.session = nullptr;
-      if (o.panicked) {
-        ctx.dead = true;
+      TaContext& ctx = s->ctx();
+      enter(t, ctx);
+      if (ctx.dead) {
         result = tee_error(abi::TEE_ERROR_TARGET_DEAD);
       } else {
-        result.code = o.result;
+        // The cancellation flag belongs to one operation: a new invoke starts uncancelled.
+        s->cancelled.store(false);
+        t.session = s.get();
+        TaOutcome o = ctx.impl().invoke(s->ta_session_ctx, a->func, d.ta);
+        t.session = nullptr;
+        if (o.panicked) {
+          ctx.dead = true;
+          result = tee_error(abi::TEE_ERROR_TARGET_DEAD);
+        } else {
+          result.code = o.result;
+        }
       }
+      leave(t, ctx);
+      bounce_out(mem_, stats_, d, orig_size);
     }
-    leave(t, ctx);
-    bounce_out(mem_, stats_, d, orig_size);
   }
   if (decoded) write_back_params(shared->params, d);
   set_result(shared, result);
