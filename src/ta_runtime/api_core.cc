@@ -61,17 +61,27 @@ TA_API void TEE_Free(void* buffer) {
   if (!instance().free(buffer)) TEE_Panic(teemu::abi::TEE_ERROR_BAD_PARAMETERS);
 }
 
-TA_API void TEE_MemMove(void* dest, const void* src, size_t size) {
-  std::memmove(dest, src, size);
+TA_API void* TEE_MemMove(void* dest, const void* src, size_t size) {
+  return std::memmove(dest, src, size);
 }
 
+// Constant time in the contents (as OP-TEE's): a TA comparing a MAC or a PIN leaks nothing
+// through how long the comparison took.
 TA_API int32_t TEE_MemCompare(const void* a, const void* b, size_t size) {
-  int r = std::memcmp(a, b, size);
-  return r < 0 ? -1 : (r > 0 ? 1 : 0);
+  const auto* x = static_cast<const volatile uint8_t*>(a);
+  const auto* y = static_cast<const volatile uint8_t*>(b);
+  int32_t result = 0;
+  for (size_t i = size; i-- > 0;) {
+    const int32_t d = static_cast<int32_t>(x[i]) - static_cast<int32_t>(y[i]);
+    // Keep the sign of the first (lowest-index) differing byte without branching on data.
+    const int32_t nonzero = (d | -d) >> 31;  // -1 if d != 0, else 0
+    result = (result & ~nonzero) | ((d > 0) - (d < 0)) * (nonzero & 1);
+  }
+  return result;
 }
 
-TA_API void TEE_MemFill(void* buff, uint32_t x, size_t size) {
-  std::memset(buff, static_cast<int>(x & 0xff), size);
+TA_API void* TEE_MemFill(void* buff, uint32_t x, size_t size) {
+  return std::memset(buff, static_cast<int>(x & 0xff), size);
 }
 
 TA_API bool TEE_GetCancellationFlag(void) { return os().ta_cancellation_flag(); }

@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "base/fault.h"
+
 namespace teemu::ta_runtime {
 
 // Header in front of every TA allocation; keeps user memory 16-byte aligned.
@@ -42,10 +44,18 @@ void* InstanceState::alloc(size_t size, bool zero) {
   return p;
 }
 
+// Whether `p` is a live allocation of `owner`. The header is read with a fault-checked copy: a
+// TA may pass any pointer at all.
+bool InstanceState::owns(const void* p) const {
+  Block header;
+  if (!base::copy_checked(&header, static_cast<const Block*>(p) - 1, sizeof(header))) return false;
+  return header.magic == kMagic && header.owner == this;
+}
+
 bool InstanceState::free(void* p) {
   if (p == nullptr) return true;
+  if (!owns(p)) return false;
   Block* b = static_cast<Block*>(p) - 1;
-  if (b->magic != kMagic || b->owner != this) return false;
   if (b->prev != nullptr) b->prev->next = b->next;
   if (b->next != nullptr) b->next->prev = b->prev;
   if (blocks_ == b) blocks_ = b->next;
@@ -58,11 +68,11 @@ bool InstanceState::free(void* p) {
 void* InstanceState::realloc(void* p, size_t size, bool* bad_pointer) {
   *bad_pointer = false;
   if (p == nullptr) return alloc(size, false);
-  Block* b = static_cast<Block*>(p) - 1;
-  if (b->magic != kMagic || b->owner != this) {
+  if (!owns(p)) {
     *bad_pointer = true;
     return nullptr;
   }
+  Block* b = static_cast<Block*>(p) - 1;
   void* n = alloc(size, false);
   if (n == nullptr) return nullptr;
   std::memcpy(n, p, b->size < size ? b->size : size);

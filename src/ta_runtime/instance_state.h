@@ -33,6 +33,7 @@ class InstanceState {
   // False for a pointer this instance did not allocate.
   bool free(void* p);
   size_t heap_used() const { return used_; }
+  bool owns(const void* p) const;
 
   // --- handles: the handle is the object's address, valid only if registered here ---
   template <class T>

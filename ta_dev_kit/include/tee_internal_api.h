@@ -27,9 +27,9 @@ void TEE_Panic(TEE_Result panicCode) __attribute__((noreturn));
 void *TEE_Malloc(size_t size, uint32_t hint);
 void *TEE_Realloc(void *buffer, size_t newSize);
 void TEE_Free(void *buffer);
-void TEE_MemMove(void *dest, const void *src, size_t size);
+void *TEE_MemMove(void *dest, const void *src, size_t size);
 int32_t TEE_MemCompare(const void *buffer1, const void *buffer2, size_t size);
-void TEE_MemFill(void *buff, uint32_t x, size_t size);
+void *TEE_MemFill(void *buff, uint32_t x, size_t size);
 
 /* Cancellation */
 bool TEE_GetCancellationFlag(void);

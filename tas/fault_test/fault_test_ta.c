@@ -25,10 +25,13 @@ void TA_CloseSessionEntryPoint(void *s) { (void)s; }
 
 static volatile int zero;
 
+static int recurse(volatile int depth);
+/* Called through a volatile pointer: the compiler cannot see (or warn about) the recursion. */
+static int (*volatile recurse_ptr)(volatile int) = recurse;
 static int recurse(volatile int depth) {
   volatile char pad[512];
   pad[0] = (char)depth;
-  return recurse(depth + 1) + pad[0];
+  return recurse_ptr(depth + 1) + pad[0];
 }
 
 TEE_Result TA_InvokeCommandEntryPoint(void *s, uint32_t cmd, uint32_t pt, TEE_Param p[4]) {
