@@ -390,20 +390,7 @@ class MiniNw {
   // --- the default RPC service (what Linux + tee-supplicant answer) ---
   void serve(Rpc& r) {
     switch (r.func) {
-      case OPTEE_SMC_RPC_FUNC_ALLOC: {
-        auto pfn = mem_->alloc_ns_page();
-        EXPECT_TRUE(pfn.has_value());
-        NsPage p{*pfn, pfn_to_pa(*pfn).value, mem_->host_of(*pfn)};
-        uint64_t cookie;
-        {
-          std::lock_guard<std::mutex> l(mu_);
-          cookie = next_cookie_++;
-          rpc_args_[cookie] = p;
-        }
-        reg_pair_from_64(p.pa, r.reply[1], r.reply[2]);
-        reg_pair_from_64(cookie, r.reply[4], r.reply[5]);
-        break;
-      }
+      case OPTEE_SMC_RPC_FUNC_ALLOC: answer_alloc(r); break;
       case OPTEE_SMC_RPC_FUNC_FREE: {
         const uint64_t cookie = reg_pair_to_64(r.out[1], r.out[2]);
         NsPage p;
@@ -425,6 +412,21 @@ class MiniNw {
         break;
       default: break;
     }
+  }
+  // Answers RPC_FUNC_ALLOC with a fresh page (a1/a2) and its cookie (a4/a5); returns the cookie.
+  uint64_t answer_alloc(Rpc& r) {
+    auto pfn = mem_->alloc_ns_page();
+    EXPECT_TRUE(pfn.has_value());
+    NsPage p{*pfn, pfn_to_pa(*pfn).value, mem_->host_of(*pfn)};
+    uint64_t cookie;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      cookie = next_cookie_++;
+      rpc_args_[cookie] = p;
+    }
+    reg_pair_from_64(p.pa, r.reply[1], r.reply[2]);
+    reg_pair_from_64(cookie, r.reply[4], r.reply[5]);
+    return cookie;
   }
   void serve_cmd(optee_msg_arg& a) {
     switch (a.cmd) {
@@ -623,7 +625,11 @@ class MiniNw {
     return ret;
   }
   uint32_t register_buf(const ClientBuf& b, uint64_t cookie) {
-    return register_shm(page_list(b), b.size(), cookie);
+    std::vector<NsPage> lists;
+    const uint64_t buf_ptr = page_list(b.entries(), 0, &lists);
+    const uint32_t ret = register_shm(buf_ptr, b.size(), cookie);
+    for (const NsPage& p : lists) free_page(p);  // as Linux: the list lives until the SMC returns
+    return ret;
   }
   uint32_t unregister_shm(uint64_t cookie, uint32_t* origin = nullptr) {
     Msg m = msg(OPTEE_MSG_CMD_UNREGISTER_SHM, 1);
@@ -1989,6 +1995,632 @@ TEST_F(PageListTest, HugeLoopedObjectIsRefusedNotCopied) {
   EXPECT_EQ(sum, sum_bytes(b.bytes() + kPage - 8, 8) + sum_bytes(b.bytes(), 8));
   EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
   EXPECT_EQ(nw().unregister_shm(0x7b), TEE_SUCCESS);
+}
+
+
+// ============================================================================================
+// Registered shared memory lifecycle (#47, B.5, invariants 29-30)
+// ============================================================================================
+
+using ShmLifecycleTest = SecureEntryTest;
+
+// B.4 step 6, B.5 lookup: duplicate cookies are not refused; lookups and releases take the
+// newest registration, then the older one is found again.
+TEST_F(ShmLifecycleTest, DuplicateCookieNewestWins) {
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  ClientBuf& older = nw().client(1);
+  ClientBuf& newer = nw().client(1);
+  fill_pattern(older.bytes(), kPage, 1);
+  fill_pattern(newer.bytes(), kPage, 2);
+  newer.bytes()[0] = 200;
+  ASSERT_EQ(nw().register_buf(older, 0x80), TEE_SUCCESS);
+  ASSERT_EQ(nw().register_buf(newer, 0x80), TEE_SUCCESS);
+  EXPECT_EQ(nw().os().audit().registered_shm, 2u);
+  uint64_t sum = 0;
+  EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, kPage, 0x80}, &sum),
+            TEE_SUCCESS);
+  EXPECT_EQ(sum, sum_bytes(newer.bytes(), kPage));
+  EXPECT_EQ(nw().unregister_shm(0x80), TEE_SUCCESS);
+  EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, kPage, 0x80}, &sum),
+            TEE_SUCCESS);
+  EXPECT_EQ(sum, sum_bytes(older.bytes(), kPage));
+  EXPECT_EQ(nw().unregister_shm(0x80), TEE_SUCCESS);
+  uint32_t origin = 0;
+  EXPECT_EQ(nw().unregister_shm(0x80, &origin), TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(origin, TEE_ORIGIN_TEE);
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+}
+
+// #47, B.5, invariant 30: UNREGISTER of an unknown cookie, or a second UNREGISTER of the same
+// one -> BAD_PARAMETERS (TEE); an idle buffer is released at once (no sleep in the normal world).
+TEST_F(ShmLifecycleTest, UnregisterUnknownOrTwiceIsBadParameters) {
+  uint32_t origin = 0;
+  EXPECT_EQ(nw().unregister_shm(0x81, &origin), TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(origin, TEE_ORIGIN_TEE);
+  ClientBuf& b = nw().client(1);
+  ASSERT_EQ(nw().register_buf(b, 0x81), TEE_SUCCESS);
+  nw().clear_events();
+  EXPECT_EQ(nw().unregister_shm(0x81), TEE_SUCCESS);
+  EXPECT_EQ(nw().count([](const Event& e) { return e.is_wait(); }), 0u);
+  EXPECT_EQ(nw().unregister_shm(0x81, &origin), TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(origin, TEE_ORIGIN_TEE);
+}
+
+// #47, invariant 13: UNREGISTER_SHM carries exactly one RMEM_INPUT param -> else BAD_PARAMETERS
+// and the buffer stays registered. (Stricter than optee_os, which reads rmem.shm_ref whatever
+// the attr says; the mediator invariant and the Linux driver both use RMEM_INPUT.)
+TEST_F(ShmLifecycleTest, UnregisterNeedsOneRmemInputParam) {
+  ClientBuf& b = nw().client(1);
+  ASSERT_EQ(nw().register_buf(b, 0x82), TEE_SUCCESS);
+  for (uint32_t n : {0u, 2u}) {
+    Msg m = nw().msg(OPTEE_MSG_CMD_UNREGISTER_SHM, n);
+    m.p(0).attr = OPTEE_MSG_ATTR_TYPE_RMEM_INPUT;
+    m.p(0).u.rmem = {0, 0, 0x82};
+    EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+    EXPECT_EQ(m->ret, TEE_ERROR_BAD_PARAMETERS) << n;
+  }
+  Msg m = nw().msg(OPTEE_MSG_CMD_UNREGISTER_SHM, 1);
+  m.p(0).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
+  m.p(0).u.rmem = {0, 0, 0x82};
+  EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(m->ret, TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(nw().os().audit().registered_shm, 1u);
+  EXPECT_EQ(nw().unregister_shm(0x82), TEE_SUCCESS);
+}
+
+// B.5 "guarded", invariant 30: the cookie of a temporary (NONCONTIG TMEM) memref cannot be
+// unregistered even while the call using it runs -> BAD_PARAMETERS.
+TEST_F(ShmLifecycleTest, UnregisterOfTemporaryCookieIsBadParameters) {
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  ClientBuf& b = nw().client(1);
+  Msg inv = nw().msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 2);
+  inv->func = TA_SHM_TEST_CMD_WAIT_CANCEL;
+  inv->session = s;
+  inv.p(0).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
+  inv.p(0).u.value = {0xFFFFFFFF, 0, 0};
+  inv.p(1).attr = OPTEE_MSG_ATTR_TYPE_TMEM_INPUT | OPTEE_MSG_ATTR_NONCONTIG;
+  inv.p(1).u.tmem = {nw().page_list(b), kPage, 0x83};
+  Call c = nw().start(MiniNw::with_arg(inv.pa));
+  ASSERT_TRUE(nw().step_until_wait(c));
+  EXPECT_EQ(nw().unregister_shm(0x83), TEE_ERROR_BAD_PARAMETERS);
+  Msg cancel = nw().msg(OPTEE_MSG_CMD_CANCEL, 0);
+  cancel->session = s;
+  EXPECT_EQ(nw().call(cancel), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(nw().finish(c), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(inv->ret, TEE_ERROR_CANCEL);
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+}
+
+// #47, B.5, invariants 29-30: UNREGISTER of a buffer an INVOKE on another core is using sleeps
+// in the normal world (NOTIFICATION WAIT from the unregistering thread) until the invoke drops
+// its reference (which sends the wake-up); meanwhile every lookup of the cookie fails cleanly
+// (RMEM -> BAD_PARAMETERS, REGD_ARG -> EBADADDR, a second UNREGISTER -> BAD_PARAMETERS).
+TEST_F(ShmLifecycleTest, UnregisterWhileInUseSleepsUntilTheUserIsDone) {
+  NwOptions o;
+  o.threads = 3;
+  boot(o);
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  ClientBuf& b = nw().client(1);
+  ASSERT_EQ(nw().register_buf(b, 0x84), TEE_SUCCESS);
+  nw().clear_events();
+
+  Msg inv = nw().msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 2);
+  inv->func = TA_SHM_TEST_CMD_WAIT_CANCEL;
+  inv->session = s;
+  inv.p(0).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
+  inv.p(0).u.value = {0xFFFFFFFF, 0, 0};
+  inv.p(1).attr = OPTEE_MSG_ATTR_TYPE_RMEM_INPUT;
+  inv.p(1).u.rmem = {0, kPage, 0x84};
+  std::thread invoker([&] { EXPECT_EQ(nw().call(inv), OPTEE_SMC_RETURN_OK); });
+  ASSERT_TRUE(nw().wait_for([](const Event& e) { return e.is_wait(); }));
+  const Event inv_wait = nw().events().back();
+
+  Msg un = nw().msg(OPTEE_MSG_CMD_UNREGISTER_SHM, 1);
+  un.p(0).attr = OPTEE_MSG_ATTR_TYPE_RMEM_INPUT;
+  un.p(0).u.rmem = {0, 0, 0x84};
+  un->ret = kSentinel;
+  std::thread unregisterer([&] { EXPECT_EQ(nw().call(un), OPTEE_SMC_RETURN_OK); });
+  ASSERT_TRUE(nw().wait_for(
+      [&](const Event& e) { return e.is_wait() && e.thread != inv_wait.thread; }));
+  Event un_wait;
+  for (const Event& e : nw().events())
+    if (e.is_wait() && e.thread != inv_wait.thread) un_wait = e;
+  EXPECT_NE(un_wait.b, inv_wait.b);
+
+  // The object is releasing: never handed out again.
+  uint64_t sum = 0;
+  EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, 16, 0x84}, &sum),
+            TEE_ERROR_BAD_PARAMETERS);
+  write_probe(b.host, 0);
+  EXPECT_EQ(nw().run(MiniNw::with_regd_arg(0x84, 0)), OPTEE_SMC_RETURN_EBADADDR);
+  EXPECT_EQ(nw().unregister_shm(0x84), TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(nw().os().audit().registered_shm, 1u);
+  EXPECT_EQ(un->ret, kSentinel);  // still asleep
+
+  Msg cancel = nw().msg(OPTEE_MSG_CMD_CANCEL, 0);
+  cancel->session = s;
+  EXPECT_EQ(nw().call(cancel), OPTEE_SMC_RETURN_OK);
+  invoker.join();
+  unregisterer.join();
+  EXPECT_EQ(inv->ret, TEE_ERROR_CANCEL);
+  EXPECT_EQ(un->ret, TEE_SUCCESS);
+  // The invoke's last reference woke the unregistering thread.
+  EXPECT_EQ(nw().count([&](const Event& e) {
+              return e.is_send() && e.b == un_wait.b && e.thread == inv_wait.thread;
+            }),
+            1u);
+  EXPECT_EQ(nw().os().audit().registered_shm, 0u);
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+}
+
+// B.5, invariant 29: UNREGISTER racing with a stream of calls using the buffer on another core
+// always completes: every user's last reference wakes the unregistering thread (a lost wake-up
+// leaves it asleep in the normal world, which the harness turns into an abort), and calls that
+// come after the release started are refused cleanly.
+TEST_F(ShmLifecycleTest, UnregisterRacingWithUsersAlwaysCompletes) {
+  NwOptions o;
+  o.threads = 4;
+  boot(o);
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  ClientBuf& b = nw().client(1);
+  std::atomic<bool> stop{false};
+  std::atomic<int> used{0}, refused{0};
+  std::thread user([&] {
+    while (!stop.load()) {
+      uint64_t sum = 0;
+      const uint32_t r =
+          nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, 64, 0x85}, &sum);
+      if (r == TEE_SUCCESS)
+        ++used;
+      else if (r == TEE_ERROR_BAD_PARAMETERS)
+        ++refused;
+      else
+        ADD_FAILURE() << hex(r);
+    }
+  });
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  for (int i = 0; (i < 300 || used.load() < 100 || refused.load() < 100) && Clock::now() < deadline;
+       ++i) {
+    EXPECT_EQ(nw().register_buf(b, 0x85), TEE_SUCCESS);
+    EXPECT_EQ(nw().unregister_shm(0x85), TEE_SUCCESS);
+  }
+  stop = true;
+  user.join();
+  EXPECT_GT(used.load(), 0);
+  EXPECT_GT(refused.load(), 0);
+  EXPECT_EQ(nw().os().audit().registered_shm, 0u);
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+}
+
+// ============================================================================================
+// RPC replies that lie (#49, B.9, invariants 31-32)
+// ============================================================================================
+
+using RpcReplyTest = SecureEntryTest;
+
+// Opens a session to the shm-test TA; returns ret, origin in *origin.
+uint32_t try_open(MiniNw& nw, uint32_t* origin, const Uuid& uuid = kTaUuid) {
+  Msg m = nw.msg(OPTEE_MSG_CMD_OPEN_SESSION, 2);
+  MiniNw::set_open_meta(m, uuid);
+  EXPECT_EQ(nw.call(m), OPTEE_SMC_RETURN_OK);
+  *origin = m->ret_origin;
+  if (m->ret == TEE_SUCCESS) EXPECT_EQ(nw.close_session(m->session), TEE_SUCCESS);
+  else EXPECT_EQ(m->session, 0u);
+  return m->ret;
+}
+
+// B.9 thread_rpc_alloc_arg, invariant 32: an RPC_ALLOC answer the secure OS cannot use (secure
+// DRAM, not 8-aligned, neither carve-out nor page aligned, nothing there, PA 0) is not used and
+// goes straight back with RPC FREE of its cookie; the request needing it fails with
+// OUT_OF_MEMORY from the TEE.
+TEST_F(RpcReplyTest, UnusableRpcAllocAnswerIsFreed) {
+  for (uint64_t bad : std::vector<uint64_t>{hw::kSecureDramBase, 0x8, 0x4, 0x800, 0,
+                                            kUnmappedPa, 1ull << 52, hw::kStaticShmBase + 4}) {
+    uint64_t cookie = 0;
+    nw().hook = [&](Rpc& r) {
+      if (r.func != OPTEE_SMC_RPC_FUNC_ALLOC) return false;
+      cookie = nw().answer_alloc(r);
+      uint64_t pa = bad < kPage ? reg_pair_to_64(r.reply[1], r.reply[2]) + bad : bad;
+      if (bad == 0) pa = 0;
+      reg_pair_from_64(pa, r.reply[1], r.reply[2]);
+      return true;
+    };
+    nw().clear_events();
+    uint32_t origin = 0;
+    EXPECT_EQ(try_open(nw(), &origin), TEE_ERROR_OUT_OF_MEMORY) << hex(bad);
+    EXPECT_EQ(origin, TEE_ORIGIN_TEE);
+    EXPECT_EQ(nw().count([&](const Event& e) {
+                return e.func == OPTEE_SMC_RPC_FUNC_FREE && e.a == cookie;
+              }),
+              1u)
+        << hex(bad);
+    EXPECT_EQ(nw().count([](const Event& e) { return e.func == OPTEE_SMC_RPC_FUNC_CMD; }), 0u);
+    EXPECT_EQ(nw().live_rpc_args(), 0u);
+  }
+  nw().hook = nullptr;
+  uint32_t origin = 0;
+  EXPECT_EQ(try_open(nw(), &origin), TEE_SUCCESS);
+}
+
+// Ref 4.4: a normal world that cannot allocate answers 0/0; with no cookie there is nothing to
+// free (thread_rpc_free_arg skips cookie 0).
+TEST_F(RpcReplyTest, FailedRpcAllocIsNotFreed) {
+  nw().hook = [](Rpc& r) { return r.func == OPTEE_SMC_RPC_FUNC_ALLOC; };  // a1/a2/a4/a5 stay 0
+  uint32_t origin = 0;
+  EXPECT_EQ(try_open(nw(), &origin), TEE_ERROR_OUT_OF_MEMORY);
+  EXPECT_EQ(origin, TEE_ORIGIN_TEE);
+  EXPECT_EQ(nw().count([](const Event& e) { return e.func == OPTEE_SMC_RPC_FUNC_FREE; }), 0u);
+  nw().hook = nullptr;
+}
+
+// B.9 get_rpc_alloc_res, invariant 31: an SHM_ALLOC reply with a real buffer the secure OS must
+// refuse (size below the request, wrong attr, unusable page list, contiguous outside the
+// carve-out and larger than a page, NULL) is handed back with SHM_FREE of its cookie; the TA
+// load fails with OUT_OF_MEMORY from the TEE.
+TEST_F(RpcReplyTest, UnusableShmAllocReplyIsFreed) {
+  struct Lie {
+    const char* what;
+    std::function<void(optee_msg_param&, uint64_t buf_ptr, uint64_t size, uint64_t cookie)> lie;
+  };
+  const uint64_t nc = kRegisterAttr;
+  const std::vector<Lie> lies = {
+      {"size - 1", [&](optee_msg_param& p, uint64_t bp, uint64_t sz,
+                       uint64_t c) { p.attr = nc, p.u.tmem = {bp, sz - 1, c}; }},
+      {"size 0", [&](optee_msg_param& p, uint64_t bp, uint64_t,
+                     uint64_t c) { p.attr = nc, p.u.tmem = {bp, 0, c}; }},
+      {"TMEM_INPUT|NC", [&](optee_msg_param& p, uint64_t bp, uint64_t sz, uint64_t c) {
+         p.attr = OPTEE_MSG_ATTR_TYPE_TMEM_INPUT | OPTEE_MSG_ATTR_NONCONTIG;
+         p.u.tmem = {bp, sz, c};
+       }},
+      {"RMEM_OUTPUT", [&](optee_msg_param& p, uint64_t bp, uint64_t sz, uint64_t c) {
+         p.attr = OPTEE_MSG_ATTR_TYPE_RMEM_OUTPUT;
+         p.u.tmem = {bp, sz, c};
+       }},
+      {"VALUE_OUTPUT", [&](optee_msg_param& p, uint64_t bp, uint64_t sz, uint64_t c) {
+         p.attr = OPTEE_MSG_ATTR_TYPE_VALUE_OUTPUT;
+         p.u.tmem = {bp, sz, c};
+       }},
+      {"NC|META", [&](optee_msg_param& p, uint64_t bp, uint64_t sz, uint64_t c) {
+         p.attr = nc | OPTEE_MSG_ATTR_META;
+         p.u.tmem = {bp, sz, c};
+       }},
+      {"list in secure DRAM", [&](optee_msg_param& p, uint64_t, uint64_t sz,
+                                  uint64_t c) { p.attr = nc, p.u.tmem = {hw::kSecureDramBase, sz, c}; }},
+      {"list at PA 0", [&](optee_msg_param& p, uint64_t, uint64_t sz,
+                           uint64_t c) { p.attr = nc, p.u.tmem = {0, sz, c}; }},
+      {"contiguous > 1 page", [&](optee_msg_param& p, uint64_t bp, uint64_t sz, uint64_t c) {
+         // The first data page, named directly: a dynamic contiguous buffer may be one page only.
+         const auto* list = reinterpret_cast<const optee_page_list_page*>(
+             nw().mem().host_of(pa_to_pfn(PhysAddr{bp})));
+         p.attr = OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT;
+         p.u.tmem = {list->pages_list[0], sz, c};
+       }},
+      {"contiguous in secure DRAM", [&](optee_msg_param& p, uint64_t, uint64_t sz, uint64_t c) {
+         p.attr = OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT;
+         p.u.tmem = {hw::kSecureDramBase, sz, c};
+       }},
+  };
+  for (const Lie& l : lies) {
+    uint64_t cookie = 0;
+    nw().hook = [&](Rpc& r) {
+      if (r.cmd() != OPTEE_RPC_CMD_SHM_ALLOC) return false;
+      const uint64_t size = r.arg->params[0].u.value.b;
+      uint64_t buf_ptr = 0;
+      cookie = nw().alloc_shm_buf(size, &buf_ptr);
+      l.lie(r.arg->params[0], buf_ptr, size, cookie);
+      r.arg->ret = TEE_SUCCESS;
+      return true;
+    };
+    nw().clear_events();
+    uint32_t origin = 0;
+    EXPECT_EQ(try_open(nw(), &origin), TEE_ERROR_OUT_OF_MEMORY) << l.what;
+    EXPECT_EQ(origin, TEE_ORIGIN_TEE);
+    EXPECT_EQ(nw().count([&](const Event& e) {
+                return e.is_cmd(OPTEE_RPC_CMD_SHM_FREE) && e.b == cookie &&
+                       e.a == OPTEE_RPC_SHM_TYPE_APPL;
+              }),
+              1u)
+        << l.what;
+    EXPECT_EQ(nw().live_shm_bufs(), 0u) << l.what;
+  }
+  nw().hook = nullptr;
+}
+
+// B.9 get_rpc_alloc_res: a reply that reports failure (ret != 0), has num_params != 1 or was
+// never answered at all allocated nothing: no SHM_FREE may name a cookie the normal world never
+// handed out (ref 9.3 #23: the cookie is a kernel pointer in Linux).
+TEST_F(RpcReplyTest, FailedShmAllocReplyIsNotFreed) {
+  const std::vector<std::function<void(optee_msg_arg&)>> replies = {
+      [](optee_msg_arg& a) {
+        a.ret = TEE_ERROR_OUT_OF_MEMORY;
+        a.params[0].attr = kRegisterAttr;
+        a.params[0].u.tmem = {0x1000, 1 << 20, 0x5555};
+      },
+      [](optee_msg_arg& a) {
+        a.ret = TEE_SUCCESS;
+        a.num_params = 2;
+        a.params[0].attr = kRegisterAttr;
+        a.params[0].u.tmem = {0x1000, 1 << 20, 0x5555};
+      },
+      [](optee_msg_arg&) {},  // the normal world did not touch the argument
+  };
+  for (size_t i = 0; i < replies.size(); ++i) {
+    nw().hook = [&](Rpc& r) {
+      if (r.cmd() != OPTEE_RPC_CMD_SHM_ALLOC) return false;
+      replies[i](*r.arg);
+      return true;
+    };
+    nw().clear_events();
+    uint32_t origin = 0;
+    EXPECT_EQ(try_open(nw(), &origin), TEE_ERROR_OUT_OF_MEMORY) << i;
+    EXPECT_EQ(origin, TEE_ORIGIN_TEE);
+    EXPECT_EQ(nw().count([](const Event& e) { return e.is_cmd(OPTEE_RPC_CMD_SHM_FREE); }), 0u)
+        << i;
+  }
+  nw().hook = nullptr;
+}
+
+// B.9 step 3: a returned size at least the request is fine (more room is not a lie).
+TEST_F(RpcReplyTest, LargerShmAllocIsAccepted) {
+  nw().hook = [&](Rpc& r) {
+    if (r.cmd() != OPTEE_RPC_CMD_SHM_ALLOC) return false;
+    const uint64_t size = r.arg->params[0].u.value.b + 3 * kPage;
+    uint64_t buf_ptr = 0;
+    const uint64_t cookie = nw().alloc_shm_buf(size, &buf_ptr);
+    r.arg->params[0].attr = kRegisterAttr;
+    r.arg->params[0].u.tmem = {buf_ptr, size, cookie};
+    r.arg->ret = TEE_SUCCESS;
+    return true;
+  };
+  uint32_t origin = 0;
+  EXPECT_EQ(try_open(nw(), &origin), TEE_SUCCESS);
+  nw().hook = nullptr;
+  EXPECT_EQ(nw().live_shm_bufs(), 0u);
+}
+
+// B.9 rpc_shm_mobj_alloc: a contiguous payload buffer in the carve-out is accepted.
+TEST_F(RpcReplyTest, CarveoutShmAllocIsAccepted) {
+  nw().hook = [&](Rpc& r) {
+    if (r.cmd() == OPTEE_RPC_CMD_SHM_FREE && r.arg->params[0].u.value.b == 0xca) {
+      r.arg->ret = TEE_SUCCESS;
+      return true;
+    }
+    if (r.cmd() != OPTEE_RPC_CMD_SHM_ALLOC) return false;
+    r.arg->params[0].attr = OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT;
+    r.arg->params[0].u.tmem = {hw::kStaticShmBase + 0x10000, r.arg->params[0].u.value.b, 0xca};
+    r.arg->ret = TEE_SUCCESS;
+    return true;
+  };
+  uint32_t origin = 0;
+  EXPECT_EQ(try_open(nw(), &origin), TEE_SUCCESS);
+  EXPECT_EQ(nw().count([](const Event& e) {
+              return e.is_cmd(OPTEE_RPC_CMD_SHM_FREE) && e.b == 0xca;
+            }),
+            1u);
+  nw().hook = nullptr;
+}
+
+// LOAD_TA: an image that is not a TA -> BAD_FORMAT (TEE); the payload buffer is freed.
+TEST_F(RpcReplyTest, BogusTaImageIsBadFormat) {
+  std::vector<std::vector<uint8_t>> images;
+  images.emplace_back(4000, 0x41);
+  images.emplace_back(ta_file().begin(), ta_file().begin() + 1000);  // truncated ELF
+  std::vector<uint8_t> bad_class = ta_file();
+  bad_class[4] = 1;  // ELFCLASS32
+  images.push_back(bad_class);
+  for (const auto& img : images) {
+    nw().ta_image = img;
+    uint32_t origin = 0;
+    EXPECT_EQ(try_open(nw(), &origin), TEE_ERROR_BAD_FORMAT);
+    EXPECT_EQ(origin, TEE_ORIGIN_TEE);
+    EXPECT_EQ(nw().live_shm_bufs(), 0u);
+  }
+  nw().ta_image = ta_file();
+}
+
+// LOAD_TA: a valid TA whose UUID is not the one asked for -> TEE_ERROR_SECURITY (TEE); a TA
+// the normal world does not have -> ITEM_NOT_FOUND (TEE).
+TEST_F(RpcReplyTest, TaWithWrongUuidIsSecurityError) {
+  nw().served_uuid = kOtherUuid;
+  uint32_t origin = 0;
+  EXPECT_EQ(try_open(nw(), &origin, kOtherUuid), TEE_ERROR_SECURITY);
+  EXPECT_EQ(origin, TEE_ORIGIN_TEE);
+  EXPECT_EQ(try_open(nw(), &origin, kTaUuid), TEE_ERROR_ITEM_NOT_FOUND);
+  EXPECT_EQ(origin, TEE_ORIGIN_TEE);
+  nw().served_uuid = kTaUuid;
+  EXPECT_EQ(nw().live_shm_bufs(), 0u);
+}
+
+// LOAD_TA: sizes that change between the query and the load, or make no sense, are refused
+// without using the buffer; whatever was allocated is freed.
+TEST_F(RpcReplyTest, InconsistentTaSizesAreRefused) {
+  int load = 0;
+  nw().hook = [&](Rpc& r) {
+    if (r.cmd() != OPTEE_RPC_CMD_LOAD_TA) return false;
+    nw().serve_cmd(*r.arg);
+    if (++load == 2) r.arg->params[1].u.tmem.size -= 1;  // second answer: one byte less
+    return true;
+  };
+  uint32_t origin = 0;
+  EXPECT_NE(try_open(nw(), &origin), TEE_SUCCESS);
+  EXPECT_EQ(origin, TEE_ORIGIN_TEE);
+  EXPECT_EQ(nw().live_shm_bufs(), 0u);
+  for (uint64_t size : std::vector<uint64_t>{0, 1ull << 40}) {
+    nw().hook = [&](Rpc& r) {
+      if (r.cmd() != OPTEE_RPC_CMD_LOAD_TA) return false;
+      r.arg->params[1].u.tmem.size = size;
+      r.arg->ret = TEE_SUCCESS;
+      return true;
+    };
+    nw().clear_events();
+    EXPECT_NE(try_open(nw(), &origin), TEE_SUCCESS) << size;
+    EXPECT_EQ(origin, TEE_ORIGIN_TEE);
+    EXPECT_EQ(nw().count([](const Event& e) { return e.is_cmd(OPTEE_RPC_CMD_SHM_ALLOC); }), 0u);
+  }
+  nw().hook = nullptr;
+}
+
+// ============================================================================================
+// Double fetch (B.7, invariant 10)
+// ============================================================================================
+
+using DoubleFetchTest = SecureEntryTest;
+
+// B.7: while an INVOKE sleeps in the normal world (waiting for its busy TA instance) the normal
+// world rewrites its argument page (cmd, func, session, num_params, attrs, memref fields) and the
+// page list. The secure OS acts on what it validated: the TA sums the original pages over the
+// original size, and only the output fields of the original attributes are written back.
+TEST_F(DoubleFetchTest, RewritingTheArgumentDuringAnRpcChangesNothing) {
+  NwOptions o;
+  o.threads = 3;
+  boot(o);
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  ClientBuf& good = nw().client(2);
+  ClientBuf& evil = nw().client(2);
+  fill_pattern(good.bytes(), good.size(), 1);
+  fill_pattern(evil.bytes(), evil.size(), 99);
+  // Keep the instance busy: a TEE_Wait that only a cancel ends.
+  Msg hold = nw().msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 1);
+  hold->func = TA_SHM_TEST_CMD_WAIT_CANCEL;
+  hold->session = s;
+  hold.p(0).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
+  hold.p(0).u.value = {0xFFFFFFFF, 0, 0};
+  Call ch = nw().start(MiniNw::with_arg(hold.pa));
+  ASSERT_TRUE(nw().step_until_wait(ch));
+
+  std::vector<NsPage> lists;
+  const uint64_t len = 2 * kPage - 3;
+  Msg m = nw().msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 2);
+  m->func = TA_SHM_TEST_CMD_SUM;
+  m->session = s;
+  m.p(0).attr = OPTEE_MSG_ATTR_TYPE_TMEM_INPUT | OPTEE_MSG_ATTR_NONCONTIG;
+  m.p(0).u.tmem = {nw().page_list(good.entries(), 0, &lists), len, 0x33};
+  m.p(1).attr = OPTEE_MSG_ATTR_TYPE_VALUE_OUTPUT;
+  Call cm = nw().start(MiniNw::with_arg(m.pa));
+  ASSERT_TRUE(nw().step_until_wait(cm));  // decoded, now waiting to enter the TA
+
+  m->cmd = OPTEE_MSG_CMD_CLOSE_SESSION;
+  m->func = TA_SHM_TEST_CMD_PANIC;
+  m->session = 0xdead;
+  m->num_params = 127;
+  m.p(0).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INOUT;
+  m.p(0).u.tmem = {nw().page_list(evil), 1, 0x34};
+  m.p(1).attr = OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT;
+  m.p(1).u.tmem = {hw::kSecureDramBase, 4, 0};
+  auto* list = reinterpret_cast<optee_page_list_page*>(lists[0].host);
+  list->pages_list[0] = evil.pa(0);
+  list->pages_list[1] = hw::kSecureDramBase;
+
+  Msg cancel = nw().msg(OPTEE_MSG_CMD_CANCEL, 0);
+  cancel->session = s;
+  EXPECT_EQ(nw().call(cancel), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(nw().finish(ch), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(hold->ret, TEE_ERROR_CANCEL);
+  EXPECT_EQ(nw().finish(cm), OPTEE_SMC_RETURN_OK);
+
+  EXPECT_EQ(m->ret, TEE_SUCCESS);
+  EXPECT_EQ(m->ret_origin, TEE_ORIGIN_TRUSTED_APP);
+  const uint64_t expect = sum_bytes(good.bytes(), len);
+  EXPECT_EQ(m.p(1).u.value.a, expect & 0xffffffff);  // written as VALUE_OUTPUT (saved attr)
+  EXPECT_EQ(m.p(1).u.value.b, expect >> 32);
+  EXPECT_EQ(m.p(0).u.tmem.size, 1u);  // an input memref: nothing written back
+  EXPECT_EQ(m.p(0).attr, OPTEE_MSG_ATTR_TYPE_VALUE_INOUT);  // attrs are never written
+  EXPECT_EQ(m->num_params, 127u);
+  EXPECT_EQ(nw().os().audit().sessions, 1u);  // the rewritten CLOSE did not happen
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+}
+
+// ============================================================================================
+// TA faults and cancellation (ref 9.3 #29, DESIGN "TAs")
+// ============================================================================================
+
+using TaTest = SecureEntryTest;
+
+// A TA panic -> TARGET_DEAD from the TEE; the session stays dead (TARGET_DEAD, origin TEE) until
+// closed; other instances are unaffected and the dead instance is gone after the close.
+TEST_F(TaTest, PanicIsTargetDeadAndStaysDead) {
+  uint32_t s = 0, other = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  ASSERT_EQ(nw().open_session(&other), TEE_SUCCESS);
+  EXPECT_EQ(nw().os().audit().instances, 2u);
+  Msg m = nw().msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 0);
+  m->func = TA_SHM_TEST_CMD_PANIC;
+  m->session = s;
+  EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(m->ret, TEE_ERROR_TARGET_DEAD);
+  EXPECT_EQ(m->ret_origin, TEE_ORIGIN_TEE);
+  for (uint32_t session : {s, other}) {
+    Msg i = nw().msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 1);
+    i->func = TA_SHM_TEST_CMD_INC;
+    i->session = session;
+    i.p(0).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INOUT;
+    i.p(0).u.value = {1, 1, 0};
+    EXPECT_EQ(nw().call(i), OPTEE_SMC_RETURN_OK);
+    if (session == s) {
+      EXPECT_EQ(i->ret, TEE_ERROR_TARGET_DEAD);
+      EXPECT_EQ(i->ret_origin, TEE_ORIGIN_TEE);
+      EXPECT_EQ(i.p(0).u.value.a, 1u);
+    } else {
+      EXPECT_EQ(i->ret, TEE_SUCCESS);
+      EXPECT_EQ(i.p(0).u.value.a, 2u);
+    }
+  }
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+  EXPECT_EQ(nw().os().audit().instances, 1u);
+  EXPECT_EQ(nw().close_session(other), TEE_SUCCESS);
+}
+
+// Ref 9.3 #29, 5.5 NOTIFICATION: CANCEL wakes a TA sleeping in TEE_Wait: the cancelling thread
+// sends NOTIFICATION SEND for the waiting thread's key, the wait ends with TEE_ERROR_CANCEL.
+TEST_F(TaTest, CancelWakesTeeWait) {
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  Msg m = nw().msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 1);
+  m->func = TA_SHM_TEST_CMD_WAIT_CANCEL;
+  m->session = s;
+  m.p(0).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
+  m.p(0).u.value = {0xFFFFFFFF, 0, 0};
+  Call c = nw().start(MiniNw::with_arg(m.pa));
+  ASSERT_TRUE(nw().step_until_wait(c));
+  const uint64_t key = nw().pending_cmd(c)->params[0].u.value.b;
+  const uint32_t waiter = c.thread();
+  EXPECT_NE(key, 0u);
+  EXPECT_EQ(nw().pending_cmd(c)->params[0].u.value.c, 0u);  // no timeout
+  nw().clear_events();
+  Msg cancel = nw().msg(OPTEE_MSG_CMD_CANCEL, 0);
+  cancel->session = s;
+  EXPECT_EQ(nw().call(cancel), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(cancel->ret, TEE_SUCCESS);
+  const auto ev = nw().events();
+  ASSERT_FALSE(ev.empty());
+  EXPECT_TRUE(std::any_of(ev.begin(), ev.end(), [&](const Event& e) {
+    return e.is_send() && e.b == key && e.thread != waiter;
+  }));
+  EXPECT_EQ(nw().finish(c), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(m->ret, TEE_ERROR_CANCEL);
+  EXPECT_EQ(m->ret_origin, TEE_ORIGIN_TRUSTED_APP);
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+}
+
+// NOTIFICATION WAIT carries the TEE_Wait timeout; a wait that times out is a normal return.
+TEST_F(TaTest, TeeWaitTimesOut) {
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  Msg m = nw().msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 1);
+  m->func = TA_SHM_TEST_CMD_WAIT_CANCEL;
+  m->session = s;
+  m.p(0).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
+  m.p(0).u.value = {20, 0, 0};
+  nw().clear_events();
+  EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(m->ret, TEE_SUCCESS);
+  EXPECT_GE(nw().count([](const Event& e) { return e.is_wait() && e.c > 0 && e.c <= 20; }), 1u);
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
 }
 
 }  // namespace

@@ -5,12 +5,15 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "base/log.h"
 #include "ta_runtime/entry.h"
+#include "ta_runtime/storage_service.h"
 
 namespace teemu::ta_runtime {
 
@@ -59,11 +62,45 @@ bool plausible_elf(const std::vector<uint8_t>& image) {
   if (eh.e_machine != EM_AARCH64) return false;
 #endif
   // Program headers must lie inside the image.
-  uint64_t ph_end = eh.e_phoff + uint64_t{eh.e_phnum} * eh.e_phentsize;
-  return eh.e_phoff <= image.size() && ph_end <= image.size() && ph_end >= eh.e_phoff;
+  const uint64_t size = image.size();
+  if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0) return false;
+  if (eh.e_phoff > size || uint64_t{eh.e_phnum} * sizeof(Elf64_Phdr) > size - eh.e_phoff)
+    return false;
+  // So must every segment's file contents: the dynamic loader maps them from the file and
+  // touches their last page, which past the end of the file is a SIGBUS that takes the whole
+  // process (the secure OS) down. A truncated image from the normal world must be refused here.
+  std::vector<Elf64_Phdr> loads;
+  Elf64_Phdr dyn{};
+  bool has_dyn = false;
+  for (uint32_t i = 0; i < eh.e_phnum; ++i) {
+    Elf64_Phdr ph;
+    std::memcpy(&ph, image.data() + eh.e_phoff + uint64_t{i} * sizeof(ph), sizeof(ph));
+    if (ph.p_offset > size || ph.p_filesz > size - ph.p_offset) return false;
+    if (ph.p_type == PT_LOAD) {
+      if (ph.p_filesz > ph.p_memsz) return false;
+      loads.push_back(ph);
+    } else if (ph.p_type == PT_DYNAMIC) {
+      dyn = ph;
+      has_dyn = true;
+    }
+  }
+  if (loads.empty()) return false;
+  // The loader reads the dynamic section at its load address: it must be file-backed loaded data.
+  if (has_dyn &&
+      std::none_of(loads.begin(), loads.end(), [&](const Elf64_Phdr& l) {
+        return dyn.p_vaddr >= l.p_vaddr && dyn.p_filesz <= l.p_filesz &&
+               dyn.p_vaddr - l.p_vaddr <= l.p_filesz - dyn.p_filesz;
+      }))
+    return false;
+  return true;
 }
 
 }  // namespace
+
+DlTaLoader::DlTaLoader(std::unique_ptr<storage::StorageService> storage)
+    : storage_(std::move(storage)) {}
+
+DlTaLoader::~DlTaLoader() = default;
 
 Result<std::unique_ptr<tee::TaInstance>> DlTaLoader::instantiate(
     const abi::Uuid& uuid, const std::vector<uint8_t>& image) {
@@ -103,7 +140,7 @@ Result<std::unique_ptr<tee::TaInstance>> DlTaLoader::instantiate(
   if (auto* ds = static_cast<const uint32_t*>(dlsym(handle, "ta_data_size"))) props.data_size = *ds;
   if (!(props.uuid == uuid)) return fail_loaded(abi::TEE_ERROR_SECURITY);
   if (props.flags & ~kTaFlagsMask) return fail_loaded(abi::TEE_ERROR_BAD_FORMAT);
-  auto inst = DlTaInstance::create(handle, fd, props);
+  auto inst = DlTaInstance::create(handle, fd, props, storage_.get());
   if (!inst) return fail_loaded(abi::TEE_ERROR_BAD_FORMAT);
   return std::unique_ptr<tee::TaInstance>(std::move(inst));
 }

@@ -22,8 +22,9 @@ uint32_t MobjRef::release() {
   if (m_ == nullptr) return 0;
   Mobj* m = m_;
   m_ = nullptr;
-  uint32_t key = m->release_key();
-  return m->put() ? key : 0;
+  if (m->kind() == Mobj::Kind::kRegistered) return m->registry_->put(m);
+  m->put();
+  return 0;
 }
 
 std::unique_ptr<Mobj> Mobj::create_paged(Kind kind, std::vector<Pfn> pages, uint32_t page_offset,
@@ -50,16 +51,11 @@ std::unique_ptr<Mobj> Mobj::create_static(PhysAddr pa, uint64_t size, std::byte*
   return m;
 }
 
-bool Mobj::put() {
+void Mobj::put() {
+  TEEMU_ASSERT(kind_ != Kind::kRegistered);
   uint32_t before = refs_.fetch_sub(1, std::memory_order_acq_rel);
   TEEMU_ASSERT(before != 0);
-  if (before != 1) return false;
-  if (kind_ == Kind::kRegistered) {
-    // Only reachable while releasing: the registration reference is dropped by begin_release.
-    return true;
-  }
-  delete this;
-  return false;
+  if (before == 1) delete this;
 }
 
 MobjRegistry::~MobjRegistry() {
@@ -72,6 +68,7 @@ void MobjRegistry::insert(std::unique_ptr<Mobj> m) {
   TEEMU_ASSERT(m->kind() == Mobj::Kind::kRegistered);
   base::MutexLock lock(lock_);
   pages_ += m->num_pages();
+  m->registry_ = this;
   Mobj* raw = m.release();
   by_cookie_[raw->cookie()].push_back(raw);
 }
@@ -87,26 +84,35 @@ MobjRef MobjRegistry::lookup(uint64_t cookie) {
 }
 
 Result<Mobj*> MobjRegistry::begin_release(uint64_t cookie, uint32_t wake_key) {
-  Mobj* m = nullptr;
-  {
-    base::MutexLock lock(lock_);
-    auto it = by_cookie_.find(cookie);
-    if (it == by_cookie_.end()) return fail(abi::TEE_ERROR_BAD_PARAMETERS);
-    m = it->second.back();
-    if (m->releasing_) return fail(abi::TEE_ERROR_BAD_PARAMETERS);
-    m->releasing_ = true;
-    m->release_key_ = wake_key;
-  }
+  base::MutexLock lock(lock_);
+  auto it = by_cookie_.find(cookie);
+  if (it == by_cookie_.end()) return fail(abi::TEE_ERROR_BAD_PARAMETERS);
+  Mobj* m = it->second.back();
+  if (m->releasing_) return fail(abi::TEE_ERROR_BAD_PARAMETERS);
+  m->releasing_ = true;
+  m->release_key_ = wake_key;
   // Drop the registration's reference. If it was the last one, nobody needs waking: the caller's
   // try_finish_release() sees zero.
-  (void)m->put();
+  uint32_t before = m->refs_.fetch_sub(1, std::memory_order_acq_rel);
+  TEEMU_ASSERT(before != 0);
   return m;
 }
 
+uint32_t MobjRegistry::put(Mobj* m) {
+  base::MutexLock lock(lock_);
+  TEEMU_ASSERT(m->registry_ == this);
+  uint32_t before = m->refs_.fetch_sub(1, std::memory_order_acq_rel);
+  TEEMU_ASSERT(before != 0);
+  if (before != 1) return 0;
+  // Only begin_release drops the registration's reference, so zero means releasing.
+  TEEMU_ASSERT(m->releasing_);
+  return m->release_key_;
+}
+
 bool MobjRegistry::try_finish_release(Mobj* m) {
-  if (m->refs() != 0) return false;
   {
     base::MutexLock lock(lock_);
+    if (m->refs() != 0) return false;
     auto it = by_cookie_.find(m->cookie());
     TEEMU_ASSERT(it != by_cookie_.end());
     auto& list = it->second;

@@ -24,6 +24,7 @@
 namespace teemu::tee {
 
 class Mobj;
+class MobjRegistry;
 
 // Intrusive reference to a Mobj; releasing the last reference runs the object's release hook.
 class MobjRef {
@@ -75,15 +76,14 @@ class Mobj {
   std::byte* host_base() const { return host_base_; }
 
   void get() { refs_.fetch_add(1, std::memory_order_relaxed); }
-  // Drops one reference. The last reference deletes a temporary or static object. For a
-  // registered object it can only be dropped while the object is releasing; then put() returns
-  // true and the caller must wake release_key(), on which the unregistering thread sleeps.
-  [[nodiscard]] bool put();
+  // Drops one reference to a temporary or static object; the last one deletes it. References to
+  // registered objects are dropped through their registry (MobjRef::release does both).
+  void put();
   uint32_t refs() const { return refs_.load(std::memory_order_acquire); }
-  uint32_t release_key() const { return release_key_; }
 
  private:
   friend class MobjRegistry;
+  friend class MobjRef;
   Mobj() = default;
 
   Kind kind_ = Kind::kTemporary;
@@ -94,7 +94,8 @@ class Mobj {
   std::byte* host_base_ = nullptr;
   PhysAddr static_pa_{};
   std::atomic<uint32_t> refs_{1};
-  // Registered objects only: set under the registry lock.
+  // Registered objects only: set once at insert / under the registry lock.
+  MobjRegistry* registry_ = nullptr;
   bool releasing_ = false;
   uint32_t release_key_ = 0;
 };
@@ -116,6 +117,14 @@ class MobjRegistry {
   // True once every user of the object dropped its reference; the object is then unlinked and
   // freed and must not be touched again.
   bool try_finish_release(Mobj* m) EXCLUDES(lock_);
+  // Drops one reference to a registered object of this registry. Returns the wait key of the
+  // unregistering thread when this was the last reference (the caller must wake it), else 0.
+  // The count and the key are read under the registry lock, together with the releaser's check
+  // in try_finish_release: a user that read the key before UNREGISTER set it and dropped its
+  // reference after would otherwise wake nobody, and the unregistering thread would sleep in
+  // the normal world for ever (a lost wake-up); reading it after the drop could touch an object
+  // the releaser already freed.
+  [[nodiscard]] uint32_t put(Mobj* m) EXCLUDES(lock_);
   size_t count() const EXCLUDES(lock_);
   // Total pages held by registered objects (for the metadata audit).
   uint64_t pages() const EXCLUDES(lock_);

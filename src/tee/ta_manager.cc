@@ -22,7 +22,11 @@ Result<std::vector<uint8_t>> SecureOs::load_ta_image(SecureThread& t, const abi:
   // First ask for the size with a NULL buffer, then fetch into RPC shared memory.
   RpcParam q[2] = {RpcParam::value_in(a, b),
                    RpcParam::mem(RpcParam::Kind::kMemOut, nullptr, 0, 0)};
-  uint32_t ret = rpc_.cmd(t, abi::OPTEE_RPC_CMD_LOAD_TA, q);
+  const abi::optee_msg_arg* asked = nullptr;
+  uint32_t ret = rpc_.cmd(t, abi::OPTEE_RPC_CMD_LOAD_TA, q, &asked);
+  // No RPC argument to ask in: our own failure, not "no such TA" (optee_os rpc_load returns
+  // thread_rpc_cmd's TEE_ERROR_OUT_OF_MEMORY).
+  if (asked == nullptr) return fail(abi::TEE_ERROR_OUT_OF_MEMORY);
   if (ret != abi::TEE_SUCCESS && ret != abi::TEE_ERROR_SHORT_BUFFER)
     return fail(ret == abi::TEE_ERROR_ITEM_NOT_FOUND ? ret : abi::TEE_ERROR_ITEM_NOT_FOUND);
   const uint64_t size = q[1].size;
