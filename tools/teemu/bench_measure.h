@@ -92,6 +92,7 @@ std::vector<SweepPoint> measure_register_sweep(const Plan& plan, const Tick& tic
 struct SumFigures {
   double ta_ns = 0, native_ns = 0;
   double ta_cpu_ns = 0, native_cpu_ns = 0;
+  double native_cpu_min_ns = 0, native_cpu_max_ns = 0;  // over the client's stack placements
   double rpcs_per_sum = 0;
 };
 SumFigures measure_zero_copy(const Plan& plan, const Tick& tick);
