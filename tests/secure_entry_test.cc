@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -773,16 +774,20 @@ class SecureEntryTest : public ::testing::Test {
 // answers BAD_PARAMETERS in arg->ret; if it refuses the location, the SMC fails and `ret` keeps
 // the sentinel.
 constexpr uint32_t kSentinel = 0x5a5a5a5a;
+// (Byte copies: the probes are deliberately placed at misaligned addresses too.)
 void write_probe(std::byte* host, uint32_t num_params = 0) {
-  auto* a = reinterpret_cast<optee_msg_arg*>(host);
-  std::memset(a, 0, optee_msg_get_arg_size(std::min<uint32_t>(num_params, 127)));
-  a->cmd = OPTEE_MSG_CMD_INVOKE_COMMAND;
-  a->session = 0xdead;
-  a->num_params = num_params;
-  a->ret = kSentinel;
+  std::memset(host, 0, optee_msg_get_arg_size(std::min<uint32_t>(num_params, 127)));
+  optee_msg_arg a{};
+  a.cmd = OPTEE_MSG_CMD_INVOKE_COMMAND;
+  a.session = 0xdead;
+  a.num_params = num_params;
+  a.ret = kSentinel;
+  std::memcpy(host, &a, sizeof(a));
 }
 uint32_t probe_ret(const std::byte* host) {
-  return reinterpret_cast<const optee_msg_arg*>(host)->ret;
+  uint32_t ret;
+  std::memcpy(&ret, host + offsetof(optee_msg_arg, ret), sizeof(ret));
+  return ret;
 }
 
 // ============================================================================================
@@ -1000,7 +1005,6 @@ TEST_F(EntryTest, ReturnFromRpcToActiveThreadIsEresume) {
   uint32_t s = 0;
   ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
   std::atomic<uint32_t> seen{0};
-  std::atomic<uint32_t> limit{0};
   nw().loader().on_invoke = [&](uint32_t) {
     const uint32_t id = tee::current_thread()->id();
     std::thread other([&] {
@@ -1010,7 +1014,6 @@ TEST_F(EntryTest, ReturnFromRpcToActiveThreadIsEresume) {
       seen = nw().smc(in).w(0);
     });
     other.join();
-    (void)limit;
   };
   Msg m = nw().msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 1);
   m->func = TA_SHM_TEST_CMD_INC;
