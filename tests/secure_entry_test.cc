@@ -1092,12 +1092,16 @@ TEST_F(ArgTest, ArgInSecureDramIsEbadaddr) {
 // #38, B.2: an argument where no RAM is (PA 0, holes, beyond the frame table, beyond 44 bits, a
 // page the normal world freed) -> EBADADDR.
 TEST_F(ArgTest, UnmappedArgIsEbadaddr) {
+  NsPage real = nw().page();
+  write_probe(real.host);
   NsPage gone = nw().page();
   nw().free_page(gone);
   for (uint64_t pa : std::vector<uint64_t>{0, kUnmappedPa, 1ull << 40, 1ull << 52,
-                                          0xFFFFFFFFFFFFF000ull, gone.pa}) {
+                                          0xFFFFFFFFFFFFF000ull, real.pa + (1ull << 44),
+                                          gone.pa}) {
     EXPECT_EQ(nw().run(MiniNw::with_arg(pa)), OPTEE_SMC_RETURN_EBADADDR) << hex(pa);
   }
+  EXPECT_EQ(probe_ret(real.host), kSentinel);  // PA + 2^44 did not alias it
 }
 
 // #38, B.2 case 1: inside the carve-out the argument must be 8-byte aligned -> else EBADADDR;
@@ -1799,6 +1803,26 @@ TEST_F(PageListTest, ListPageMustBeNonSecureRam) {
   EXPECT_EQ(nw().os().audit().registered_shm, 0u);
 }
 
+// Ref 5.4, B.3, invariant 26: a list page address beyond the physical address space must not
+// alias the frame its low bits name (frame numbers are 32 bits: PA + 2^44 is not PA).
+TEST_F(PageListTest, ListAddressesBeyondTheAddressSpaceDoNotAlias) {
+  ClientBuf& b = nw().client(512);
+  std::vector<NsPage> lists;
+  const uint64_t buf_ptr = nw().page_list(b.entries(), 0, &lists);
+  EXPECT_EQ(nw().register_shm(buf_ptr + (1ull << 44), 512 * kPage, 0x7d),
+            TEE_ERROR_BAD_PARAMETERS);
+  auto* first = reinterpret_cast<optee_page_list_page*>(lists[0].host);
+  first->next_page_data = lists[1].pa + (1ull << 44);
+  EXPECT_EQ(nw().register_shm(buf_ptr, 512 * kPage, 0x7d), TEE_ERROR_BAD_PARAMETERS);
+  first->next_page_data = lists[1].pa;
+  first->pages_list[3] = b.pa(3) + (1ull << 44);
+  EXPECT_EQ(nw().register_shm(buf_ptr, 512 * kPage, 0x7d), TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(nw().os().audit().registered_shm, 0u);
+  first->pages_list[3] = b.pa(3);
+  EXPECT_EQ(nw().register_shm(buf_ptr, 512 * kPage, 0x7d), TEE_SUCCESS);
+  EXPECT_EQ(nw().unregister_shm(0x7d), TEE_SUCCESS);
+}
+
 // Ref 5.4: the low 12 bits of buf_ptr are the buffer's offset in its first page.
 TEST_F(PageListTest, ListOffsetIsTheBufferOffset) {
   uint32_t s = 0;
@@ -2222,12 +2246,16 @@ uint32_t try_open(MiniNw& nw, uint32_t* origin, const Uuid& uuid = kTaUuid) {
 // OUT_OF_MEMORY from the TEE.
 TEST_F(RpcReplyTest, UnusableRpcAllocAnswerIsFreed) {
   for (uint64_t bad : std::vector<uint64_t>{hw::kSecureDramBase, 0x8, 0x4, 0x800, 0,
-                                            kUnmappedPa, 1ull << 52, hw::kStaticShmBase + 4}) {
+                                            kUnmappedPa, 1ull << 52, hw::kStaticShmBase + 4,
+                                            1ull << 44}) {
     uint64_t cookie = 0;
     nw().hook = [&](Rpc& r) {
       if (r.func != OPTEE_SMC_RPC_FUNC_ALLOC) return false;
       cookie = nw().answer_alloc(r);
-      uint64_t pa = bad < kPage ? reg_pair_to_64(r.reply[1], r.reply[2]) + bad : bad;
+      // Small values and 2^44 are offsets from the real page (2^44: an alias beyond the frames).
+      uint64_t pa = bad < kPage || bad == (1ull << 44)
+                        ? reg_pair_to_64(r.reply[1], r.reply[2]) + bad
+                        : bad;
       if (bad == 0) pa = 0;
       reg_pair_from_64(pa, r.reply[1], r.reply[2]);
       return true;

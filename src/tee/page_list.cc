@@ -10,12 +10,23 @@ namespace teemu::tee {
 
 namespace {
 
+// The frame of `pa` if it is a page-aligned non-secure RAM page. Frame numbers are 32 bits: a PA
+// beyond the frame space is refused, never truncated onto the frame its low bits name.
+bool ns_page(const hw::PhysMem& mem, uint64_t pa, Pfn* pfn, std::byte** host) {
+  if (!base::page_aligned(pa)) return false;
+  *pfn = pa_to_pfn(PhysAddr{pa});
+  if ((pa >> base::kPageShift) != *pfn) return false;
+  auto f = mem.frame(*pfn);
+  if (!hw::PhysMem::is_nonsecure_ram(f.bank)) return false;
+  *host = f.host;
+  return true;
+}
+
 // Host address of a list page, if `pa` is an aligned non-secure RAM page.
 const std::byte* map_list_page(const hw::PhysMem& mem, uint64_t pa) {
-  if (!base::page_aligned(pa)) return nullptr;
-  auto f = mem.frame(pa_to_pfn(PhysAddr{pa}));
-  if (!hw::PhysMem::is_nonsecure_ram(f.bank)) return nullptr;
-  return f.host;
+  Pfn pfn;
+  std::byte* host = nullptr;
+  return ns_page(mem, pa, &pfn, &host) ? host : nullptr;
 }
 
 }  // namespace
@@ -46,17 +57,15 @@ Result<ExtractedPages> extract_page_list(const hw::PhysMem& mem, uint64_t buf_pt
     uint64_t entry;
     std::memcpy(&entry, list + slot * sizeof(uint64_t), sizeof(entry));
     ++slot;
-    if (!base::page_aligned(entry)) return bad();
-    Pfn pfn = pa_to_pfn(PhysAddr{entry});
-    if ((entry >> base::kPageShift) != pfn) return bad();  // beyond the 32-bit frame space
-    auto f = mem.frame(pfn);
-    if (!hw::PhysMem::is_nonsecure_ram(f.bank)) return bad();
+    Pfn pfn;
+    std::byte* host = nullptr;
+    if (!ns_page(mem, entry, &pfn, &host)) return bad();
     out.pages[i] = pfn;
     if (i == 0)
-      expected_host = f.host;
-    else if (contiguous && f.host != expected_host)
+      expected_host = host;
+    else if (contiguous && host != expected_host)
       contiguous = false;
-    expected_host = f.host + base::kPageSize;
+    expected_host = host + base::kPageSize;
   }
   if (contiguous) out.host_base = mem.frame(out.pages[0]).host + out.page_offset;
   return out;
