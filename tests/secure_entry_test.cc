@@ -1760,6 +1760,60 @@ TEST_F(MemrefTest, OutputSizesAreWrittenBack) {
   EXPECT_EQ(nw().unregister_shm(0x60), TEE_SUCCESS);
 }
 
+// B.6 (failure modes "NULL TMEM whose shm_ref is a registered cookie", "two params with the same
+// cookie", "RMEM naming a temporary cookie"): a NULL memref touches no object whatever its
+// shm_ref; two params may hold the same registered buffer (each holds its own reference, all
+// dropped at the end, so UNREGISTER afterwards does not sleep); the cookie of a temporary memref
+// is not a registered buffer, even within its own call (BAD_PARAMETERS).
+TEST_F(MemrefTest, CookiesAcrossParamsOfOneCall) {
+  uint32_t s = 0;
+  ASSERT_EQ(nw().open_session(&s), TEE_SUCCESS);
+  ClientBuf& b = nw().client(1);
+  fill_pattern(b.bytes(), kPage, 4);
+  ASSERT_EQ(nw().register_buf(b, 0x90), TEE_SUCCESS);
+  uint64_t sum = 1;
+  EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_TMEM_INPUT, {0, 100, 0x90}, &sum),
+            TEE_SUCCESS);
+  EXPECT_EQ(sum, 0u);
+  for (uint32_t cmd : {OPTEE_MSG_CMD_CLOSE_SESSION, OPTEE_MSG_CMD_CANCEL}) {
+    Msg m = nw().msg(cmd, 1);
+    m->session = s;
+    m.p(0).attr = OPTEE_MSG_ATTR_TYPE_TMEM_INPUT;
+    m.p(0).u.tmem = {0, 0, 0x90};
+    EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+    EXPECT_EQ(m->ret, TEE_ERROR_BAD_PARAMETERS);
+  }
+  EXPECT_EQ(nw().os().audit().registered_shm, 1u);
+
+  Msg m = nw().msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 3);
+  m->func = TA_SHM_TEST_CMD_SUM;
+  m->session = s;
+  m.p(0).attr = OPTEE_MSG_ATTR_TYPE_RMEM_INPUT;
+  m.p(0).u.rmem = {0, 64, 0x90};
+  m.p(1).attr = OPTEE_MSG_ATTR_TYPE_VALUE_OUTPUT;
+  m.p(2).attr = OPTEE_MSG_ATTR_TYPE_RMEM_INOUT;
+  m.p(2).u.rmem = {8, 64, 0x90};
+  EXPECT_EQ(nw().call(m), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(m->ret, TEE_SUCCESS);
+  EXPECT_EQ(m.p(1).u.value.a, sum_bytes(b.bytes(), 64));
+  nw().clear_events();
+  EXPECT_EQ(nw().unregister_shm(0x90), TEE_SUCCESS);
+  EXPECT_EQ(nw().count([](const Event& e) { return e.is_wait(); }), 0u);
+
+  Msg t = nw().msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 3);
+  t->func = TA_SHM_TEST_CMD_SUM;
+  t->session = s;
+  t.p(0).attr = OPTEE_MSG_ATTR_TYPE_TMEM_INPUT | OPTEE_MSG_ATTR_NONCONTIG;
+  t.p(0).u.tmem = {nw().page_list(b), 64, 0x91};
+  t.p(1).attr = OPTEE_MSG_ATTR_TYPE_VALUE_OUTPUT;
+  t.p(2).attr = OPTEE_MSG_ATTR_TYPE_RMEM_INPUT;
+  t.p(2).u.rmem = {0, 64, 0x91};
+  EXPECT_EQ(nw().call(t), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(t->ret, TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(t->ret_origin, TEE_ORIGIN_TEE);
+  EXPECT_EQ(nw().close_session(s), TEE_SUCCESS);
+}
+
 // ============================================================================================
 // Page lists (#43, #47, B.4, ref 5.4)
 // ============================================================================================
