@@ -453,7 +453,9 @@ int run_report(const BenchOptions& opts) {
 
   progress.step("empty-invoke throughput against client threads");
   std::vector<int> threads = plan.scaling_threads;
-  const std::vector<ScalingPoint> scaling = measure_scaling(plan, threads, tick);
+  double spin_cpus = 0;
+  const std::vector<ScalingPoint> scaling = measure_scaling(plan, threads, tick, &spin_cpus);
+  raw["cpus_available_2_spinning_threads"] = spin_cpus;
   double t1 = 0, t2 = 0, c1 = 0, c2 = 0, u2 = 0;
   for (const ScalingPoint& p : scaling) {
     raw["invoke_throughput_" + std::to_string(p.threads) + "_threads_per_s"] = p.invokes_per_s;
@@ -464,8 +466,9 @@ int run_report(const BenchOptions& opts) {
   }
   set("scaling_2_threads", t2 / t1,
       fmt("%.0f", t2) + " / " + fmt("%.0f", t1) + " invokes/s; CPU per invoke " +
-          dur(c2) + " / " + dur(c1) + "; 2 threads got " + fmt("%.2f", u2) + " of " +
-          std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " CPUs (" +
+          dur(c2) + " / " + dur(c1) + "; 2 threads got " + fmt("%.2f", u2) +
+          " CPUs, 2 spinning threads " + fmt("%.2f", spin_cpus) + " (of " +
+          std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + "; " +
           std::to_string(platform::embedded_machine()->config().threads) + " secure threads)");
   plots.scaling.push_back({"native client threads", "client threads", scaling});
 

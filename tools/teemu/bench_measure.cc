@@ -531,10 +531,30 @@ WindowResult scaling_run(const Plan& plan, int threads) {
           static_cast<double>(cpu1 - cpu0) / static_cast<double>(t1 - t0)};
 }
 
+// CPUs two busy-looping threads get in a window of window_ns.
+double spin_cpus_used(double window_ns) {
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> sink{0};
+  const uint64_t t0 = now_ns(), cpu0 = process_cpu_ns();
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 2; ++t)
+    ts.emplace_back([&] {
+      uint64_t n = 0;
+      while (!stop.load(std::memory_order_relaxed)) ++n;
+      sink.fetch_add(n);
+    });
+  std::this_thread::sleep_for(std::chrono::nanoseconds(static_cast<int64_t>(window_ns)));
+  stop.store(true);
+  for (auto& t : ts) t.join();
+  const uint64_t t1 = now_ns(), cpu1 = process_cpu_ns();
+  return static_cast<double>(cpu1 - cpu0) / static_cast<double>(t1 - t0);
+}
+
 }  // namespace
 
 std::vector<ScalingPoint> measure_scaling(const Plan& plan, const std::vector<int>& threads,
-                                          const Tick& tick) {
+                                          const Tick& tick, double* spin_cpus) {
+  std::vector<double> spin;
   std::vector<std::vector<double>> runs(threads.size()), cpu(threads.size()),
       used(threads.size());
   for (int t : threads) scaling_run(plan, t);  // warm-up (first contexts, instances)
@@ -545,8 +565,10 @@ std::vector<ScalingPoint> measure_scaling(const Plan& plan, const std::vector<in
       cpu[i].push_back(w.cpu_ns_per_invoke);
       used[i].push_back(w.cpus_used);
     }
+    spin.push_back(spin_cpus_used(plan.scaling_window_ns / 3));
     if (tick) tick(static_cast<double>(r + 1) / plan.scaling_runs);
   }
+  if (spin_cpus != nullptr) *spin_cpus = median(spin);
   std::vector<ScalingPoint> out;
   for (size_t i = 0; i < threads.size(); ++i)
     out.push_back({threads[i], median(runs[i]), median(cpu[i]), median(used[i])});

@@ -116,8 +116,11 @@ struct ScalingPoint {
   // lock) or the machine had no CPU free for them.
   double cpus_used = 0;
 };
+// `spin_cpus` (if not null) gets the median CPUs used by two threads that only spin, measured
+// after each round of windows: what the machine could give the process at that time (below 2, a
+// shared machine was busy elsewhere).
 std::vector<ScalingPoint> measure_scaling(const Plan& plan, const std::vector<int>& threads,
-                                          const Tick& tick);
+                                          const Tick& tick, double* spin_cpus = nullptr);
 
 // Guests through the hypervisor's OP-TEE mediator: the empty invoke from a guest and the
 // throughput against the number of guests. No hypervisor exists yet: returns nullopt and sets

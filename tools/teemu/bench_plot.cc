@@ -133,6 +133,7 @@ std::string scaling_chart(const fs::path& dir, const std::vector<ScalingSeries>&
     << " CPUs)'\n"
     << "set xlabel 'client threads (each with its own context and session) / guests'\n"
     << "set ylabel 'invokes per second'\n"
+    << "set format y '%.0f'\n"
     << "set yrange [0:*]\n"
     << "set xtics 1\n";
   int max_x = 1;
