@@ -1,6 +1,7 @@
 #include "platform/config.h"
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -25,6 +26,14 @@ std::vector<std::string> split_path(const std::string& s) {
   while (std::getline(ss, item, ':'))
     if (!item.empty()) out.push_back(item);
   return out;
+}
+
+// A relative storage directory is taken relative to the working directory at boot, so that a
+// later chdir of the client cannot move it.
+std::string absolute_path(const std::string& p) {
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(p, ec);
+  return ec ? p : abs.lexically_normal().string();
 }
 
 tl::expected<bool, ConfigError> parse_bool(const std::string& name, const std::string& v) {
@@ -124,6 +133,10 @@ tl::expected<void, ConfigError> apply_config_file(MachineConfig& c, const std::s
       } else {
         return config_error(path + ": ta_path must be a string or an array of strings");
       }
+    } else if (k == "storage_dir") {
+      auto s = node.value<std::string>();
+      if (!s || s->empty()) return config_error(path + ": storage_dir must be a directory name");
+      c.storage_dir = absolute_path(*s);
     } else if (k == "stats") {
       auto s = node.value<std::string>();
       if (!s) return config_error(path + ": stats must be a file name");
@@ -160,12 +173,17 @@ tl::expected<void, ConfigError> apply_environment(MachineConfig& c) {
   }
   if (const char* v = env("TEEMU_TA_PATH")) c.ta_path = split_path(v);
   if (const char* v = env("TEEMU_STATS")) c.stats_file = v;
+  if (const char* v = env("TEEMU_STORAGE_DIR")) {
+    if (*v == '\0') return config_error("TEEMU_STORAGE_DIR: must name a directory");
+    c.storage_dir = absolute_path(v);
+  }
   return check(c);
 }
 
 tl::expected<MachineConfig, ConfigError> load_config() {
   MachineConfig c;
   c.ta_path = {default_ta_dir()};
+  c.storage_dir = default_storage_dir();
   if (const char* f = std::getenv("TEEMU_CONFIG"); f != nullptr && *f != '\0') {
     auto r = apply_config_file(c, f);
     if (!r) return tl::unexpected(r.error());
@@ -173,6 +191,14 @@ tl::expected<MachineConfig, ConfigError> load_config() {
   auto r = apply_environment(c);
   if (!r) return tl::unexpected(r.error());
   return c;
+}
+
+std::string default_storage_dir() {
+  const char* xdg = std::getenv("XDG_DATA_HOME");
+  if (xdg != nullptr && xdg[0] == '/') return std::string(xdg) + "/teemu/tee";
+  const char* home = std::getenv("HOME");
+  if (home != nullptr && home[0] == '/') return std::string(home) + "/.local/share/teemu/tee";
+  return "/tmp/teemu-" + std::to_string(getuid()) + "/tee";
 }
 
 std::string default_ta_dir() {

@@ -17,6 +17,9 @@ struct MachineConfig {
   std::string stats_file;                   // TEEMU_STATS
   uint64_t ns_dram_size = 256ull << 20;     // TEEMU_NS_DRAM_SIZE: kernel page pool
   uint64_t thread_stack_size = 512 * 1024;  // TEEMU_THREAD_STACK_SIZE
+  // TEEMU_STORAGE_DIR: tee-supplicant's REE FS root (trusted storage files), created on first
+  // use. Empty means default_storage_dir().
+  std::string storage_dir;
 };
 
 // A configuration error: what is wrong, for the user.
@@ -32,6 +35,10 @@ tl::expected<void, ConfigError> apply_config_file(MachineConfig& config, const s
 tl::expected<void, ConfigError> apply_environment(MachineConfig& config);
 // Parses "2M", "64k", "0x1000", "4096" (binary units).
 tl::expected<uint64_t, ConfigError> parse_size(const std::string& text);
+
+// The default storage directory: $XDG_DATA_HOME/teemu/tee, else $HOME/.local/share/teemu/tee,
+// else /tmp/teemu-<uid>/tee.
+std::string default_storage_dir();
 
 // Directory of the installed TAs, derived from where libteemu.so lives (<prefix>/lib/teemu/ta).
 std::string default_ta_dir();

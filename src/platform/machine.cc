@@ -13,6 +13,7 @@
 #include "ree/kernel.h"
 #include "supplicant/supplicant.h"
 #include "ta_runtime/dl_loader.h"
+#include "ta_runtime/storage_service.h"
 #include "tee/secure_os.h"
 
 namespace teemu::platform {
@@ -36,6 +37,18 @@ std::string Audit::describe() const {
 }
 
 namespace {
+// The platform's die id, from which its hardware unique key is derived (docs/storage.md): the
+// host's machine-id, the closest thing a Linux host has to a per-device fuse value. Empty when
+// the host has none (the key is then the same on every such host).
+std::string platform_die_id() {
+  for (const char* path : {"/etc/machine-id", "/var/lib/dbus/machine-id"}) {
+    std::ifstream f(path);
+    std::string id;
+    if (f && std::getline(f, id) && !id.empty()) return id;
+  }
+  return {};
+}
+
 // Every live TA instance keeps its image descriptor open: make room for many instances.
 void raise_fd_limit() {
   rlimit rl{};
@@ -60,7 +73,10 @@ std::unique_ptr<Machine> Machine::create(const MachineConfig& config, std::strin
     *error = "cannot set up physical memory (check static_shm_size and ns_dram_size)";
     return nullptr;
   }
-  m->loader_ = std::make_unique<ta_runtime::DlTaLoader>();
+  const std::string die_id = platform_die_id();
+  m->loader_ = std::make_unique<ta_runtime::DlTaLoader>(
+      std::make_unique<ta_runtime::storage::StorageService>(ta_runtime::storage::derive_huk(
+          std::span(reinterpret_cast<const uint8_t*>(die_id.data()), die_id.size()))));
   tee::SecureOsConfig oc;
   oc.num_threads = config.threads;
   oc.dynamic_shm = config.dynamic_shm;
@@ -71,8 +87,10 @@ std::unique_ptr<Machine> Machine::create(const MachineConfig& config, std::strin
     *error = "the OP-TEE driver did not accept the secure world (see the log above)";
     return nullptr;
   }
-  m->supplicant_ =
-      std::make_unique<supplicant::Supplicant>(*m->kernel_, supplicant::SupplicantConfig{config.ta_path});
+  supplicant::SupplicantConfig sc;
+  sc.ta_path = config.ta_path;
+  sc.storage_dir = config.storage_dir.empty() ? default_storage_dir() : config.storage_dir;
+  m->supplicant_ = std::make_unique<supplicant::Supplicant>(*m->kernel_, std::move(sc));
   if (!m->supplicant_->start()) {
     *error = "cannot start tee-supplicant";
     return nullptr;

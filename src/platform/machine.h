@@ -50,6 +50,8 @@ class Machine {
   tee::SecureOs& secure_os() { return *os_; }
   hw::PhysMem& mem() { return *mem_; }
   hw::MachineStats& stats() { return stats_; }
+  // The machine's tee-supplicant (tests stop it to see requests fail instead of hang).
+  supplicant::Supplicant& supplicant() { return *supplicant_; }
 
   Audit audit() const;
   // The counters as one flat JSON object.

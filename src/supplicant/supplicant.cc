@@ -31,7 +31,7 @@ std::string ta_file_name(const uint8_t o[16]) {
 }
 
 Supplicant::Supplicant(ree::Kernel& kernel, SupplicantConfig config)
-    : kernel_(kernel), config_(std::move(config)) {}
+    : kernel_(kernel), config_(std::move(config)), fs_(config_.storage_dir) {}
 
 Supplicant::~Supplicant() { stop(); }
 
@@ -57,6 +57,7 @@ void Supplicant::stop() {
   if (!running_.exchange(false)) return;
   kernel_.driver().supplicant().interrupt();
   if (thread_.joinable()) thread_.join();
+  fs_.close_all();
   base::MutexLock lock(lock_);
   for (auto& [id, a] : allocs_) {
     // Unregister (close) before the memory goes back to the allocator.
@@ -120,8 +121,19 @@ uint32_t Supplicant::handle(uint32_t func, std::vector<tee_ioctl_param>& params)
     case OPTEE_RPC_CMD_LOAD_TA: return load_ta(params);
     case OPTEE_RPC_CMD_SHM_ALLOC: return shm_alloc(params);
     case OPTEE_RPC_CMD_SHM_FREE: return shm_free(params);
+    case OPTEE_RPC_CMD_FS:
+      return fs_.handle(params, [this](const tee_ioctl_param& p, bool output, void** buf,
+                                       uint64_t* size) { return resolve(p, output, buf, size); });
     default: return TEE_ERROR_NOT_SUPPORTED;
   }
+}
+
+uint8_t* Supplicant::shm_buffer(int id, uint64_t* size) {
+  base::MutexLock lock(lock_);
+  auto it = allocs_.find(id);
+  if (it == allocs_.end()) return nullptr;
+  *size = it->second.size;
+  return static_cast<uint8_t*>(it->second.buffer);
 }
 
 bool Supplicant::resolve(const tee_ioctl_param& p, bool output, void** buf, uint64_t* size) {

@@ -1,6 +1,9 @@
 // The tee-supplicant model: a normal-world service thread that serves the secure world's RPC
-// requests the kernel forwards (LOAD_TA, SHM_ALLOC/SHM_FREE of application memory). It talks to
-// the REE kernel only through its system calls on /dev/teepriv0, exactly as the real daemon does.
+// requests the kernel forwards (LOAD_TA, SHM_ALLOC/SHM_FREE of application memory, FS for the REE
+// file system of trusted storage). It talks to the REE kernel only through its system calls on
+// /dev/teepriv0, exactly as the real daemon does. Requests it does not serve get the daemon's
+// answer: TEEC_ERROR_NOT_SUPPORTED for an unknown command, TEEC_ERROR_BAD_PARAMETERS for a
+// malformed one.
 #pragma once
 
 #include <atomic>
@@ -12,6 +15,7 @@
 
 #include "abi/tee_uapi.h"
 #include "base/thread_annotations.h"
+#include "supplicant/ree_fs.h"
 
 namespace teemu::ree {
 class Kernel;
@@ -22,6 +26,8 @@ namespace teemu::supplicant {
 struct SupplicantConfig {
   // Directories searched for <uuid>.ta, in order.
   std::vector<std::string> ta_path;
+  // Root of the REE file system (OPTEE_RPC_CMD_FS); created on the first FS request.
+  std::string storage_dir;
 };
 
 class Supplicant {
@@ -36,6 +42,10 @@ class Supplicant {
 
   // Serves one request (exposed for tests): `func` and params as received, results in place.
   uint32_t handle(uint32_t func, std::vector<abi::tee_ioctl_param>& params);
+
+  // For tests: the bytes of this supplicant's shared-memory allocation `id` (null if unknown).
+  uint8_t* shm_buffer(int id, uint64_t* size) EXCLUDES(lock_);
+  ReeFs& fs() { return fs_; }
 
  private:
   struct Alloc {
@@ -53,6 +63,7 @@ class Supplicant {
 
   ree::Kernel& kernel_;
   SupplicantConfig config_;
+  ReeFs fs_;
   int fd_ = -1;
   bool reg_mem_ = false;
   std::thread thread_;

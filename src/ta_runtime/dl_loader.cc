@@ -13,6 +13,7 @@
 
 #include "base/log.h"
 #include "ta_runtime/entry.h"
+#include "ta_runtime/storage_service.h"
 
 namespace teemu::ta_runtime {
 
@@ -96,6 +97,12 @@ bool plausible_elf(const std::vector<uint8_t>& image) {
 
 }  // namespace
 
+DlTaLoader::DlTaLoader(std::unique_ptr<storage::StorageService> storage)
+    : storage_(std::move(storage)) {}
+
+DlTaLoader::DlTaLoader() = default;
+DlTaLoader::~DlTaLoader() = default;
+
 Result<std::unique_ptr<tee::TaInstance>> DlTaLoader::instantiate(
     const abi::Uuid& uuid, const std::vector<uint8_t>& image) {
   if (!plausible_elf(image)) return fail(abi::TEE_ERROR_BAD_FORMAT);
@@ -134,7 +141,7 @@ Result<std::unique_ptr<tee::TaInstance>> DlTaLoader::instantiate(
   if (auto* ds = static_cast<const uint32_t*>(dlsym(handle, "ta_data_size"))) props.data_size = *ds;
   if (!(props.uuid == uuid)) return fail_loaded(abi::TEE_ERROR_SECURITY);
   if (props.flags & ~kTaFlagsMask) return fail_loaded(abi::TEE_ERROR_BAD_FORMAT);
-  auto inst = DlTaInstance::create(handle, fd, props);
+  auto inst = DlTaInstance::create(handle, fd, props, storage_.get());
   if (!inst) return fail_loaded(abi::TEE_ERROR_BAD_FORMAT);
   return std::unique_ptr<tee::TaInstance>(std::move(inst));
 }

@@ -4,14 +4,31 @@
 // instance its own address space.
 #pragma once
 
+#include <memory>
+
 #include "tee/ta.h"
 
 namespace teemu::ta_runtime {
 
+namespace storage {
+class StorageService;
+}
+
 class DlTaLoader : public tee::TaLoader {
  public:
+  // `storage` is the machine's trusted storage, shared by every instance this loader makes (it
+  // must outlive them: the machine destroys the secure OS, and with it the instances, first).
+  // Without it TAs get TEE_ERROR_STORAGE_NOT_AVAILABLE from the storage API.
+  explicit DlTaLoader(std::unique_ptr<storage::StorageService> storage);
+  DlTaLoader();
+  ~DlTaLoader() override;
+
   Result<std::unique_ptr<tee::TaInstance>> instantiate(const abi::Uuid& uuid,
                                                        const std::vector<uint8_t>& image) override;
+  storage::StorageService* storage() const { return storage_.get(); }
+
+ private:
+  std::unique_ptr<storage::StorageService> storage_;
 };
 
 }  // namespace teemu::ta_runtime

@@ -198,14 +198,22 @@ InstanceState* current_instance_state() {
   return &static_cast<Escape*>(t->ta_escape)->instance->state();
 }
 
+DlTaInstance* current_instance() {
+  tee::SecureThread* t = tee::current_thread();
+  if (t == nullptr || t->ta_escape == nullptr) return nullptr;
+  return static_cast<Escape*>(t->ta_escape)->instance;
+}
+
 tee::TaOutcome DlTaInstance::run(uint32_t (*body)(void*), void* ctx) {
   return run_guarded(this, body, ctx);
 }
 
 std::unique_ptr<DlTaInstance> DlTaInstance::create(void* handle, int image_fd,
-                                                   const tee::TaProperties& props) {
+                                                   const tee::TaProperties& props,
+                                                   storage::StorageService* storage) {
   std::unique_ptr<DlTaInstance> inst(new DlTaInstance());
   inst->props_ = props;
+  inst->storage_ = storage;
   inst->state_ = std::make_unique<InstanceState>(props.data_size);
   inst->create_ = dlsym(handle, "TA_CreateEntryPoint");
   inst->destroy_ = dlsym(handle, "TA_DestroyEntryPoint");

@@ -10,12 +10,17 @@
 
 namespace teemu::ta_runtime {
 
+namespace storage {
+class StorageService;
+}
+
 class DlTaInstance : public tee::TaInstance {
  public:
   // Takes ownership of `handle` and of the image descriptor `image_fd` on success; null if entry
-  // points are missing.
+  // points are missing. `storage` (not owned, may be null) is the machine's trusted storage.
   static std::unique_ptr<DlTaInstance> create(void* handle, int image_fd,
-                                              const tee::TaProperties& props);
+                                              const tee::TaProperties& props,
+                                              storage::StorageService* storage = nullptr);
   ~DlTaInstance() override;
 
   const tee::TaProperties& properties() const override { return props_; }
@@ -26,6 +31,7 @@ class DlTaInstance : public tee::TaInstance {
   tee::TaOutcome destroy() override;
 
   InstanceState& state() { return *state_; }
+  storage::StorageService* storage() const { return storage_; }
 
  private:
   DlTaInstance() = default;
@@ -34,6 +40,7 @@ class DlTaInstance : public tee::TaInstance {
   tee::TaOutcome run(uint32_t (*body)(void*), void* ctx);
 
   std::unique_ptr<InstanceState> state_;
+  storage::StorageService* storage_ = nullptr;
   void* handle_ = nullptr;
   int image_fd_ = -1;
   tee::TaProperties props_;
@@ -44,6 +51,9 @@ class DlTaInstance : public tee::TaInstance {
   void* close_ = nullptr;
   void* invoke_ = nullptr;
 };
+
+// The instance whose entry point runs on the calling host thread; null outside of one.
+DlTaInstance* current_instance();
 
 // TEE_Panic: unwinds to the entry point's caller on the current secure thread. Never returns.
 [[noreturn]] void panic_current_ta(uint32_t code);

@@ -57,6 +57,16 @@
 #define TEE_SetOperationKey2 __GP11_TEE_SetOperationKey2
 #define TEE_SetOperationKey __GP11_TEE_SetOperationKey
 
+/* Trusted storage */
+#define TEE_CreatePersistentObject __GP11_TEE_CreatePersistentObject
+#define TEE_GetNextPersistentObject __GP11_TEE_GetNextPersistentObject
+#define TEE_OpenPersistentObject __GP11_TEE_OpenPersistentObject
+#define TEE_ReadObjectData __GP11_TEE_ReadObjectData
+#define TEE_RenamePersistentObject __GP11_TEE_RenamePersistentObject
+#define TEE_SeekObjectData __GP11_TEE_SeekObjectData
+#define TEE_TruncateObjectData __GP11_TEE_TruncateObjectData
+#define TEE_WriteObjectData __GP11_TEE_WriteObjectData
+
 /* OP-TEE also renames the 1.1 memory, property, TA-session, storage and arithmetic functions
  * (TEE_Malloc, TEE_Realloc, TEE_MemMove, TEE_MemCompare, TEE_MemFill, TEE_CheckMemoryAccessRights,
  * TEE_GetPropertyAs*, TEE_OpenTASession, TEE_InvokeTACommand, TEE_*PersistentObject*,

@@ -75,6 +75,20 @@
 #define TEE_MEMORY_ACCESS_WRITE 0x00000002
 #define TEE_MEMORY_ACCESS_ANY_OWNER 0x00000004
 
+/* --- Trusted storage (GP TEE Internal Core API 1.3.1, 5.7-5.9) -------------------------------
+ * OP-TEE's implementation-specific storage ids are in tee_api_defines_extensions.h. */
+#define TEE_STORAGE_PRIVATE 0x00000001
+
+#define TEE_DATA_FLAG_ACCESS_READ 0x00000001
+#define TEE_DATA_FLAG_ACCESS_WRITE 0x00000002
+#define TEE_DATA_FLAG_ACCESS_WRITE_META 0x00000004
+#define TEE_DATA_FLAG_SHARE_READ 0x00000010
+#define TEE_DATA_FLAG_SHARE_WRITE 0x00000020
+#define TEE_DATA_FLAG_OVERWRITE 0x00000400
+
+#define TEE_DATA_MAX_POSITION 0xFFFFFFFF
+#define TEE_OBJECT_ID_MAX_LEN 64
+
 #define TEE_PARAM_TYPES(t0, t1, t2, t3) \
   ((t0) | ((t1) << 4) | ((t2) << 8) | ((t3) << 12))
 #define TEE_PARAM_TYPE_GET(t, i) ((((uint32_t)t) >> ((i) * 4)) & 0xF)

@@ -57,6 +57,8 @@ TEE_Result __GP11_TEE_GetObjectBufferAttribute(TEE_ObjectHandle object, uint32_t
 TEE_Result TEE_GetObjectValueAttribute(TEE_ObjectHandle object, uint32_t attributeID,
                                        uint32_t *a, uint32_t *b);
 
+void TEE_CloseObject(TEE_ObjectHandle object);
+
 /* --- Transient objects ----------------------------------------------------------------------- */
 TEE_Result TEE_AllocateTransientObject(TEE_ObjectType objectType, uint32_t maxObjectSize,
                                        TEE_ObjectHandle *object);
@@ -82,6 +84,52 @@ TEE_Result TEE_GenerateKey(TEE_ObjectHandle object, uint32_t keySize, const TEE_
                            uint32_t paramCount);
 TEE_Result __GP11_TEE_GenerateKey(TEE_ObjectHandle object, uint32_t keySize,
                                   const __GP11_TEE_Attribute *params, uint32_t paramCount);
+
+/* --- Persistent objects --------------------------------------------------------------------- */
+TEE_Result TEE_OpenPersistentObject(uint32_t storageID, const void *objectID, size_t objectIDLen,
+                                    uint32_t flags, TEE_ObjectHandle *object);
+TEE_Result __GP11_TEE_OpenPersistentObject(uint32_t storageID, const void *objectID,
+                                           uint32_t objectIDLen, uint32_t flags,
+                                           TEE_ObjectHandle *object);
+TEE_Result TEE_CreatePersistentObject(uint32_t storageID, const void *objectID,
+                                      size_t objectIDLen, uint32_t flags,
+                                      TEE_ObjectHandle attributes, const void *initialData,
+                                      size_t initialDataLen, TEE_ObjectHandle *object);
+TEE_Result __GP11_TEE_CreatePersistentObject(uint32_t storageID, const void *objectID,
+                                             uint32_t objectIDLen, uint32_t flags,
+                                             TEE_ObjectHandle attributes, const void *initialData,
+                                             uint32_t initialDataLen, TEE_ObjectHandle *object);
+void TEE_CloseAndDeletePersistentObject(TEE_ObjectHandle object); /* deprecated */
+TEE_Result TEE_CloseAndDeletePersistentObject1(TEE_ObjectHandle object);
+TEE_Result TEE_RenamePersistentObject(TEE_ObjectHandle object, const void *newObjectID,
+                                      size_t newObjectIDLen);
+TEE_Result __GP11_TEE_RenamePersistentObject(TEE_ObjectHandle object, const void *newObjectID,
+                                             uint32_t newObjectIDLen);
+
+/* --- Persistent object enumeration ----------------------------------------------------------- */
+TEE_Result TEE_AllocatePersistentObjectEnumerator(TEE_ObjectEnumHandle *objectEnumerator);
+void TEE_FreePersistentObjectEnumerator(TEE_ObjectEnumHandle objectEnumerator);
+void TEE_ResetPersistentObjectEnumerator(TEE_ObjectEnumHandle objectEnumerator);
+TEE_Result TEE_StartPersistentObjectEnumerator(TEE_ObjectEnumHandle objectEnumerator,
+                                               uint32_t storageID);
+TEE_Result TEE_GetNextPersistentObject(TEE_ObjectEnumHandle objectEnumerator,
+                                       TEE_ObjectInfo *objectInfo, void *objectID,
+                                       size_t *objectIDLen);
+TEE_Result __GP11_TEE_GetNextPersistentObject(TEE_ObjectEnumHandle objectEnumerator,
+                                              __GP11_TEE_ObjectInfo *objectInfo, void *objectID,
+                                              uint32_t *objectIDLen);
+
+/* --- Data stream access ---------------------------------------------------------------------- */
+TEE_Result TEE_ReadObjectData(TEE_ObjectHandle object, void *buffer, size_t size, size_t *count);
+TEE_Result __GP11_TEE_ReadObjectData(TEE_ObjectHandle object, void *buffer, uint32_t size,
+                                     uint32_t *count);
+TEE_Result TEE_WriteObjectData(TEE_ObjectHandle object, const void *buffer, size_t size);
+TEE_Result __GP11_TEE_WriteObjectData(TEE_ObjectHandle object, const void *buffer,
+                                      uint32_t size);
+TEE_Result TEE_TruncateObjectData(TEE_ObjectHandle object, size_t size);
+TEE_Result __GP11_TEE_TruncateObjectData(TEE_ObjectHandle object, uint32_t size);
+TEE_Result TEE_SeekObjectData(TEE_ObjectHandle object, intmax_t offset, TEE_Whence whence);
+TEE_Result __GP11_TEE_SeekObjectData(TEE_ObjectHandle object, int32_t offset, TEE_Whence whence);
 
 /* --- Generic operation functions ------------------------------------------------------------- */
 TEE_Result TEE_AllocateOperation(TEE_OperationHandle *operation, uint32_t algorithm,

@@ -2,6 +2,7 @@
 #ifndef TEE_INTERNAL_API_EXTENSIONS_H
 #define TEE_INTERNAL_API_EXTENSIONS_H
 
+#include <tee_api_defines_extensions.h>
 #include <tee_api_types.h>
 
 #endif /* TEE_INTERNAL_API_EXTENSIONS_H */
