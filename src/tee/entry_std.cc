@@ -167,6 +167,9 @@ uint32_t SecureOs::execute_msg(SecureThread& t, CallArg& call) {
 
 namespace {
 
+// What a registered object costs its partition: the page array and the object itself.
+uint64_t registered_shm_charge(size_t pages) { return pages * sizeof(Pfn) + sizeof(Mobj); }
+
 void set_result(optee_msg_arg* shared, const Error& e) {
   shared->ret = e.code;
   shared->ret_origin = e.origin;
@@ -368,11 +371,13 @@ void SecureOs::cmd_open_session(SecureThread& t, CallArg& call) {
       if (auto bounced = bounce_in(mem_, stats_, d); !bounced) {
         result = bounced.error();
       } else {
-        enter(t, *ctx);
-        t.session = session.get();
-        TaOutcome o = ctx->impl().open_session(d.ta, &session->ta_session_ctx);
-        t.session = nullptr;
-        leave(t, *ctx);
+        TaOutcome o{abi::TEE_ERROR_TARGET_DEAD, true};
+        if (enter(t, *ctx)) {
+          t.session = session.get();
+          o = ctx->impl().open_session(d.ta, &session->ta_session_ctx);
+          t.session = nullptr;
+          leave(t, *ctx);
+        }
         bounce_out(mem_, stats_, d, orig_size);
         if (o.panicked) {
           ctx->dead = true;
@@ -428,8 +433,8 @@ void SecureOs::cmd_invoke(SecureThread& t, CallArg& call) {
       result = bounced.error();
     } else {
       TaContext& ctx = s->ctx();
-      enter(t, ctx);
-      if (ctx.dead) {
+      const bool entered = enter(t, ctx);
+      if (!entered || ctx.dead) {
         result = tee_error(abi::TEE_ERROR_TARGET_DEAD);
       } else {
         // The cancellation flag belongs to one operation: a new invoke starts uncancelled.
@@ -444,7 +449,7 @@ void SecureOs::cmd_invoke(SecureThread& t, CallArg& call) {
           result.code = o.result;
         }
       }
-      leave(t, ctx);
+      if (entered) leave(t, ctx);
       bounce_out(mem_, stats_, d, orig_size);
     }
   }
@@ -470,14 +475,15 @@ void SecureOs::cmd_close_session(SecureThread& t, CallArg& call) {
   }
   if (!s) return set_result(shared, tee_error(abi::TEE_ERROR_BAD_PARAMETERS));
   auto ctx = s->ctx_ptr();
-  enter(t, *ctx);
-  if (!ctx->dead) {
-    t.session = s.get();
-    TaOutcome o = ctx->impl().close_session(s->ta_session_ctx);
-    t.session = nullptr;
-    if (o.panicked) ctx->dead = true;
+  if (enter(t, *ctx)) {
+    if (!ctx->dead) {
+      t.session = s.get();
+      TaOutcome o = ctx->impl().close_session(s->ta_session_ctx);
+      t.session = nullptr;
+      if (o.panicked) ctx->dead = true;
+    }
+    leave(t, *ctx);
   }
-  leave(t, *ctx);
   s.reset();
   release_instance(t, ctx, true);
   set_result(shared, Error{abi::TEE_SUCCESS, abi::TEE_ORIGIN_TEE});
@@ -507,6 +513,9 @@ void SecureOs::cmd_register_shm(SecureThread& t, CallArg& call) {
   const auto& tmem = a->params[0].u.tmem;
   auto pages = extract_page_list(mem_, tmem.buf_ptr, tmem.size);
   if (!pages) return set_result(shared, tee_error(abi::TEE_ERROR_BAD_PARAMETERS));
+  // The object's metadata comes out of the partition's share of secure memory.
+  if (!t.partition->charge(registered_shm_charge(pages->pages.size())))
+    return set_result(shared, tee_error(abi::TEE_ERROR_OUT_OF_MEMORY));
   t.partition->mobjs.insert(Mobj::create_paged(Mobj::Kind::kRegistered, std::move(pages->pages),
                                                pages->page_offset, tmem.shm_ref,
                                                pages->host_base));
@@ -521,8 +530,14 @@ void SecureOs::cmd_unregister_shm(SecureThread& t, CallArg& call) {
   MobjRegistry& reg = t.partition->mobjs;
   auto m = reg.begin_release(a->params[0].u.rmem.shm_ref, t.wait_key());
   if (!m) return set_result(shared, m.error());
+  const uint64_t charge = registered_shm_charge((*m)->num_pages());
   // A buffer still used by a call: sleep in the normal world until its last user wakes us.
-  while (!reg.try_finish_release(*m)) rpc_.wait(t, t.wait_key(), 0);
+  // (A partition being torn down stops waiting: its registry goes with it.)
+  while (!reg.try_finish_release(*m)) {
+    if (t.aborting()) return;
+    rpc_.wait(t, t.wait_key(), 0);
+  }
+  t.partition->uncharge(charge);
   set_result(shared, Error{abi::TEE_SUCCESS, abi::TEE_ORIGIN_TEE});
 }
 

@@ -31,11 +31,13 @@ uint64_t mem_attr_base(RpcParam::Kind k) {
 
 bool RpcClient::ensure_arg(SecureThread& t) {
   auto& ra = t.rpc_arg();
+  if (t.aborting()) return false;
   if (ra.valid) return true;
   abi::SmcRegs req;
   req[0] = abi::OPTEE_SMC_RETURN_RPC_ALLOC;
   req[1] = kRpcArgSize;
   abi::SmcRegs r = t.rpc(req);
+  if (t.aborting()) return false;
   uint64_t pa = abi::reg_pair_to_64(r[1], r[2]);
   uint64_t cookie = abi::reg_pair_to_64(r[4], r[5]);
   // thread_rpc_alloc_arg: 8-byte aligned, and either inside the carve-out or one page-aligned
@@ -103,6 +105,9 @@ uint32_t RpcClient::cmd(SecureThread& t, uint32_t command, std::span<RpcParam> p
                         const optee_msg_arg** used) {
   TEEMU_ASSERT(params.size() <= kRpcMaxParams);
   uint64_t cookie = 0;
+  if (used != nullptr) *used = nullptr;
+  // A thread being unwound must not touch normal-world memory again: the buffers may be gone.
+  if (t.aborting()) return abi::TEE_ERROR_COMMUNICATION;
   optee_msg_arg* arg = arg_for(t, &cookie);
   if (used != nullptr) *used = arg;
   if (arg == nullptr) return abi::TEE_ERROR_OUT_OF_MEMORY;
@@ -131,6 +136,10 @@ uint32_t RpcClient::cmd(SecureThread& t, uint32_t command, std::span<RpcParam> p
   req[0] = abi::OPTEE_SMC_RETURN_RPC_CMD;
   abi::reg_pair_from_64(cookie, req[1], req[2]);
   t.rpc(req);
+  if (t.aborting()) {
+    if (used != nullptr) *used = nullptr;
+    return abi::TEE_ERROR_COMMUNICATION;
+  }
   // The arg may have been rewritten by the normal world at any time: read each field once, and
   // only the output fields our own request expects.
   uint32_t ret = read_once(&arg->ret);

@@ -15,8 +15,9 @@ using abi::SmcRegs;
 // Revision this secure OS reports (GET_OS_REVISION).
 constexpr uint32_t kOsRevisionMajor = 4;
 constexpr uint32_t kOsRevisionMinor = 0;
-// CALLS_COUNT as OP-TEE reports it without virtualization.
+// CALLS_COUNT as OP-TEE reports it; virtualization adds VM_CREATED and VM_DESTROYED.
 constexpr uint32_t kCallsCount = 12;
+constexpr uint32_t kVirtCallsCount = 2;
 
 size_t UuidHash::operator()(const abi::Uuid& u) const {
   uint64_t a, b;
@@ -35,29 +36,100 @@ Partition::Partition(uint16_t guest_id, SecureOs& os) : guest_id_(guest_id), os_
   }
 }
 
-Partition::~Partition() = default;
+Partition::~Partition() {
+  // Calls left suspended in RPCs hold sessions, instances and memory objects: unwind them first
+  // (no TA code runs and nothing reaches the normal world any more).
+  for (auto& t : threads) t->abort_suspended_call();
+  std::unordered_map<uint32_t, std::shared_ptr<Session>> sessions_left;
+  std::unordered_map<abi::Uuid, std::shared_ptr<TaContext>, UuidHash> instances_left;
+  {
+    base::MutexLock l(lock);
+    sessions_left.swap(sessions);
+    instances_left.swap(shared_instances);
+  }
+  // TA instances go without TA_DestroyEntryPoint, as OP-TEE frees a partition's memory.
+  sessions_left.clear();
+  instances_left.clear();
+  threads.clear();
+}
+
+bool Partition::charge(uint64_t bytes) {
+  const uint64_t limit = os_.config().partition_memory;
+  uint64_t cur = charged_.load();
+  do {
+    if (limit != 0 && (bytes > limit || cur > limit - bytes)) return false;
+  } while (!charged_.compare_exchange_weak(cur, cur + bytes));
+  return true;
+}
+
+void Partition::uncharge(uint64_t bytes) { charged_.fetch_sub(bytes); }
 
 SecureOs::SecureOs(hw::PhysMem& mem, hw::MachineStats& stats, TaLoader& loader,
                    const SecureOsConfig& config)
     : mem_(mem), stats_(stats), loader_(loader), config_(config), rpc_(mem, config.dynamic_shm) {
   TEEMU_ASSERT(config_.num_threads > 0);
-  default_partition_ = std::make_unique<Partition>(0, *this);
+  if (!config_.virtualization) default_partition_ = std::make_shared<Partition>(0, *this);
 }
 
-SecureOs::~SecureOs() = default;
+SecureOs::~SecureOs() {
+  std::unordered_map<uint16_t, std::shared_ptr<Partition>> left;
+  {
+    base::MutexLock lock(partitions_lock_);
+    left.swap(partitions_);
+  }
+  left.clear();
+  default_partition_.reset();
+}
 
 uint32_t SecureOs::sec_caps() const {
   uint32_t caps = abi::OPTEE_SMC_SEC_CAP_MEMREF_NULL | abi::OPTEE_SMC_SEC_CAP_RPC_ARG;
   if (mem_.static_shm_size() != 0) caps |= abi::OPTEE_SMC_SEC_CAP_HAVE_RESERVED_SHM;
   if (config_.dynamic_shm) caps |= abi::OPTEE_SMC_SEC_CAP_DYNAMIC_SHM;
+  if (config_.virtualization) caps |= abi::OPTEE_SMC_SEC_CAP_VIRTUALIZATION;
   return caps;
 }
 
-Partition* SecureOs::partition_for(uint32_t a7) {
-  // Without virtualization every caller is in the default partition (a7 is the hypervisor's
-  // client id, 0 when there is none).
-  if (a7 == 0) return default_partition_.get();
-  return nullptr;
+std::shared_ptr<Partition> SecureOs::partition_for(uint32_t a7) {
+  // Without virtualization every caller is the one normal world (a7 = 0).
+  if (!config_.virtualization) return a7 == 0 ? default_partition_ : nullptr;
+  // OP-TEE keeps client ids as uint16_t; 0 is the hypervisor, which has no partition.
+  const auto id = static_cast<uint16_t>(a7);
+  if (id == 0) return nullptr;
+  base::MutexLock lock(partitions_lock_);
+  auto it = partitions_.find(id);
+  return it == partitions_.end() ? nullptr : it->second;
+}
+
+SmcRegs SecureOs::vm_created(const SmcRegs& in) {
+  SmcRegs out;
+  out[0] = abi::OPTEE_SMC_RETURN_ENOTAVAIL;
+  const auto id = static_cast<uint16_t>(in.w(1));
+  if (id == 0) return out;  // reserved for the hypervisor (optee_os >= 4.5 refuses it too)
+  base::MutexLock lock(partitions_lock_);
+  // OP-TEE would silently create a second partition for a live id; teemu refuses it, so a
+  // truncated id can never alias a live guest.
+  if (partitions_.count(id) || partitions_.size() >= config_.max_guests) return out;
+  partitions_.emplace(id, std::make_shared<Partition>(id, *this));
+  out[0] = abi::OPTEE_SMC_RETURN_OK;
+  return out;
+}
+
+SmcRegs SecureOs::vm_destroyed(const SmcRegs& in) {
+  SmcRegs out;
+  out[0] = abi::OPTEE_SMC_RETURN_OK;  // always, even for an unknown id, as OP-TEE answers
+  const auto id = static_cast<uint16_t>(in.w(1));
+  std::shared_ptr<Partition> victim;
+  {
+    base::MutexLock lock(partitions_lock_);
+    auto it = partitions_.find(id);
+    if (it == partitions_.end()) return out;
+    victim = std::move(it->second);
+    partitions_.erase(it);
+  }
+  // Freed here, or when the last call still inside the partition (a contract violation by the
+  // hypervisor) returns.
+  victim.reset();
+  return out;
 }
 
 SmcRegs SecureOs::smc(const SmcRegs& in) {
@@ -69,12 +141,34 @@ SmcRegs SecureOs::smc(const SmcRegs& in) {
 
 SmcRegs SecureOs::fast_call(const SmcRegs& in) {
   SmcRegs out;
-  Partition* p = partition_for(in.w(7));
-  if (p == nullptr) {
+  const uint32_t fid = in.w(0);
+  if (fid == abi::OPTEE_SMC_VM_CREATED || fid == abi::OPTEE_SMC_VM_DESTROYED) {
+    if (!config_.virtualization) {
+      out[0] = abi::OPTEE_SMC_RETURN_UNKNOWN_FUNCTION;
+      return out;
+    }
+    // Only the hypervisor (a7 = 0) creates and destroys guests.
+    if (in.w(7) != 0) {
+      out[0] = abi::OPTEE_SMC_RETURN_ENOTAVAIL;
+      return out;
+    }
+    return fid == abi::OPTEE_SMC_VM_CREATED ? vm_created(in) : vm_destroyed(in);
+  }
+  // A caller's partition; with virtualization the hypervisor (a7 = 0) has none and may only use
+  // the calls that change no partition state.
+  std::shared_ptr<Partition> p;
+  if (in.w(7) != 0 || !config_.virtualization) {
+    p = partition_for(in.w(7));
+    if (!p) {
+      out[0] = abi::OPTEE_SMC_RETURN_ENOTAVAIL;
+      return out;
+    }
+  }
+  if (!p && (fid == abi::OPTEE_SMC_DISABLE_SHM_CACHE || fid == abi::OPTEE_SMC_ENABLE_SHM_CACHE)) {
     out[0] = abi::OPTEE_SMC_RETURN_ENOTAVAIL;
     return out;
   }
-  switch (in.w(0)) {
+  switch (fid) {
     case abi::OPTEE_SMC_CALLS_UID:
       out[0] = abi::OPTEE_MSG_UID_0;
       out[1] = abi::OPTEE_MSG_UID_1;
@@ -85,7 +179,9 @@ SmcRegs SecureOs::fast_call(const SmcRegs& in) {
       out[0] = abi::OPTEE_MSG_REVISION_MAJOR;
       out[1] = abi::OPTEE_MSG_REVISION_MINOR;
       break;
-    case abi::OPTEE_SMC_CALLS_COUNT: out[0] = kCallsCount; break;
+    case abi::OPTEE_SMC_CALLS_COUNT:
+      out[0] = kCallsCount + (config_.virtualization ? kVirtCallsCount : 0);
+      break;
     case abi::OPTEE_SMC_CALL_GET_OS_UUID:
       out[0] = abi::OPTEE_MSG_OS_OPTEE_UUID_0;
       out[1] = abi::OPTEE_MSG_OS_OPTEE_UUID_1;
@@ -164,7 +260,8 @@ SmcRegs SecureOs::fast_call(const SmcRegs& in) {
 
 SmcRegs SecureOs::std_call(const SmcRegs& in) {
   SmcRegs out;
-  Partition* p = partition_for(in.w(7));
+  // The reference keeps the partition alive for this SMC (a suspended call holds none).
+  std::shared_ptr<Partition> p = partition_for(in.w(7));
   if (p == nullptr) {
     out[0] = abi::OPTEE_SMC_RETURN_ENOTAVAIL;
     return out;
@@ -183,20 +280,40 @@ SmcRegs SecureOs::std_call(const SmcRegs& in) {
   return out;
 }
 
-SecureOs::Audit SecureOs::audit() const {
-  Audit a;
-  Partition& p = *default_partition_;
+void SecureOs::audit_partition(const Partition& pc, Audit& a) {
+  auto& p = const_cast<Partition&>(pc);
+  ++a.partitions;
   {
     base::MutexLock lock(p.lock);
-    a.sessions = p.sessions.size();
-    a.instances = p.live_instances;
+    a.sessions += p.sessions.size();
+    a.instances += p.live_instances;
   }
-  a.registered_shm = p.mobjs.count();
-  a.registered_pages = p.mobjs.pages();
+  a.registered_shm += p.mobjs.count();
+  a.registered_pages += p.mobjs.pages();
+  a.charged_bytes += p.charged();
   for (auto& t : p.threads) {
     if (t->state() != ThreadState::kFree) ++a.busy_threads;
     if (t->rpc_arg().valid) ++a.cached_rpc_args;
   }
+}
+
+SecureOs::Audit SecureOs::audit() const {
+  Audit a;
+  if (default_partition_) audit_partition(*default_partition_, a);
+  base::MutexLock lock(partitions_lock_);
+  for (auto& [id, p] : partitions_) audit_partition(*p, a);
+  return a;
+}
+
+SecureOs::Audit SecureOs::audit(uint16_t guest_id) const {
+  Audit a;
+  if (!config_.virtualization) {
+    if (guest_id == 0) audit_partition(*default_partition_, a);
+    return a;
+  }
+  base::MutexLock lock(partitions_lock_);
+  auto it = partitions_.find(guest_id);
+  if (it != partitions_.end()) audit_partition(*it->second, a);
   return a;
 }
 
@@ -210,6 +327,8 @@ uint32_t SecureOs::ta_wait(uint32_t timeout_ms) {
   constexpr uint32_t kInfinite = 0xFFFFFFFF;
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
+    // The partition is being torn down: there is nobody left to sleep for.
+    if (t->aborting()) return abi::TEE_ERROR_COMMUNICATION;
     if (s != nullptr && s->cancelled.load() && !s->cancel_mask) return abi::TEE_ERROR_CANCEL;
     uint32_t wait_ms = 0;  // 0: no timeout
     if (timeout_ms != kInfinite) {

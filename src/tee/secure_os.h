@@ -30,22 +30,37 @@ struct MachineStats;
 namespace teemu::tee {
 
 struct SecureOsConfig {
-  uint32_t num_threads = 2;            // CFG_NUM_THREADS
+  uint32_t num_threads = 2;            // CFG_NUM_THREADS (per guest with virtualization)
   bool dynamic_shm = true;             // CFG_CORE_DYN_SHM (and non-secure DDR described)
   size_t thread_stack_size = 512 * 1024;
+  // CFG_NS_VIRTUALIZATION: one partition per guest, created by VM_CREATED from the hypervisor.
+  bool virtualization = false;
+  // Guests at once (CFG_VIRT_GUEST_COUNT): VM_CREATED beyond it gets ENOTAVAIL.
+  uint32_t max_guests = 64;
+  // Secure memory one partition may hold (TA images and heaps, memory-object metadata): a guest
+  // exhausting it gets TEE_ERROR_OUT_OF_MEMORY and nobody else notices. 0 = unlimited.
+  uint64_t partition_memory = 256ull << 20;
 };
 
 struct UuidHash {
   size_t operator()(const abi::Uuid& u) const;
 };
 
-// Per-partition state: threads, registered shm, sessions, TA instances.
+// Per-partition state: threads, registered shm, sessions, TA instances. Without
+// virtualization there is one (guest id 0); with it, one per guest, and nothing in one is ever
+// looked up from another. Destroying a partition unwinds the calls its threads left suspended in
+// RPCs (they never reach the normal world again) and frees everything it held.
 class Partition {
  public:
   Partition(uint16_t guest_id, class SecureOs& os);
   ~Partition();
   uint16_t guest_id() const { return guest_id_; }
   class SecureOs& os() { return os_; }
+
+  // Secure-memory accounting against SecureOsConfig::partition_memory.
+  bool charge(uint64_t bytes);
+  void uncharge(uint64_t bytes);
+  uint64_t charged() const { return charged_.load(); }
 
   std::vector<std::unique_ptr<SecureThread>> threads;
   MobjRegistry mobjs;
@@ -64,6 +79,7 @@ class Partition {
  private:
   uint16_t guest_id_;
   class SecureOs& os_;
+  std::atomic<uint64_t> charged_{0};
 };
 
 class SecureOs : public hw::SmcHandler {
@@ -79,16 +95,19 @@ class SecureOs : public hw::SmcHandler {
   hw::PhysMem& mem() { return mem_; }
   RpcClient& rpc() { return rpc_; }
 
-  // Quiescence audit of all partitions.
+  // Quiescence audit of all partitions (or of guest `guest_id` only).
   struct Audit {
+    size_t partitions = 0;
     size_t sessions = 0;
     size_t instances = 0;
     size_t registered_shm = 0;
     uint64_t registered_pages = 0;
     size_t busy_threads = 0;
     size_t cached_rpc_args = 0;
+    uint64_t charged_bytes = 0;
   };
   Audit audit() const;
+  Audit audit(uint16_t guest_id) const;
 
   // --- services for the TA runtime (called on a secure thread while a TA runs) ---
   // TEE_Wait: TEE_SUCCESS after timeout_ms, TEE_ERROR_CANCEL as soon as the session is cancelled
@@ -100,7 +119,12 @@ class SecureOs : public hw::SmcHandler {
 
  private:
   friend class Partition;
-  Partition* partition_for(uint32_t a7);
+  // The partition of a caller (a7): a reference is held for the duration of one SMC. Null for
+  // an unknown or destroyed guest, and for a7 = 0 with virtualization.
+  std::shared_ptr<Partition> partition_for(uint32_t a7);
+  abi::SmcRegs vm_created(const abi::SmcRegs& in);
+  abi::SmcRegs vm_destroyed(const abi::SmcRegs& in);
+  static void audit_partition(const Partition& p, Audit& a);
   abi::SmcRegs fast_call(const abi::SmcRegs& in);
   abi::SmcRegs std_call(const abi::SmcRegs& in);
   abi::SmcRegs thread_body(SecureThread& t);
@@ -120,7 +144,9 @@ class SecureOs : public hw::SmcHandler {
   // ta_manager.cc
   Result<std::shared_ptr<TaContext>> get_instance(SecureThread& t, const abi::Uuid& uuid);
   Result<std::vector<uint8_t>> load_ta_image(SecureThread& t, const abi::Uuid& uuid);
-  void enter(SecureThread& t, TaContext& c);
+  // Waits until the instance is free and takes it; false (nothing taken) when the thread's
+  // partition is being torn down.
+  [[nodiscard]] bool enter(SecureThread& t, TaContext& c);
   void leave(SecureThread& t, TaContext& c);
   // Drops one session (or the opening attempt) from an instance; destroys it when unused.
   void release_instance(SecureThread& t, const std::shared_ptr<TaContext>& c, bool had_session);
@@ -134,7 +160,9 @@ class SecureOs : public hw::SmcHandler {
   SecureOsConfig config_;
   RpcClient rpc_;
   std::atomic<uint32_t> next_wait_key_{1};
-  std::unique_ptr<Partition> default_partition_;
+  std::shared_ptr<Partition> default_partition_;  // without virtualization
+  mutable base::Mutex partitions_lock_;
+  std::unordered_map<uint16_t, std::shared_ptr<Partition>> partitions_ GUARDED_BY(partitions_lock_);
 };
 
 }  // namespace teemu::tee

@@ -14,9 +14,12 @@ namespace teemu::tee {
 
 // A live instance of a TA. One entry point runs at a time; other threads wanting to enter sleep
 // in the normal world (RPC notification) until woken, as OP-TEE's busy TA contexts do.
+class Partition;
+
 class TaContext {
  public:
   explicit TaContext(std::unique_ptr<TaInstance> impl) : impl_(std::move(impl)) {}
+  ~TaContext();
   TaInstance& impl() { return *impl_; }
   const TaProperties& props() const { return impl_->properties(); }
 
@@ -28,6 +31,9 @@ class TaContext {
   std::atomic<bool> dead{false};
   // Set once TA_DestroyEntryPoint ran (or the instance died); the instance is then unloaded.
   bool destroyed GUARDED_BY(lock) = false;
+  // Secure memory charged to the owning partition, returned when the instance goes.
+  Partition* charged_to = nullptr;
+  uint64_t charge = 0;
 
  private:
   std::unique_ptr<TaInstance> impl_;

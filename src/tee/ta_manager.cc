@@ -58,6 +58,11 @@ Result<std::vector<uint8_t>> SecureOs::load_ta_image(SecureThread& t, const abi:
   return image;
 }
 
+TaContext::~TaContext() {
+  impl_.reset();
+  if (charged_to != nullptr) charged_to->uncharge(charge);
+}
+
 Result<std::shared_ptr<TaContext>> SecureOs::get_instance(SecureThread& t,
                                                           const abi::Uuid& uuid) {
   Partition& p = *t.partition;
@@ -80,7 +85,13 @@ Result<std::shared_ptr<TaContext>> SecureOs::get_instance(SecureThread& t,
   if (!image) return tl::unexpected(Error{image.error().code, abi::TEE_ORIGIN_TEE});
   auto inst = loader_.instantiate(uuid, *image);
   if (!inst) return tl::unexpected(Error{inst.error().code, abi::TEE_ORIGIN_TEE});
+  // The instance's image, heap and stack come out of the partition's share of secure memory.
+  const auto& props = (*inst)->properties();
+  const uint64_t charge = image->size() + props.data_size + props.stack_size;
+  if (!p.charge(charge)) return fail(abi::TEE_ERROR_OUT_OF_MEMORY, abi::TEE_ORIGIN_TEE);
   auto c = std::make_shared<TaContext>(std::move(*inst));
+  c->charged_to = &p;
+  c->charge = charge;
   {
     base::MutexLock cl(c->lock);
     c->sessions = 1;
@@ -89,9 +100,11 @@ Result<std::shared_ptr<TaContext>> SecureOs::get_instance(SecureThread& t,
     base::MutexLock lock(p.lock);
     ++p.live_instances;
   }
-  enter(t, *c);
-  TaOutcome o = c->impl().create();
-  leave(t, *c);
+  TaOutcome o{abi::TEE_ERROR_TARGET_DEAD, true};
+  if (enter(t, *c)) {
+    o = c->impl().create();
+    leave(t, *c);
+  }
   if (o.panicked || o.result != abi::TEE_SUCCESS) {
     if (o.panicked) c->dead = true;
     {
@@ -137,8 +150,10 @@ Result<std::shared_ptr<TaContext>> SecureOs::get_instance(SecureThread& t,
   return c;
 }
 
-void SecureOs::enter(SecureThread& t, TaContext& c) {
+bool SecureOs::enter(SecureThread& t, TaContext& c) {
   for (;;) {
+    // A thread of a partition being torn down runs no TA code any more.
+    if (t.aborting()) return false;
     {
       base::MutexLock lock(c.lock);
       // Drop a stale registration of ours from an earlier spurious wake-up.
@@ -146,7 +161,7 @@ void SecureOs::enter(SecureThread& t, TaContext& c) {
       if (pos != c.waiters.end()) c.waiters.erase(pos);
       if (!c.busy) {
         c.busy = true;
-        return;
+        return true;
       }
       c.waiters.push_back(t.wait_key());
     }
@@ -193,8 +208,7 @@ void SecureOs::release_instance(SecureThread& t, const std::shared_ptr<TaContext
 }
 
 void SecureOs::destroy_instance(SecureThread& t, const std::shared_ptr<TaContext>& c) {
-  if (!c->dead) {
-    enter(t, *c);
+  if (!c->dead && enter(t, *c)) {
     TaOutcome o = c->impl().destroy();
     if (o.panicked) c->dead = true;
     leave(t, *c);

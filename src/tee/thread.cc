@@ -40,10 +40,21 @@ abi::SmcRegs SecureThread::run(const abi::SmcRegs& in) {
 }
 
 abi::SmcRegs SecureThread::rpc(abi::SmcRegs req) {
+  if (aborting_) return abi::SmcRegs{};
   req[3] = id_;
   out_regs_ = req;
   fiber_.suspend();
   return resume_regs_;
+}
+
+void SecureThread::abort_suspended_call() {
+  aborting_ = true;
+  if (try_resume_claim()) {
+    // Every RPC from now on returns at once, so one run finishes the call.
+    run(abi::SmcRegs{});
+    TEEMU_ASSERT(state() == ThreadState::kFree);
+  }
+  rpc_arg_ = {};  // the normal world's buffer went with the guest
 }
 
 }  // namespace teemu::tee

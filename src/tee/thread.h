@@ -52,7 +52,16 @@ class SecureThread {
   const abi::SmcRegs& call_regs() const { return call_regs_; }
   // Issues an RPC: returns `req` (a0 = OPTEE_SMC_RETURN_RPC_*, a3 set to the thread id) to the
   // normal world and returns the registers of the RETURN_FROM_RPC that resumes the thread.
+  // While the thread is aborting, no RPC leaves: it returns zeros at once and callers must
+  // check aborting() before trusting anything.
   abi::SmcRegs rpc(abi::SmcRegs req);
+
+  // Teardown of the thread's partition (VM_DESTROYED with the thread suspended in an RPC): the
+  // call is resumed once more and unwinds without reaching the normal world again.
+  bool aborting() const { return aborting_; }
+  // Completes a suspended call by unwinding it (see aborting()). The caller owns the thread's
+  // partition and no host thread runs it.
+  void abort_suspended_call();
 
   // Per-thread RPC argument buffer (CFG_PREALLOC_RPC_CACHE): allocated with RPC_FUNC_ALLOC on
   // first use and kept across calls.
@@ -83,6 +92,7 @@ class SecureThread {
   abi::SmcRegs resume_regs_;
   abi::SmcRegs out_regs_;
   bool call_done_ = false;
+  bool aborting_ = false;
   RpcArg rpc_arg_;
 };
 
