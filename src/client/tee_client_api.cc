@@ -63,10 +63,15 @@ void release_owned(teemu::ree::Kernel* k, const Owned& o) {
   std::free(o.heap);
 }
 
-teemu::ree::Kernel* kernel() {
+// The kernel a descriptor belongs to: a process may hold contexts on several guests' kernels.
+teemu::ree::Kernel* kernel_of(int fd) {
   teemu::platform::Machine* m = teemu::platform::embedded_machine();
-  return m != nullptr ? &m->kernel() : nullptr;
+  return m != nullptr ? m->kernel_for_fd(fd) : nullptr;
 }
+
+// Context names teemu understands besides OP-TEE's: "teemu-guest:<id>" opens the device of
+// guest <id>'s kernel (a teemu extension; OP-TEE's libteec refuses unknown names the same way).
+constexpr char kGuestNamePrefix[] = "teemu-guest:";
 
 void count_copy(size_t n) {
   if (n == 0) return;
@@ -317,14 +322,27 @@ void post_process(TEEC_Operation* op, const tee_ioctl_param* params, OpBuffers& 
 
 TEEC_API TEEC_Result TEEC_InitializeContext(const char* name, TEEC_Context* ctx) {
   if (ctx == nullptr) return TEEC_ERROR_BAD_PARAMETERS;
-  if (name != nullptr && std::strcmp(name, "optee-tz") != 0) return TEEC_ERROR_ITEM_NOT_FOUND;
-  teemu::ree::Kernel* k = kernel();
-  if (k == nullptr) return TEEC_ERROR_ITEM_NOT_FOUND;
+  teemu::platform::Machine* m = teemu::platform::embedded_machine();
+  if (m == nullptr) return TEEC_ERROR_ITEM_NOT_FOUND;
+  teemu::ree::Kernel* k = &m->kernel();
+  bool optee_tz = false;
+  if (name != nullptr) {
+    if (std::strcmp(name, "optee-tz") == 0) {
+      optee_tz = true;
+    } else if (std::strncmp(name, kGuestNamePrefix, sizeof(kGuestNamePrefix) - 1) == 0) {
+      char* end = nullptr;
+      const unsigned long id = std::strtoul(name + sizeof(kGuestNamePrefix) - 1, &end, 10);
+      k = (end != nullptr && *end == '\0') ? m->guest_kernel(static_cast<uint32_t>(id)) : nullptr;
+      if (k == nullptr) return TEEC_ERROR_ITEM_NOT_FOUND;
+    } else {
+      return TEEC_ERROR_ITEM_NOT_FOUND;
+    }
+  }
   int fd = k->sys_open("/dev/tee0");
   if (fd < 0) return TEEC_ERROR_ITEM_NOT_FOUND;
   tee_ioctl_version_data v{};
   if (k->sys_ioctl(fd, TEE_IOC_VERSION, &v) != 0 || !(v.gen_caps & TEE_GEN_CAP_GP) ||
-      (name != nullptr && (v.impl_id != TEE_IMPL_ID_OPTEE || !(v.impl_caps & TEE_OPTEE_CAP_TZ)))) {
+      (optee_tz && (v.impl_id != TEE_IMPL_ID_OPTEE || !(v.impl_caps & TEE_OPTEE_CAP_TZ)))) {
     k->sys_close(fd);
     return TEEC_ERROR_ITEM_NOT_FOUND;
   }
@@ -348,7 +366,7 @@ TEEC_API void TEEC_FinalizeContext(TEEC_Context* ctx) {
       }
     }
   }
-  if (teemu::ree::Kernel* k = kernel()) {
+  if (teemu::ree::Kernel* k = kernel_of(ctx->imp.fd)) {
     for (const Owned& o : leftovers) release_owned(k, o);
     k->sys_close(ctx->imp.fd);
   }
@@ -362,7 +380,7 @@ TEEC_API TEEC_Result TEEC_OpenSession(TEEC_Context* ctx, TEEC_Session* session,
                                       uint32_t* ret_origin) {
   uint32_t origin = TEEC_ORIGIN_API;
   TEEC_Result res = TEEC_SUCCESS;
-  teemu::ree::Kernel* k = kernel();
+  teemu::ree::Kernel* k = ctx != nullptr ? kernel_of(ctx->imp.fd) : nullptr;
   struct {
     tee_ioctl_open_session_arg hdr;
     tee_ioctl_param params[TEEC_CONFIG_PAYLOAD_REF_COUNT];
@@ -407,7 +425,7 @@ out:
 
 TEEC_API void TEEC_CloseSession(TEEC_Session* session) {
   if (session == nullptr || session->imp.ctx == nullptr) return;
-  teemu::ree::Kernel* k = kernel();
+  teemu::ree::Kernel* k = kernel_of(session->imp.ctx->imp.fd);
   if (k == nullptr) return;
   tee_ioctl_close_session_arg a{session->imp.session_id};
   k->sys_ioctl(session->imp.ctx->imp.fd, TEE_IOC_CLOSE_SESSION, &a);
@@ -417,8 +435,8 @@ TEEC_API TEEC_Result TEEC_InvokeCommand(TEEC_Session* session, uint32_t cmd,
                                         TEEC_Operation* operation, uint32_t* ret_origin) {
   uint32_t origin = TEEC_ORIGIN_API;
   TEEC_Result res = TEEC_SUCCESS;
-  teemu::ree::Kernel* k = kernel();
   TEEC_Context* ctx = session != nullptr ? session->imp.ctx : nullptr;
+  teemu::ree::Kernel* k = ctx != nullptr ? kernel_of(ctx->imp.fd) : nullptr;
   struct {
     tee_ioctl_invoke_arg hdr;
     tee_ioctl_param params[TEEC_CONFIG_PAYLOAD_REF_COUNT];
@@ -462,7 +480,7 @@ TEEC_API void TEEC_RequestCancellation(TEEC_Operation* operation) {
     session = operation->imp.session;
   }
   if (session == nullptr || session->imp.ctx == nullptr) return;
-  teemu::ree::Kernel* k = kernel();
+  teemu::ree::Kernel* k = kernel_of(session->imp.ctx->imp.fd);
   if (k == nullptr) return;
   tee_ioctl_cancel_arg a{0, session->imp.session_id};
   k->sys_ioctl(session->imp.ctx->imp.fd, TEE_IOC_CANCEL, &a);
@@ -471,7 +489,7 @@ TEEC_API void TEEC_RequestCancellation(TEEC_Operation* operation) {
 TEEC_API TEEC_Result TEEC_RegisterSharedMemory(TEEC_Context* ctx, TEEC_SharedMemory* shm) {
   if (TEEC_Result r = check_shm_args(ctx, shm); r != TEEC_SUCCESS) return r;
   if (shm->buffer == nullptr) return TEEC_ERROR_BAD_PARAMETERS;
-  teemu::ree::Kernel* k = kernel();
+  teemu::ree::Kernel* k = kernel_of(ctx->imp.fd);
   if (k == nullptr) return TEEC_ERROR_BAD_PARAMETERS;
   const size_t s = shm->size != 0 ? shm->size : 8;
   shm_init(shm);
@@ -517,7 +535,7 @@ TEEC_API TEEC_Result TEEC_RegisterSharedMemory(TEEC_Context* ctx, TEEC_SharedMem
 
 TEEC_API TEEC_Result TEEC_AllocateSharedMemory(TEEC_Context* ctx, TEEC_SharedMemory* shm) {
   if (TEEC_Result r = check_shm_args(ctx, shm); r != TEEC_SUCCESS) return r;
-  teemu::ree::Kernel* k = kernel();
+  teemu::ree::Kernel* k = kernel_of(ctx->imp.fd);
   if (k == nullptr) return TEEC_ERROR_BAD_PARAMETERS;
   const size_t s = shm->size != 0 ? shm->size : 8;
   if (s > SIZE_MAX - 4096) return TEEC_ERROR_OUT_OF_MEMORY;
@@ -567,7 +585,7 @@ TEEC_API void TEEC_ReleaseSharedMemory(TEEC_SharedMemory* shm) {
   }
   // Not found: the context was finalized first and already released it.
   if (found) {
-    if (teemu::ree::Kernel* k = kernel()) release_owned(k, owned);
+    if (teemu::ree::Kernel* k = kernel_of(owned.ctx_fd)) release_owned(k, owned);
   }
   shm->imp.id = -1;
   shm->imp.shadow_buffer = nullptr;

@@ -45,14 +45,18 @@ tl::expected<Guest*, std::string> Hypervisor::create_guest(uint16_t client_id,
     return fail_with("the secure world refused the guest (VM_CREATED)");
   // From here on a failure must send VM_DESTROYED.
   g->conduit_ = std::make_unique<GuestConduit>(mediator_, client_id);
-  g->kernel_ = ree::Kernel::boot(*g->mem_, *g->conduit_, stats_);
+  // Descriptor ranges stay distinct for the first 32766 guests (within a 32-bit int).
+  g->kernel_ = ree::Kernel::boot(*g->mem_, *g->conduit_, stats_,
+                                 ree::kFdBase + (int{client_id} % 0x7FFF) * ree::kFdSpan);
   if (!g->kernel_) {
     mediator_.stop_guest(client_id);
     mediator_.remove_guest(client_id);
     return fail_with("the guest's OP-TEE driver did not probe");
   }
-  g->supplicant_ = std::make_unique<supplicant::Supplicant>(
-      *g->kernel_, supplicant::SupplicantConfig{config.ta_path});
+  supplicant::SupplicantConfig sc;
+  sc.ta_path = config.ta_path;
+  sc.storage_dir = config.storage_dir;
+  g->supplicant_ = std::make_unique<supplicant::Supplicant>(*g->kernel_, std::move(sc));
   if (!g->supplicant_->start()) {
     g->supplicant_.reset();
     mediator_.stop_guest(client_id);

@@ -43,6 +43,7 @@ class Guest {
   ~Guest();
   uint16_t client_id() const { return id_; }
   ree::Kernel& kernel() { return *kernel_; }
+  supplicant::Supplicant& supplicant() { return *supplicant_; }
   hw::GuestMemory& memory() { return *mem_; }
   bool alive() const { return alive_; }
 

@@ -56,6 +56,14 @@ tl::expected<void, ConfigError> check(const MachineConfig& c) {
   if (c.ns_dram_size < (4ull << 20) || c.ns_dram_size % 4096 != 0)
     return config_error("ns_dram_size: must be a multiple of 4096 and at least 4 MiB");
   if (c.thread_stack_size < 64 * 1024) return config_error("thread_stack_size: at least 64 KiB");
+  if (c.guests > kMaxGuests)
+    return config_error("guests: at most " + std::to_string(kMaxGuests));
+  if (c.guests != 0 && (c.guest < 1 || c.guest > c.guests))
+    return config_error("guest: must name one of the guests, 1.." + std::to_string(c.guests));
+  if (c.guests != 0 && !c.dynamic_shm)
+    return config_error(
+        "guests need dynamic shared memory (dynamic_shm=1): guests cannot share the static "
+        "carve-out");
   return {};
 }
 
@@ -116,6 +124,12 @@ tl::expected<void, ConfigError> apply_config_file(MachineConfig& c, const std::s
       }
       (k == "static_shm_size" ? c.static_shm_size
                               : (k == "ns_dram_size" ? c.ns_dram_size : c.thread_stack_size)) = size;
+    } else if (k == "guests" || k == "guest") {
+      auto v = node.value<int64_t>();
+      if (!v || *v < 0 || *v > int64_t{kMaxGuests})
+        return config_error(path + ": " + k + " must be an integer 0.." +
+                            std::to_string(kMaxGuests));
+      (k == "guests" ? c.guests : c.guest) = static_cast<uint32_t>(*v);
     } else if (k == "threads") {
       auto v = node.value<int64_t>();
       if (!v || *v <= 0) return config_error(path + ": threads must be a positive integer");
@@ -170,6 +184,15 @@ tl::expected<void, ConfigError> apply_environment(MachineConfig& c) {
     auto s = parse_size(v);
     if (!s || *s == 0 || *s > 64) return config_error("TEEMU_THREADS: expected 1..64");
     c.threads = static_cast<uint32_t>(*s);
+  }
+  for (auto [name, field] : {std::pair<const char*, uint32_t*>{"TEEMU_GUESTS", &c.guests},
+                              std::pair<const char*, uint32_t*>{"TEEMU_GUEST", &c.guest}}) {
+    if (const char* v = env(name)) {
+      auto n = parse_size(v);
+      if (!n || *n > kMaxGuests)
+        return config_error(std::string(name) + ": expected 0.." + std::to_string(kMaxGuests));
+      *field = static_cast<uint32_t>(*n);
+    }
   }
   if (const char* v = env("TEEMU_TA_PATH")) c.ta_path = split_path(v);
   if (const char* v = env("TEEMU_STATS")) c.stats_file = v;

@@ -20,7 +20,15 @@ struct MachineConfig {
   // TEEMU_STORAGE_DIR: tee-supplicant's REE FS root (trusted storage files), created on first
   // use. Empty means default_storage_dir().
   std::string storage_dir;
+  // TEEMU_GUESTS: 0 = no hypervisor (the REE kernel runs on the machine); N > 0 = a hypervisor
+  // with guests 1..N, each with its own kernel, behind the OP-TEE mediator.
+  uint32_t guests = 0;
+  // TEEMU_GUEST: the guest whose kernel client programs of this process use (1..N).
+  uint32_t guest = 1;
 };
+
+// Most guests one machine runs.
+constexpr uint32_t kMaxGuests = 1024;
 
 // A configuration error: what is wrong, for the user.
 struct ConfigError {

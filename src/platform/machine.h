@@ -22,6 +22,9 @@ class Kernel;
 namespace teemu::supplicant {
 class Supplicant;
 }
+namespace teemu::hyp {
+class Hypervisor;
+}
 
 namespace teemu::platform {
 
@@ -32,6 +35,9 @@ struct Audit {
   int64_t pages_pinned_now = 0, ns_pages_in_use = 0, frames_aliased = 0;
   // Secure world.
   size_t tee_sessions = 0, ta_instances = 0, registered_shm = 0, busy_threads = 0;
+  // Hypervisor: guest pages the mediator still has pinned, and tracked buffers.
+  int64_t mediator_pinned = 0;
+  size_t mediator_buffers = 0;
 
   // Quiescent: nothing held by a client is left anywhere. The supplicant's device file and the
   // secure OS's cached RPC arguments belong to the machine itself and are not counted.
@@ -46,12 +52,20 @@ class Machine {
   ~Machine();
 
   const MachineConfig& config() const { return config_; }
-  ree::Kernel& kernel() { return *kernel_; }
+  // The kernel client programs use by default: the machine's own, or that of guest
+  // config().guest when there is a hypervisor.
+  ree::Kernel& kernel() { return *client_kernel_; }
+  // The kernel of guest `id` (null without a hypervisor or for an unknown guest).
+  ree::Kernel* guest_kernel(uint32_t id);
+  // The kernel that owns descriptor `fd` (null if none does).
+  ree::Kernel* kernel_for_fd(int fd);
+  // The hypervisor, or null.
+  hyp::Hypervisor* hypervisor() { return hyp_.get(); }
   tee::SecureOs& secure_os() { return *os_; }
   hw::PhysMem& mem() { return *mem_; }
   hw::MachineStats& stats() { return stats_; }
-  // The machine's tee-supplicant (tests stop it to see requests fail instead of hang).
-  supplicant::Supplicant& supplicant() { return *supplicant_; }
+  // The tee-supplicant serving kernel() (tests stop it to see requests fail instead of hang).
+  supplicant::Supplicant& supplicant();
 
   Audit audit() const;
   // The counters as one flat JSON object.
@@ -66,8 +80,10 @@ class Machine {
   std::unique_ptr<hw::PhysMem> mem_;
   std::unique_ptr<tee::TaLoader> loader_;
   std::unique_ptr<tee::SecureOs> os_;
-  std::unique_ptr<ree::Kernel> kernel_;
+  std::unique_ptr<ree::Kernel> kernel_;  // without a hypervisor
   std::unique_ptr<supplicant::Supplicant> supplicant_;
+  std::unique_ptr<hyp::Hypervisor> hyp_;
+  ree::Kernel* client_kernel_ = nullptr;
 };
 
 }  // namespace teemu::platform

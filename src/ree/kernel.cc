@@ -9,8 +9,9 @@
 
 namespace teemu::ree {
 
-Kernel::Kernel(hw::PhysSpace& mem, hw::SmcHandler& conduit, hw::MachineStats& stats)
-    : mem_(mem), stats_(stats) {
+Kernel::Kernel(hw::PhysSpace& mem, hw::SmcHandler& conduit, hw::MachineStats& stats,
+               int fd_base)
+    : mem_(mem), stats_(stats), fd_base_(fd_base) {
   driver_ = std::make_unique<optee::Driver>(mem, conduit, stats);
   client_ = std::make_unique<TeeDevice>("tee0", false, *driver_, mem, stats);
   supp_ = std::make_unique<TeeDevice>("teepriv0", true, *driver_, mem, stats);
@@ -18,8 +19,8 @@ Kernel::Kernel(hw::PhysSpace& mem, hw::SmcHandler& conduit, hw::MachineStats& st
 }
 
 std::unique_ptr<Kernel> Kernel::boot(hw::PhysSpace& mem, hw::SmcHandler& conduit,
-                                     hw::MachineStats& stats) {
-  std::unique_ptr<Kernel> k(new Kernel(mem, conduit, stats));
+                                     hw::MachineStats& stats, int fd_base) {
+  std::unique_ptr<Kernel> k(new Kernel(mem, conduit, stats, fd_base));
   if (auto r = k->driver_->probe(); !r) {
     TEEMU_LOG_ERROR("ree", "OP-TEE driver probe failed: {}", std::strerror(r.error().value));
     return nullptr;
@@ -82,23 +83,31 @@ void Kernel::shutdown() {
 
 std::shared_ptr<Kernel::File> Kernel::get_file(int fd) const {
   std::shared_lock lock(files_lock_);
-  if (fd < kFdBase) return nullptr;
-  size_t idx = static_cast<size_t>(fd - kFdBase);
+  if (!owns_fd(fd)) return nullptr;
+  size_t idx = static_cast<size_t>(fd - fd_base_);
   return idx < files_.size() ? files_[idx] : nullptr;
 }
 
 int Kernel::install(std::shared_ptr<File> f) {
-  std::unique_lock lock(files_lock_);
-  size_t idx;
-  if (!free_fds_.empty()) {
-    idx = static_cast<size_t>(free_fds_.back());
-    free_fds_.pop_back();
-  } else {
-    idx = files_.size();
-    files_.emplace_back();
+  {
+    std::unique_lock lock(files_lock_);
+    size_t idx;
+    if (!free_fds_.empty()) {
+      idx = static_cast<size_t>(free_fds_.back());
+      free_fds_.pop_back();
+    } else if (files_.size() < static_cast<size_t>(kFdSpan)) {
+      idx = files_.size();
+      files_.emplace_back();
+    } else {
+      idx = SIZE_MAX;
+    }
+    if (idx != SIZE_MAX) {
+      files_[idx] = std::move(f);
+      return fd_base_ + static_cast<int>(idx);
+    }
   }
-  files_[idx] = std::move(f);
-  return kFdBase + static_cast<int>(idx);
+  f.reset();  // out of descriptors: the file goes, outside the table's lock
+  return -EMFILE;
 }
 
 Kernel::File::~File() {
@@ -126,8 +135,8 @@ int Kernel::sys_close(int fd) {
   std::shared_ptr<File> f;
   {
     std::unique_lock lock(files_lock_);
-    if (fd < kFdBase) return -EBADF;
-    size_t idx = static_cast<size_t>(fd - kFdBase);
+    if (!owns_fd(fd)) return -EBADF;
+    size_t idx = static_cast<size_t>(fd - fd_base_);
     if (idx >= files_.size() || !files_[idx]) return -EBADF;
     f = std::move(files_[idx]);
     free_fds_.push_back(static_cast<int>(idx));

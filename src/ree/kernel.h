@@ -24,13 +24,17 @@ struct MachineStats;
 namespace teemu::ree {
 
 constexpr int kFdBase = 0x10000;
+// Each kernel of a machine numbers its descriptors from its own base (the host's kernel from
+// kFdBase, guest k's from kFdBase + k * kFdSpan), so a process that reaches several kernels can
+// tell by the number which kernel a descriptor belongs to.
+constexpr int kFdSpan = 0x10000;
 
 class Kernel {
  public:
   // Probes the OP-TEE driver over `conduit`; null (with a log message) if the secure world is
   // unusable.
   static std::unique_ptr<Kernel> boot(hw::PhysSpace& mem, hw::SmcHandler& conduit,
-                                      hw::MachineStats& stats);
+                                      hw::MachineStats& stats, int fd_base = kFdBase);
   ~Kernel();
 
   // System calls. Results follow the kernel convention: >= 0 success, -errno failure.
@@ -44,6 +48,8 @@ class Kernel {
   int sys_munmap(void* addr, size_t len);
 
   optee::Driver& driver() { return *driver_; }
+  // Whether `fd` is in this kernel's descriptor range (not whether it is open).
+  bool owns_fd(int fd) const { return fd >= fd_base_ && fd < fd_base_ + kFdSpan; }
   TeeDevice& client_device() { return *client_; }
   TeeDevice& supp_device() { return *supp_; }
 
@@ -65,7 +71,7 @@ class Kernel {
   void shutdown();
 
  private:
-  Kernel(hw::PhysSpace& mem, hw::SmcHandler& conduit, hw::MachineStats& stats);
+  Kernel(hw::PhysSpace& mem, hw::SmcHandler& conduit, hw::MachineStats& stats, int fd_base);
 
   // An open file. Its references are dropped when the last user goes: the descriptor table and
   // any ioctl still running on it each hold the File.
@@ -84,7 +90,8 @@ class Kernel {
   std::unique_ptr<TeeDevice> supp_;
 
   mutable std::shared_mutex files_lock_;
-  std::vector<std::shared_ptr<File>> files_;  // index = fd - kFdBase
+  int fd_base_;
+  std::vector<std::shared_ptr<File>> files_;  // index = fd - fd_base_
   std::vector<int> free_fds_;
 
   base::Mutex maps_lock_;
