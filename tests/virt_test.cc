@@ -1,0 +1,1351 @@
+// Acceptance suite of the virtualization (issue 4): the hypervisor, its OP-TEE mediator and the
+// secure OS partitions, against reference/virtualization.md ("Invariants an emulator must
+// enforce", cited as "inv N", and "Failure modes to test", cited as "FM: ..."; A.x/B.x are the
+// sections of that file).
+//
+// Three ways in:
+//  (a) a hostile guest (RawGuest): raw SMCs through OpteeMediator::handle with argument pages,
+//      page lists and RPC answers it builds in its own guest memory, so it can lie wherever a
+//      real guest kernel would not;
+//  (b) a client program in a guest: syscalls on the guest's own ree::Kernel (KernelClient);
+//  (c) the hypervisor itself: create/kill/reap, and VM_CREATED/VM_DESTROYED straight to the
+//      secure OS.
+// Between the hypervisor and the secure OS sits a tap (SecureTap) that records every SMC the
+// secure world receives, so a test can say what did (or did not) reach it.
+//
+// Every test ends with the quiescence audit of VirtTest::TearDown: each guest gives its cached
+// RPC arguments back, holds nothing in the secure OS (sessions, instances, registered shm, busy
+// threads) or the mediator (pins, buffers, RPC args, calls), has no pinned or zombie page, and
+// after its destruction the partition is gone; at the end the machine's page pool and aliased
+// frames are back to their boot values and every VM_CREATED had exactly one VM_DESTROYED.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../tas/shm_test/include/shm_test_ta.h"
+#include "abi/gp.h"
+#include "abi/optee_msg.h"
+#include "abi/optee_smc.h"
+#include "abi/tee_uapi.h"
+#include "hw/guest_memory.h"
+#include "hw/machine_stats.h"
+#include "hw/phys_mem.h"
+#include "hyp/hypervisor.h"
+#include "hyp/optee_mediator.h"
+#include "ree/kernel.h"
+#include "ta_runtime/dl_loader.h"
+#include "tee/secure_os.h"
+
+namespace teemu {
+namespace {
+
+using namespace teemu::abi;  // NOLINT: wire constants keep their spec names
+using Clock = std::chrono::steady_clock;
+
+constexpr uint64_t kPage = 4096;
+constexpr Uuid kTaUuid = {
+    {0xf9, 0xb9, 0xac, 0xc0, 0x80, 0x6d, 0x41, 0x5c, 0xba, 0xde, 0x7a, 0xec, 0xc6, 0x00, 0xe8, 0x0f}};
+constexpr uint64_t kMetaValueIn = OPTEE_MSG_ATTR_TYPE_VALUE_INPUT | OPTEE_MSG_ATTR_META;
+constexpr uint64_t kNoncontigOut = OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT | OPTEE_MSG_ATTR_NONCONTIG;
+constexpr uint64_t kNoncontigIn = OPTEE_MSG_ATTR_TYPE_TMEM_INPUT | OPTEE_MSG_ATTR_NONCONTIG;
+constexpr uint64_t kNoncontigInOut = OPTEE_MSG_ATTR_TYPE_TMEM_INOUT | OPTEE_MSG_ATTR_NONCONTIG;
+constexpr uint64_t kHarnessCookieBase = 0xC0C0000000001000ull;
+// A sleep in the guest longer than this means a wake-up that never comes: abort, do not hang.
+constexpr auto kSafetyTimeout = std::chrono::seconds(10);
+// Returned in arg->ret by nobody: the call never reached the point of writing a result.
+constexpr uint32_t kSentinel = 0x5a5a5a5a;
+// The fixed machine addresses of the layout (hw/phys_mem.h), used as guest addresses by guests
+// that try to name them.
+constexpr uint64_t kSecurePa = 0x0e100000;
+constexpr uint64_t kCarveoutPa = 0x42000000;
+
+uint64_t value_a(const Uuid& u) {
+  uint64_t v;
+  std::memcpy(&v, u.octets, 8);
+  return v;
+}
+uint64_t value_b(const Uuid& u) {
+  uint64_t v;
+  std::memcpy(&v, u.octets + 8, 8);
+  return v;
+}
+
+std::string hex(uint64_t v) {
+  char b[32];
+  std::snprintf(b, sizeof(b), "%#llx", static_cast<unsigned long long>(v));
+  return b;
+}
+
+const std::vector<uint8_t>& ta_file() {
+  static const std::vector<uint8_t> image = [] {
+    std::ifstream f(std::string(TEEMU_TEST_TA_DIR) + "/f9b9acc0-806d-415c-bade-7aecc600e80f.ta",
+                    std::ios::binary);
+    return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
+  }();
+  return image;
+}
+
+[[maybe_unused]] uint64_t sum_bytes(const uint8_t* p, size_t n) {
+  uint64_t s = 0;
+  for (size_t i = 0; i < n; ++i) s += p[i];
+  return s;
+}
+
+[[maybe_unused]] void fill_pattern(uint8_t* p, size_t n, uint8_t seed) {
+  for (size_t i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(seed + i * 7 + (i >> 12));
+}
+
+// ============================================================================================
+// The tap between the hypervisor and the secure OS
+// ============================================================================================
+
+struct TapEntry {
+  SmcRegs in;
+  SmcRegs out;
+};
+
+class SecureTap : public hw::SmcHandler {
+ public:
+  explicit SecureTap(hw::SmcHandler& os) : os_(os) {}
+
+  SmcRegs smc(const SmcRegs& in) override {
+    if (before) before(in);
+    SmcRegs out = os_.smc(in);
+    std::lock_guard<std::mutex> l(mu_);
+    const uint32_t fid = in.w(0);
+    if (fid == OPTEE_SMC_VM_CREATED && out.w(0) == OPTEE_SMC_RETURN_OK) ++created_[in.w(1)];
+    if (fid == OPTEE_SMC_VM_DESTROYED && in.w(1) != 0) ++destroyed_[in.w(1)];
+    if (recording_) log_.push_back({in, out});
+    return out;
+  }
+
+  std::vector<TapEntry> log() {
+    std::lock_guard<std::mutex> l(mu_);
+    return log_;
+  }
+  void clear() {
+    std::lock_guard<std::mutex> l(mu_);
+    log_.clear();
+  }
+  void set_recording(bool on) {
+    std::lock_guard<std::mutex> l(mu_);
+    recording_ = on;
+  }
+  size_t count(const std::function<bool(const TapEntry&)>& pred) {
+    std::lock_guard<std::mutex> l(mu_);
+    return static_cast<size_t>(std::count_if(log_.begin(), log_.end(), pred));
+  }
+  // SMCs that reached the secure world with a7 = client id (the guest's traffic).
+  size_t from(uint16_t client_id) {
+    return count([&](const TapEntry& e) { return e.in[7] == client_id; });
+  }
+  int created(uint32_t id) {
+    std::lock_guard<std::mutex> l(mu_);
+    return created_[id];
+  }
+  int destroyed(uint32_t id) {
+    std::lock_guard<std::mutex> l(mu_);
+    return destroyed_[id];
+  }
+  std::map<uint32_t, int> created_all() {
+    std::lock_guard<std::mutex> l(mu_);
+    return created_;
+  }
+  std::map<uint32_t, int> destroyed_all() {
+    std::lock_guard<std::mutex> l(mu_);
+    return destroyed_;
+  }
+
+  // Runs before each SMC is passed on (set only while no other thread makes SMCs).
+  std::function<void(const SmcRegs&)> before;
+
+ private:
+  hw::SmcHandler& os_;
+  std::mutex mu_;
+  bool recording_ = true;
+  std::vector<TapEntry> log_;
+  std::map<uint32_t, int> created_, destroyed_;
+};
+
+// ============================================================================================
+// The machine: physical memory, the secure OS with virtualization, the tap, the hypervisor
+// ============================================================================================
+
+struct MachineOptions {
+  uint32_t threads = 2;
+  bool dynamic_shm = true;
+  uint64_t static_shm_size = 2ull << 20;
+  uint32_t max_guests = 64;
+  uint64_t partition_memory = 256ull << 20;
+  uint64_t ns_dram_size = 256ull << 20;
+};
+
+class VirtMachine {
+ public:
+  explicit VirtMachine(const MachineOptions& o) {
+    hw::PhysMemConfig pc;
+    pc.static_shm_size = o.static_shm_size;
+    pc.ns_dram_size = o.ns_dram_size;
+    mem = hw::PhysMem::create(pc);
+    tee::SecureOsConfig oc;
+    oc.virtualization = true;
+    oc.num_threads = o.threads;
+    oc.dynamic_shm = o.dynamic_shm;
+    oc.max_guests = o.max_guests;
+    oc.partition_memory = o.partition_memory;
+    oc.thread_stack_size = 256 * 1024;
+    os = std::make_unique<tee::SecureOs>(*mem, stats, loader, oc);
+    tap = std::make_unique<SecureTap>(*os);
+    hyp = std::make_unique<hyp::Hypervisor>(*mem, *tap, stats);
+    std::string err;
+    EXPECT_TRUE(hyp->probe(&err)) << err;
+    ns_base = mem->ns_pages_in_use();
+    alias_base = mem->frames_aliased();
+  }
+
+  hyp::OpteeMediator& med() { return hyp->mediator(); }
+
+  // A guest with its own kernel and tee-supplicant (created through the hypervisor).
+  hyp::Guest* kernel_guest(uint16_t id, hyp::GuestConfig gc = {}) {
+    gc.ta_path = {TEEMU_TEST_TA_DIR};
+    auto g = hyp->create_guest(id, gc);
+    EXPECT_TRUE(g) << (g ? "" : g.error());
+    return g ? *g : nullptr;
+  }
+
+  hw::MachineStats stats;
+  std::unique_ptr<hw::PhysMem> mem;
+  ta_runtime::DlTaLoader loader;
+  std::unique_ptr<tee::SecureOs> os;
+  std::unique_ptr<SecureTap> tap;
+  std::unique_ptr<hyp::Hypervisor> hyp;
+  int64_t ns_base = 0;
+  int64_t alias_base = 0;
+};
+
+// ============================================================================================
+// A hostile guest: raw SMCs through the mediator, everything built by hand in guest memory
+// ============================================================================================
+
+// A page of guest RAM (a kernel page of the guest).
+struct GPage {
+  Pfn ipa = 0;
+  uint64_t addr = 0;  // IPA as an address
+  std::byte* host = nullptr;
+};
+
+// Client memory of the guest: host pages aliased by guest frames (what pinning a process buffer
+// gives the guest kernel).
+struct GBuf {
+  std::byte* host = nullptr;
+  size_t pages = 0;
+  std::vector<Pfn> ipas;
+  uint8_t* bytes() const { return reinterpret_cast<uint8_t*>(host); }
+  uint64_t addr(size_t i) const { return pfn_to_pa(ipas[i]).value; }
+  size_t size() const { return pages * kPage; }
+  std::vector<uint64_t> entries() const {
+    std::vector<uint64_t> e;
+    for (size_t i = 0; i < pages; ++i) e.push_back(addr(i));
+    return e;
+  }
+};
+
+// A message argument in its own guest page.
+struct Msg {
+  GPage page;
+  optee_msg_arg* arg = nullptr;
+  uint64_t addr = 0;
+  optee_msg_arg* operator->() const { return arg; }
+  optee_msg_param& p(size_t i) const { return arg->params[i]; }
+};
+
+// A std call in flight: the registers the mediator last returned to the guest.
+struct Call {
+  SmcRegs out;
+  uint32_t a0() const { return out.w(0); }
+  bool done() const { return !optee_smc_return_is_rpc(out.w(0)); }
+  uint32_t thread() const { return out.w(3); }
+  uint32_t func() const { return optee_smc_return_get_rpc_func(out.w(0)); }
+};
+
+// One RPC being answered: a hook sees it before the default service and may answer it itself.
+struct Rpc {
+  uint32_t func = 0;
+  uint32_t thread = 0;
+  SmcRegs out;
+  optee_msg_arg* arg = nullptr;  // RPC_FUNC_CMD only: the guest's RPC argument page
+  SmcRegs reply;                 // what RETURN_FROM_RPC carries
+  uint32_t cmd() const { return arg != nullptr ? arg->cmd : ~0u; }
+};
+
+// What the guest saw, in order.
+struct Event {
+  uint32_t thread = 0;
+  uint32_t func = 0;
+  uint32_t cmd = ~0u;  // RPC CMD only
+  uint64_t a = 0;      // CMD: params[0].value.a; ALLOC: size; FREE: cookie
+  uint64_t b = 0;      // CMD: params[0].value.b
+  uint64_t c = 0;      // CMD: params[0].value.c
+  bool is_cmd(uint32_t c_) const { return func == OPTEE_SMC_RPC_FUNC_CMD && cmd == c_; }
+  bool is_wait() const {
+    return is_cmd(OPTEE_RPC_CMD_NOTIFICATION) && a == OPTEE_RPC_NOTIFICATION_WAIT;
+  }
+  bool is_send() const {
+    return is_cmd(OPTEE_RPC_CMD_NOTIFICATION) && a == OPTEE_RPC_NOTIFICATION_SEND;
+  }
+};
+
+class RawGuest {
+ public:
+  RawGuest(VirtMachine& m, uint16_t id, const hyp::MediatorLimits& limits = {})
+      : ta_image(ta_file()), m_(m), id_(id) {
+    gm_ = hw::GuestMemory::create(*m.mem, 1u << 20);
+    EXPECT_TRUE(gm_ != nullptr);
+    auto r = m.med().add_guest(id, *gm_, limits);
+    EXPECT_TRUE(r.has_value()) << "VM_CREATED for guest " << id;
+    // As the Linux driver at probe: turn the RPC argument cache on.
+    EXPECT_EQ(fast(OPTEE_SMC_ENABLE_SHM_CACHE).w(0), OPTEE_SMC_RETURN_OK);
+  }
+
+  ~RawGuest() {
+    if (!removed_) destroy();
+    for (auto& [cookie, p] : rpc_args_) gm_->free_page(p.ipa);
+    for (auto& [cookie, b] : shm_bufs_) release_shm_buf(b);
+    for (auto& c : clients_) {
+      if (!c->ipas.empty()) gm_->unalias_pages(c->ipas);
+      std::free(c->host);
+    }
+    for (Pfn p : pages_) gm_->free_page(p);
+    EXPECT_EQ(gm_->pinned_pages(), 0);
+    EXPECT_EQ(gm_->zombie_pages(), 0);
+    EXPECT_EQ(gm_->pages_in_use(), 0);
+    EXPECT_EQ(gm_->pages_aliased(), 0);
+    gm_.reset();
+  }
+
+  uint16_t id() const { return id_; }
+  hw::GuestMemory& gm() { return *gm_; }
+  bool removed() const { return removed_; }
+
+  // The hypervisor ends the guest: its vCPUs stop, then its pins go and VM_DESTROYED is sent.
+  void destroy() {
+    m_.med().stop_guest(id_);
+    m_.med().remove_guest(id_);
+    removed_ = true;
+  }
+
+  SmcRegs smc(const SmcRegs& in) { return m_.med().handle(id_, in); }
+  SmcRegs fast(uint32_t fid, uint64_t a1 = 0) {
+    SmcRegs in;
+    in[0] = fid;
+    in[1] = a1;
+    return smc(in);
+  }
+
+  // --- memory ---
+  GPage page() {
+    auto ipa = gm_->alloc_page();
+    EXPECT_TRUE(ipa.has_value());
+    GPage p{*ipa, pfn_to_pa(*ipa).value, gm_->frame_host(*ipa)};
+    std::lock_guard<std::mutex> l(mu_);
+    pages_.insert(p.ipa);
+    return p;
+  }
+  // The guest gives a page of its RAM up (balloons it out).
+  void free_page(const GPage& p) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      pages_.erase(p.ipa);
+    }
+    gm_->free_page(p.ipa);
+  }
+  GBuf& client(size_t pages) {
+    auto b = std::make_unique<GBuf>();
+    b->host = static_cast<std::byte*>(std::aligned_alloc(kPage, pages * kPage));
+    std::memset(b->host, 0, pages * kPage);
+    b->pages = pages;
+    b->ipas.resize(pages);
+    EXPECT_TRUE(gm_->alias_pages(reinterpret_cast<uintptr_t>(b->host), b->ipas));
+    std::lock_guard<std::mutex> l(mu_);
+    clients_.push_back(std::move(b));
+    return *clients_.back();
+  }
+  // The guest stops using a client buffer's pages (the process unmapped them).
+  void give_up(GBuf& b) {
+    gm_->unalias_pages(b.ipas);
+    b.ipas.clear();
+  }
+  // Machine frame behind a guest frame (what only the hypervisor knows).
+  Pfn machine_of(Pfn ipa) {
+    auto m = gm_->translate(ipa);
+    EXPECT_TRUE(m.has_value());
+    return m ? *m : 0;
+  }
+  // Writes `entries` as a NONCONTIG page list into fresh guest pages; returns the buf_ptr value
+  // (first list page | offset).
+  uint64_t page_list(const std::vector<uint64_t>& entries, uint32_t offset = 0,
+                     std::vector<GPage>* lists = nullptr) {
+    const size_t n = entries.size();
+    const size_t count =
+        std::max<size_t>(1, (n + kPageListEntriesPerPage - 1) / kPageListEntriesPerPage);
+    std::vector<GPage> lp;
+    for (size_t i = 0; i < count; ++i) lp.push_back(page());
+    size_t idx = 0;
+    for (size_t l = 0; l < count; ++l) {
+      auto* pg = reinterpret_cast<optee_page_list_page*>(lp[l].host);
+      for (size_t e = 0; e < kPageListEntriesPerPage && idx < n; ++e)
+        pg->pages_list[e] = entries[idx++];
+      if (l + 1 < count) pg->next_page_data = lp[l + 1].addr;
+    }
+    if (lists != nullptr) *lists = lp;
+    return lp[0].addr | offset;
+  }
+  uint64_t page_list(const GBuf& b, uint32_t offset = 0) { return page_list(b.entries(), offset); }
+
+  // --- messages ---
+  Msg msg(uint32_t cmd, uint32_t num_params) {
+    Msg m;
+    m.page = page();
+    m.arg = reinterpret_cast<optee_msg_arg*>(m.page.host);
+    m.addr = m.page.addr;
+    m.arg->cmd = cmd;
+    m.arg->num_params = num_params;
+    return m;
+  }
+  static void set_open_meta(const Msg& m, const Uuid& uuid) {
+    m.p(0).attr = kMetaValueIn;
+    m.p(0).u.value = {value_a(uuid), value_b(uuid), 0};
+    m.p(1).attr = kMetaValueIn;
+    m.p(1).u.value = {0x1111, 0x2222, OPTEE_MSG_LOGIN_PUBLIC};
+  }
+  static SmcRegs with_arg(uint64_t addr) {
+    SmcRegs in;
+    in[0] = OPTEE_SMC_CALL_WITH_ARG;
+    reg_pair_from_64(addr, in[1], in[2]);
+    return in;
+  }
+
+  // --- std calls ---
+  Call start(const SmcRegs& in) {
+    Call c;
+    c.out = smc(in);
+    return c;
+  }
+  Call start(const Msg& m) { return start(with_arg(m.addr)); }
+  // The guest's RPC argument page of the call's pending RPC_FUNC_CMD (nullptr otherwise).
+  optee_msg_arg* pending_cmd(const Call& c) {
+    if (c.done() || c.func() != OPTEE_SMC_RPC_FUNC_CMD) return nullptr;
+    const uint64_t cookie = reg_pair_to_64(c.out[1], c.out[2]);
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = rpc_args_.find(cookie);
+    return it == rpc_args_.end() ? nullptr : reinterpret_cast<optee_msg_arg*>(it->second.host);
+  }
+  // Answers the pending RPC (hook first, then the default service) and resumes the thread.
+  void step(Call& c) {
+    Rpc r;
+    r.func = c.func();
+    r.thread = c.thread();
+    r.out = c.out;
+    r.reply[0] = OPTEE_SMC_CALL_RETURN_FROM_RPC;
+    r.reply[1] = c.out.w(1);
+    r.reply[2] = c.out.w(2);
+    r.reply[3] = c.out.w(3);
+    if (r.func == OPTEE_SMC_RPC_FUNC_CMD) {
+      r.arg = pending_cmd(c);
+      EXPECT_NE(r.arg, nullptr) << "RPC CMD with unknown cookie "
+                                << hex(reg_pair_to_64(c.out[1], c.out[2]));
+    }
+    log(r);
+    if (!(hook && hook(r))) serve(r);
+    c.out = smc(r.reply);
+  }
+  uint32_t finish(Call& c) {
+    while (!c.done()) step(c);
+    return c.a0();
+  }
+  // Serves RPCs until `pred` holds for the pending one (left unanswered); false if the call ended.
+  bool step_until(Call& c, const std::function<bool(const Call&, const optee_msg_arg*)>& pred) {
+    while (!c.done()) {
+      if (pred(c, pending_cmd(c))) return true;
+      step(c);
+    }
+    return false;
+  }
+  bool step_until_cmd(Call& c, uint32_t cmd) {
+    return step_until(c, [cmd](const Call&, const optee_msg_arg* a) {
+      return a != nullptr && a->cmd == cmd;
+    });
+  }
+  bool step_until_wait(Call& c) {
+    return step_until(c, [](const Call&, const optee_msg_arg* a) {
+      return a != nullptr && a->cmd == OPTEE_RPC_CMD_NOTIFICATION &&
+             a->params[0].u.value.a == OPTEE_RPC_NOTIFICATION_WAIT;
+    });
+  }
+  uint32_t run(const SmcRegs& in) {
+    Call c = start(in);
+    return finish(c);
+  }
+  uint32_t call(const Msg& m) { return run(with_arg(m.addr)); }
+
+  // --- the default RPC service (what a guest's Linux + tee-supplicant answer) ---
+  void serve(Rpc& r) {
+    switch (r.func) {
+      case OPTEE_SMC_RPC_FUNC_ALLOC: answer_alloc(r); break;
+      case OPTEE_SMC_RPC_FUNC_FREE: {
+        const uint64_t cookie = reg_pair_to_64(r.out[1], r.out[2]);
+        GPage p;
+        {
+          std::lock_guard<std::mutex> l(mu_);
+          auto it = rpc_args_.find(cookie);
+          if (it == rpc_args_.end()) {
+            ADD_FAILURE() << "RPC FREE of a cookie never handed out: " << hex(cookie);
+            break;
+          }
+          p = it->second;
+          rpc_args_.erase(it);
+        }
+        gm_->free_page(p.ipa);
+        break;
+      }
+      case OPTEE_SMC_RPC_FUNC_CMD:
+        if (r.arg != nullptr) serve_cmd(*r.arg);
+        break;
+      default: break;
+    }
+  }
+  // Answers RPC_FUNC_ALLOC with a fresh guest page (a1/a2) and its cookie (a4/a5).
+  uint64_t answer_alloc(Rpc& r) {
+    auto ipa = gm_->alloc_page();
+    EXPECT_TRUE(ipa.has_value());
+    GPage p{*ipa, pfn_to_pa(*ipa).value, gm_->frame_host(*ipa)};
+    uint64_t cookie;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      cookie = next_cookie_++;
+      rpc_args_[cookie] = p;
+    }
+    reg_pair_from_64(p.addr, r.reply[1], r.reply[2]);
+    reg_pair_from_64(cookie, r.reply[4], r.reply[5]);
+    return cookie;
+  }
+  void serve_cmd(optee_msg_arg& a) {
+    switch (a.cmd) {
+      case OPTEE_RPC_CMD_LOAD_TA: serve_load_ta(a); break;
+      case OPTEE_RPC_CMD_SHM_ALLOC: serve_shm_alloc(a); break;
+      case OPTEE_RPC_CMD_SHM_FREE: serve_shm_free(a); break;
+      case OPTEE_RPC_CMD_NOTIFICATION: serve_notification(a); break;
+      default: a.ret = TEE_ERROR_NOT_SUPPORTED; break;
+    }
+  }
+  // An RPC payload buffer: client-style pages behind a page list in guest memory; returns its
+  // cookie and the buf_ptr (guest address of the list) in *buf_ptr.
+  uint64_t alloc_shm_buf(uint64_t size, uint64_t* buf_ptr, uint64_t cookie = 0) {
+    ShmBuf b;
+    b.pages = std::max<uint64_t>(1, (size + kPage - 1) / kPage);
+    b.host = static_cast<std::byte*>(std::aligned_alloc(kPage, b.pages * kPage));
+    std::memset(b.host, 0, b.pages * kPage);
+    b.ipas.resize(b.pages);
+    EXPECT_TRUE(gm_->alias_pages(reinterpret_cast<uintptr_t>(b.host), b.ipas));
+    std::vector<uint64_t> entries;
+    for (Pfn p : b.ipas) entries.push_back(pfn_to_pa(p).value);
+    const size_t lists = (b.pages + kPageListEntriesPerPage - 1) / kPageListEntriesPerPage;
+    for (size_t l = 0; l < lists; ++l) {
+      auto ipa = gm_->alloc_page();
+      EXPECT_TRUE(ipa.has_value());
+      b.lists.push_back(*ipa);
+    }
+    size_t idx = 0;
+    for (size_t l = 0; l < lists; ++l) {
+      auto* pg = reinterpret_cast<optee_page_list_page*>(gm_->frame_host(b.lists[l]));
+      for (size_t e = 0; e < kPageListEntriesPerPage && idx < b.pages; ++e)
+        pg->pages_list[e] = entries[idx++];
+      if (l + 1 < lists) pg->next_page_data = pfn_to_pa(b.lists[l + 1]).value;
+    }
+    *buf_ptr = pfn_to_pa(b.lists[0]).value;
+    std::lock_guard<std::mutex> l(mu_);
+    if (cookie == 0) cookie = next_cookie_++;
+    EXPECT_EQ(shm_bufs_.count(cookie), 0u);
+    shm_bufs_[cookie] = std::move(b);
+    return cookie;
+  }
+  void serve_shm_alloc(optee_msg_arg& a) {
+    if (a.num_params < 1 || a.params[0].attr != OPTEE_MSG_ATTR_TYPE_VALUE_INPUT) {
+      a.ret = TEE_ERROR_BAD_PARAMETERS;
+      return;
+    }
+    const uint64_t size = a.params[0].u.value.b;
+    uint64_t buf_ptr = 0;
+    const uint64_t cookie = alloc_shm_buf(size, &buf_ptr);
+    a.params[0].attr = kNoncontigOut;
+    a.params[0].u.tmem = {buf_ptr, size, cookie};
+    a.ret = TEE_SUCCESS;
+  }
+  void serve_shm_free(optee_msg_arg& a) {
+    a.ret = TEE_SUCCESS;
+    const uint64_t cookie = a.params[0].u.value.b;
+    ShmBuf b;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = shm_bufs_.find(cookie);
+      if (it == shm_bufs_.end()) {
+        ADD_FAILURE() << "SHM_FREE of a cookie never handed out: " << hex(cookie);
+        return;
+      }
+      b = std::move(it->second);
+      shm_bufs_.erase(it);
+    }
+    release_shm_buf(b);
+  }
+  void serve_load_ta(optee_msg_arg& a) {
+    Uuid u;
+    std::memcpy(u.octets, &a.params[0].u.value.a, 8);
+    std::memcpy(u.octets + 8, &a.params[0].u.value.b, 8);
+    if (!(u == kTaUuid) || ta_image.empty()) {
+      a.ret = TEE_ERROR_ITEM_NOT_FOUND;
+      return;
+    }
+    const uint64_t type = a.params[1].attr & OPTEE_MSG_ATTR_TYPE_MASK;
+    std::byte* dst = nullptr;
+    uint64_t cap = 0;
+    if (type == OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT) {
+      // Only the NULL size query can come as TMEM to a guest (it has no carve-out).
+      EXPECT_EQ(a.params[1].u.tmem.buf_ptr, 0u);
+      cap = a.params[1].u.tmem.size;
+    } else if (type == OPTEE_MSG_ATTR_TYPE_RMEM_OUTPUT) {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = shm_bufs_.find(a.params[1].u.rmem.shm_ref);
+      const uint64_t offs = a.params[1].u.rmem.offs;
+      if (it == shm_bufs_.end() || offs > it->second.pages * kPage) {
+        a.ret = TEE_ERROR_BAD_PARAMETERS;
+        return;
+      }
+      dst = it->second.host + offs;
+      cap = std::min(a.params[1].u.rmem.size, it->second.pages * kPage - offs);
+    } else {
+      a.ret = TEE_ERROR_BAD_PARAMETERS;
+      return;
+    }
+    a.params[1].u.tmem.size = ta_image.size();
+    if (dst == nullptr || cap < ta_image.size()) {
+      a.ret = dst == nullptr ? TEE_SUCCESS : TEE_ERROR_SHORT_BUFFER;  // size query
+      return;
+    }
+    std::memcpy(dst, ta_image.data(), ta_image.size());
+    a.ret = TEE_SUCCESS;
+  }
+  void serve_notification(optee_msg_arg& a) {
+    const uint64_t op = a.params[0].u.value.a;
+    const uint64_t key = a.params[0].u.value.b;
+    const uint64_t timeout_ms = a.params[0].u.value.c;
+    std::unique_lock<std::mutex> l(mu_);
+    if (op == OPTEE_RPC_NOTIFICATION_SEND) {
+      ++pending_[key];
+      cv_.notify_all();
+      a.ret = TEE_SUCCESS;
+      return;
+    }
+    const auto deadline =
+        Clock::now() + (timeout_ms != 0 ? std::chrono::milliseconds(timeout_ms)
+                                        : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              kSafetyTimeout));
+    const bool woken = cv_.wait_until(l, deadline, [&] { return pending_[key] > 0; });
+    if (woken) {
+      --pending_[key];
+      a.ret = TEE_SUCCESS;
+    } else if (timeout_ms != 0) {
+      a.ret = TEE_ERROR_TIMEOUT;
+    } else {
+      std::fprintf(stderr, "secure thread sleeps on key %llu that nobody wakes: lost wake-up\n",
+                   static_cast<unsigned long long>(key));
+      std::abort();
+    }
+  }
+
+  // --- what the guest saw ---
+  std::vector<Event> events() {
+    std::lock_guard<std::mutex> l(mu_);
+    return events_;
+  }
+  size_t count(const std::function<bool(const Event&)>& pred) {
+    std::lock_guard<std::mutex> l(mu_);
+    return static_cast<size_t>(std::count_if(events_.begin(), events_.end(), pred));
+  }
+  bool wait_for(const std::function<bool(const Event&)>& pred) {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_until(l, Clock::now() + kSafetyTimeout, [&] {
+      return std::any_of(events_.begin(), events_.end(), pred);
+    });
+  }
+  void clear_events() {
+    std::lock_guard<std::mutex> l(mu_);
+    events_.clear();
+  }
+  size_t live_rpc_args() {
+    std::lock_guard<std::mutex> l(mu_);
+    return rpc_args_.size();
+  }
+  size_t live_shm_bufs() {
+    std::lock_guard<std::mutex> l(mu_);
+    return shm_bufs_.size();
+  }
+  // Cookies of RPC arguments the guest handed out (RPC_FUNC_ALLOC) and still holds.
+  std::vector<uint64_t> rpc_arg_cookies() {
+    std::lock_guard<std::mutex> l(mu_);
+    std::vector<uint64_t> v;
+    for (auto& [c, p] : rpc_args_) v.push_back(c);
+    return v;
+  }
+  // The guest page behind an RPC argument cookie it handed out.
+  std::byte* rpc_arg_host(uint64_t cookie) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = rpc_args_.find(cookie);
+    return it == rpc_args_.end() ? nullptr : it->second.host;
+  }
+  // The guest takes back an RPC argument page the secure world returned (DISABLE_SHM_CACHE).
+  bool take_back_rpc_arg(uint64_t cookie) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = rpc_args_.find(cookie);
+    if (it == rpc_args_.end()) return false;
+    gm_->free_page(it->second.ipa);
+    rpc_args_.erase(it);
+    return true;
+  }
+  // A new cookie from the guest's counter (for buffers a test builds itself).
+  uint64_t new_cookie() {
+    std::lock_guard<std::mutex> l(mu_);
+    return next_cookie_++;
+  }
+
+  // --- session and shm helpers (SMC-level errors are test failures) ---
+  uint32_t open_session(uint32_t* session, uint32_t* origin = nullptr) {
+    Msg m = msg(OPTEE_MSG_CMD_OPEN_SESSION, 2);
+    set_open_meta(m, kTaUuid);
+    EXPECT_EQ(call(m), OPTEE_SMC_RETURN_OK);
+    *session = m->session;
+    if (origin != nullptr) *origin = m->ret_origin;
+    const uint32_t ret = m->ret;
+    free_page(m.page);
+    return ret;
+  }
+  uint32_t close_session(uint32_t session) {
+    Msg m = msg(OPTEE_MSG_CMD_CLOSE_SESSION, 0);
+    m->session = session;
+    EXPECT_EQ(call(m), OPTEE_SMC_RETURN_OK);
+    const uint32_t ret = m->ret;
+    free_page(m.page);
+    return ret;
+  }
+  uint32_t register_shm(uint64_t buf_ptr, uint64_t size, uint64_t cookie,
+                        uint64_t attr = kNoncontigOut, uint32_t* origin = nullptr) {
+    Msg m = msg(OPTEE_MSG_CMD_REGISTER_SHM, 1);
+    m.p(0).attr = attr;
+    m.p(0).u.tmem = {buf_ptr, size, cookie};
+    m->ret = kSentinel;
+    EXPECT_EQ(call(m), OPTEE_SMC_RETURN_OK);
+    const uint32_t ret = m->ret;
+    if (origin != nullptr) *origin = m->ret_origin;
+    free_page(m.page);
+    return ret;
+  }
+  uint32_t register_buf(const GBuf& b, uint64_t cookie, uint32_t* origin = nullptr) {
+    std::vector<GPage> lists;
+    const uint64_t buf_ptr = page_list(b.entries(), 0, &lists);
+    const uint32_t ret = register_shm(buf_ptr, b.size(), cookie, kNoncontigOut, origin);
+    for (const GPage& p : lists) free_page(p);  // as Linux: the list lives until the SMC returns
+    return ret;
+  }
+  uint32_t unregister_shm(uint64_t cookie, uint32_t* origin = nullptr) {
+    Msg m = msg(OPTEE_MSG_CMD_UNREGISTER_SHM, 1);
+    m.p(0).attr = OPTEE_MSG_ATTR_TYPE_RMEM_INPUT;
+    m.p(0).u.rmem = {0, 0, cookie};
+    m->ret = kSentinel;
+    EXPECT_EQ(call(m), OPTEE_SMC_RETURN_OK);
+    if (origin != nullptr) *origin = m->ret_origin;
+    const uint32_t ret = m->ret;
+    free_page(m.page);
+    return ret;
+  }
+  // INVOKE SUM over one memref param (attr/u given); returns ret, the sum in *sum.
+  uint32_t invoke_sum(uint32_t session, uint64_t attr, const optee_msg_param_tmem& mem,
+                      uint64_t* sum, uint32_t* origin = nullptr) {
+    Msg m = msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 2);
+    m->func = TA_SHM_TEST_CMD_SUM;
+    m->session = session;
+    m.p(0).attr = attr;
+    m.p(0).u.tmem = mem;
+    m.p(1).attr = OPTEE_MSG_ATTR_TYPE_VALUE_OUTPUT;
+    m->ret = kSentinel;
+    EXPECT_EQ(call(m), OPTEE_SMC_RETURN_OK);
+    *sum = (m.p(1).u.value.b << 32) | m.p(1).u.value.a;
+    if (origin != nullptr) *origin = m->ret_origin;
+    const uint32_t ret = m->ret;
+    free_page(m.page);
+    return ret;
+  }
+  // INVOKE SUM over a temporary NONCONTIG memref of `b`.
+  uint32_t sum_temp(uint32_t session, const GBuf& b, uint64_t size, uint64_t* sum,
+                    uint32_t offset = 0, uint64_t cookie = 0) {
+    std::vector<GPage> lists;
+    const uint64_t bp = page_list(b.entries(), offset, &lists);
+    const uint32_t r =
+        invoke_sum(session, kNoncontigIn, {bp, size, cookie != 0 ? cookie : new_cookie()}, sum);
+    for (const GPage& p : lists) free_page(p);
+    return r;
+  }
+
+  // --- teardown audit ---
+  std::vector<std::string> audit() {
+    std::vector<std::string> problems;
+    if (removed_) return problems;
+    // Take back every cached RPC argument, as the driver does when it is removed.
+    for (int i = 0;; ++i) {
+      SmcRegs r = fast(OPTEE_SMC_DISABLE_SHM_CACHE);
+      if (r.w(0) == OPTEE_SMC_RETURN_ENOTAVAIL) break;
+      if (r.w(0) != OPTEE_SMC_RETURN_OK || i > 64) {
+        problems.push_back("DISABLE_SHM_CACHE returned " + hex(r.w(0)));
+        break;
+      }
+      const uint64_t cookie = reg_pair_to_64(r[1], r[2]);
+      if (!take_back_rpc_arg(cookie))
+        problems.push_back("DISABLE_SHM_CACHE gave back unknown cookie " + hex(cookie));
+    }
+    auto a = m_.os->audit(id_);
+    if (a.partitions != 1) problems.push_back("partitions=" + std::to_string(a.partitions));
+    if (a.sessions != 0) problems.push_back("sessions=" + std::to_string(a.sessions));
+    if (a.instances != 0) problems.push_back("instances=" + std::to_string(a.instances));
+    if (a.registered_shm != 0)
+      problems.push_back("registered_shm=" + std::to_string(a.registered_shm));
+    if (a.busy_threads != 0) problems.push_back("busy_threads=" + std::to_string(a.busy_threads));
+    if (a.cached_rpc_args != 0)
+      problems.push_back("cached_rpc_args=" + std::to_string(a.cached_rpc_args));
+    if (a.charged_bytes != 0)
+      problems.push_back("charged_bytes=" + std::to_string(a.charged_bytes));
+    auto ma = m_.med().audit(id_);
+    if (ma.pinned_pages != 0) problems.push_back("mediator pins=" + std::to_string(ma.pinned_pages));
+    if (ma.buffers != 0) problems.push_back("mediator buffers=" + std::to_string(ma.buffers));
+    if (ma.rpc_args != 0) problems.push_back("mediator rpc_args=" + std::to_string(ma.rpc_args));
+    if (ma.calls != 0) problems.push_back("mediator calls=" + std::to_string(ma.calls));
+    if (gm_->pinned_pages() != 0)
+      problems.push_back("guest pages pinned=" + std::to_string(gm_->pinned_pages()));
+    if (gm_->zombie_pages() != 0)
+      problems.push_back("guest zombie pages=" + std::to_string(gm_->zombie_pages()));
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!rpc_args_.empty())
+        problems.push_back("RPC args never freed: " + std::to_string(rpc_args_.size()));
+      if (!shm_bufs_.empty())
+        problems.push_back("SHM_ALLOC buffers never freed: " + std::to_string(shm_bufs_.size()));
+    }
+    destroy();
+    if (m_.os->audit(id_).partitions != 0) problems.push_back("partition left after destroy");
+    return problems;
+  }
+
+  std::function<bool(Rpc&)> hook;  // set before calls start; must be thread safe
+  std::vector<uint8_t> ta_image;   // what LOAD_TA serves
+
+ private:
+  struct ShmBuf {
+    std::byte* host = nullptr;
+    uint64_t pages = 0;
+    std::vector<Pfn> ipas;
+    std::vector<Pfn> lists;
+  };
+  void release_shm_buf(ShmBuf& b) {
+    gm_->unalias_pages(b.ipas);
+    for (Pfn p : b.lists) gm_->free_page(p);
+    std::free(b.host);
+    b = {};
+  }
+  void log(const Rpc& r) {
+    Event e;
+    e.thread = r.thread;
+    e.func = r.func;
+    if (r.func == OPTEE_SMC_RPC_FUNC_ALLOC) e.a = r.out.w(1);
+    if (r.func == OPTEE_SMC_RPC_FUNC_FREE) e.a = reg_pair_to_64(r.out[1], r.out[2]);
+    if (r.arg != nullptr) {
+      e.cmd = r.arg->cmd;
+      e.a = r.arg->params[0].u.value.a;
+      e.b = r.arg->params[0].u.value.b;
+      e.c = r.arg->params[0].u.value.c;
+    }
+    std::lock_guard<std::mutex> l(mu_);
+    events_.push_back(e);
+    cv_.notify_all();
+  }
+
+  VirtMachine& m_;
+  uint16_t id_;
+  std::unique_ptr<hw::GuestMemory> gm_;
+  bool removed_ = false;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<Pfn> pages_;  // the test's own guest pages
+  std::vector<std::unique_ptr<GBuf>> clients_;
+  std::map<uint64_t, GPage> rpc_args_;   // RPC_FUNC_ALLOC cookie -> guest page
+  std::map<uint64_t, ShmBuf> shm_bufs_;  // RPC SHM_ALLOC cookie -> buffer
+  std::map<uint64_t, uint32_t> pending_;  // notification key -> sends not yet consumed
+  std::vector<Event> events_;
+  uint64_t next_cookie_ = kHarnessCookieBase;
+};
+
+// ============================================================================================
+// A client program in a guest: syscalls on the guest's kernel
+// ============================================================================================
+
+class KernelClient {
+ public:
+  explicit KernelClient(ree::Kernel& k) : k_(k) { fd_ = k_.sys_open("/dev/tee0"); }
+  ~KernelClient() {
+    if (fd_ >= 0) k_.sys_close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
+
+  // TEE_IOC_OPEN_SESSION to the shm-test TA; returns the ioctl result, ret in *ret.
+  int open_session(uint32_t* session, uint32_t* ret) {
+    struct {
+      tee_ioctl_open_session_arg hdr;
+    } open{};
+    std::memcpy(open.hdr.uuid, kTaUuid.octets, 16);
+    open.hdr.clnt_login = TEE_IOCTL_LOGIN_PUBLIC;
+    tee_ioctl_buf_data bd{reinterpret_cast<uint64_t>(&open), sizeof(open)};
+    int rc = k_.sys_ioctl(fd_, TEE_IOC_OPEN_SESSION, &bd);
+    *session = open.hdr.session;
+    *ret = open.hdr.ret;
+    return rc;
+  }
+  int close_session(uint32_t session) {
+    tee_ioctl_close_session_arg c{session};
+    return k_.sys_ioctl(fd_, TEE_IOC_CLOSE_SESSION, &c);
+  }
+  // An invoke with up to 4 params; returns the ioctl result, ret in *ret.
+  int invoke(uint32_t session, uint32_t func, std::vector<tee_ioctl_param>& params, uint32_t* ret,
+             uint32_t cancel_id = 0) {
+    struct {
+      tee_ioctl_invoke_arg hdr;
+      tee_ioctl_param params[4];
+    } inv{};
+    inv.hdr.func = func;
+    inv.hdr.session = session;
+    inv.hdr.cancel_id = cancel_id;
+    inv.hdr.num_params = static_cast<uint32_t>(params.size());
+    for (size_t i = 0; i < params.size(); ++i) inv.params[i] = params[i];
+    tee_ioctl_buf_data bd{reinterpret_cast<uint64_t>(&inv),
+                          sizeof(tee_ioctl_invoke_arg) + params.size() * sizeof(tee_ioctl_param)};
+    int rc = k_.sys_ioctl(fd_, TEE_IOC_INVOKE, &bd);
+    for (size_t i = 0; i < params.size(); ++i) params[i] = inv.params[i];
+    *ret = inv.hdr.ret;
+    return rc;
+  }
+  int cancel(uint32_t session, uint32_t cancel_id) {
+    tee_ioctl_cancel_arg c{cancel_id, session};
+    return k_.sys_ioctl(fd_, TEE_IOC_CANCEL, &c);
+  }
+  // TEE_IOC_SHM_REGISTER of [addr, addr + len): returns the shm fd (or -errno), its id in *id.
+  int register_mem(void* addr, uint64_t len, int* id) {
+    tee_ioctl_shm_register_data d{reinterpret_cast<uint64_t>(addr), len, 0, 0};
+    int rc = k_.sys_ioctl(fd_, TEE_IOC_SHM_REGISTER, &d);
+    *id = d.id;
+    return rc;
+  }
+  int close(int fd) { return k_.sys_close(fd); }
+
+  static tee_ioctl_param memref(uint64_t attr, int shm_id, uint64_t offs, uint64_t size) {
+    return {attr, offs, size, static_cast<uint64_t>(static_cast<int64_t>(shm_id))};
+  }
+  static tee_ioctl_param value(uint64_t attr, uint64_t a = 0, uint64_t b = 0) {
+    return {attr, a, b, 0};
+  }
+
+ private:
+  ree::Kernel& k_;
+  int fd_ = -1;
+};
+
+// ============================================================================================
+// The fixture
+// ============================================================================================
+
+class VirtTest : public ::testing::Test {
+ protected:
+  void SetUp() override { boot(MachineOptions{}); }
+  void TearDown() override { shutdown(); }
+
+  void boot(const MachineOptions& o) {
+    shutdown();
+    m_ = std::make_unique<VirtMachine>(o);
+  }
+  RawGuest& raw(uint16_t id, const hyp::MediatorLimits& limits = {}) {
+    raws_.push_back(std::make_unique<RawGuest>(*m_, id, limits));
+    return *raws_.back();
+  }
+  // Audits and destroys every guest, then checks the machine is back to its boot state.
+  void shutdown() {
+    if (!m_) return;
+    for (auto& g : raws_) {
+      auto problems = g->audit();
+      std::string all;
+      for (auto& p : problems) all += p + "; ";
+      EXPECT_TRUE(problems.empty()) << "guest " << g->id() << ": " << all;
+    }
+    raws_.clear();
+    for (uint16_t id : m_->hyp->guest_ids()) {
+      m_->hyp->kill_guest(id);
+      m_->hyp->reap_guest(id);
+    }
+    auto a = m_->os->audit();
+    EXPECT_EQ(a.partitions, 0u);
+    EXPECT_EQ(m_->mem->ns_pages_in_use(), m_->ns_base);
+    EXPECT_EQ(m_->mem->frames_aliased(), m_->alias_base);
+    // Inv 36: VM_DESTROYED exactly once per successful VM_CREATED.
+    auto created = m_->tap->created_all();
+    auto destroyed = m_->tap->destroyed_all();
+    for (auto& [id, n] : created)
+      EXPECT_EQ(destroyed[id], n) << "guest " << id << ": VM_CREATED " << n << " times";
+    for (auto& [id, n] : destroyed)
+      EXPECT_EQ(created[id], n) << "guest " << id << ": VM_DESTROYED " << n << " times";
+    m_.reset();
+  }
+
+  VirtMachine& m() { return *m_; }
+  SecureTap& tap() { return *m_->tap; }
+
+  std::unique_ptr<VirtMachine> m_;
+  std::vector<std::unique_ptr<RawGuest>> raws_;
+};
+
+// The secure OS straight, as the hypervisor (a7 = 0) or with any a7.
+SmcRegs regs(uint32_t fid, uint64_t a1 = 0, uint64_t a7 = 0) {
+  SmcRegs in;
+  in[0] = fid;
+  in[1] = a1;
+  in[7] = a7;
+  return in;
+}
+
+
+// ============================================================================================
+// Guest lifecycle and ids: the hypervisor and the secure OS (A.4, B.1, B.11; inv 2-5, 36)
+// ============================================================================================
+
+using LifecycleTest = VirtTest;
+
+bool is_fid(const TapEntry& e, uint32_t fid) { return e.in.w(0) == fid; }
+
+// Inv 3, 36: the hypervisor sends VM_CREATED(a1 = id, a7 = 0) before the guest's first SMC and
+// VM_DESTROYED(a1 = id, a7 = 0) exactly once when it ends, after the guest's last SMC.
+TEST_F(LifecycleTest, VmCreatedAndDestroyedExactlyOnceByTheHypervisor) {
+  tap().clear();
+  ASSERT_NE(m().kernel_guest(1), nullptr);
+  m().hyp->kill_guest(1);
+  m().hyp->kill_guest(1);  // a second kill does nothing
+  m().hyp->reap_guest(1);
+  auto log = tap().log();
+  ASSERT_FALSE(log.empty());
+  EXPECT_EQ(log.front().in.w(0), OPTEE_SMC_VM_CREATED);
+  EXPECT_EQ(log.front().in[1], 1u);
+  EXPECT_EQ(log.front().in[7], 0u);
+  EXPECT_EQ(log.back().in.w(0), OPTEE_SMC_VM_DESTROYED);
+  EXPECT_EQ(log.back().in[1], 1u);
+  EXPECT_EQ(log.back().in[7], 0u);
+  EXPECT_EQ(tap().count([](const TapEntry& e) { return is_fid(e, OPTEE_SMC_VM_CREATED); }), 1u);
+  EXPECT_EQ(tap().count([](const TapEntry& e) { return is_fid(e, OPTEE_SMC_VM_DESTROYED); }), 1u);
+  // Everything in between came from the guest, with its id in a7.
+  for (size_t i = 1; i + 1 < log.size(); ++i) EXPECT_EQ(log[i].in[7], 1u) << i;
+  EXPECT_EQ(m().os->audit().partitions, 0u);
+  // The id can be used again.
+  ASSERT_NE(m().kernel_guest(1), nullptr);
+  EXPECT_EQ(tap().created(1), 2);
+}
+
+// Inv 36, A.4 [I] and A.16 #3 (VM_DESTROYED never sent after a late creation failure): a guest
+// whose kernel does not come up (its OP-TEE driver's probe fails: the secure OS has no dynamic
+// SHM, so the mediator refuses the guest's capabilities) still gets its VM_DESTROYED, leaves no
+// partition and no slot behind, and its id can be created again.
+TEST_F(LifecycleTest, FailedGuestBootStillSendsVmDestroyed) {
+  MachineOptions o;
+  o.dynamic_shm = false;
+  o.max_guests = 1;
+  boot(o);
+  hyp::GuestConfig gc;
+  gc.ta_path = {TEEMU_TEST_TA_DIR};
+  for (int round = 1; round <= 3; ++round) {
+    auto g = m().hyp->create_guest(1, gc);
+    ASSERT_FALSE(g);
+    EXPECT_NE(g.error().find("probe"), std::string::npos) << g.error();
+    EXPECT_EQ(tap().created(1), round);
+    EXPECT_EQ(tap().destroyed(1), round);
+    EXPECT_EQ(m().os->audit().partitions, 0u);
+    EXPECT_TRUE(m().hyp->guest_ids().empty());
+    EXPECT_EQ(m().med().handle(1, regs(OPTEE_SMC_CALLS_UID)).w(0),
+              OPTEE_SMC_RETURN_UNKNOWN_FUNCTION);
+  }
+  // The only slot (max_guests = 1) did not leak: another guest id gets it.
+  auto g = m().hyp->create_guest(2, gc);
+  ASSERT_FALSE(g);
+  EXPECT_EQ(tap().created(2), 1);
+  EXPECT_EQ(tap().destroyed(2), 1);
+}
+
+// Inv 36, FM "VM_CREATED beyond CFG_VIRT_GUEST_COUNT": a guest the secure OS refuses is refused
+// by the hypervisor too, with nothing of it left (no VM_DESTROYED is owed); the slot of a
+// destroyed guest can be taken by another id.
+TEST_F(LifecycleTest, GuestRefusedByTheSecureOsLeavesNothing) {
+  MachineOptions o;
+  o.max_guests = 2;
+  boot(o);
+  ASSERT_NE(m().kernel_guest(1), nullptr);
+  ASSERT_NE(m().kernel_guest(2), nullptr);
+  hyp::GuestConfig gc;
+  gc.ta_path = {TEEMU_TEST_TA_DIR};
+  auto g = m().hyp->create_guest(3, gc);
+  ASSERT_FALSE(g);
+  EXPECT_EQ(tap().created(3), 0);
+  EXPECT_EQ(tap().destroyed(3), 0);
+  EXPECT_EQ(m().med().handle(3, regs(OPTEE_SMC_CALLS_UID)).w(0),
+            OPTEE_SMC_RETURN_UNKNOWN_FUNCTION);
+  EXPECT_EQ(m().os->audit().partitions, 2u);
+  // A live id cannot be created twice.
+  EXPECT_FALSE(m().hyp->create_guest(2, gc));
+  EXPECT_EQ(tap().created(2), 1);
+  m().hyp->kill_guest(1);
+  m().hyp->reap_guest(1);
+  ASSERT_NE(m().kernel_guest(3), nullptr);
+}
+
+// Inv 2, 3; FM "VM_CREATED with a1 = 0", "VM_CREATED twice", "a guest id above 16 bits that
+// aliases guest 1", "VM_DESTROYED twice or for an unknown id", "VM_CREATED/VM_DESTROYED issued
+// by a guest": straight to the secure OS.
+TEST_F(LifecycleTest, SecureOsVmCreatedAndDestroyedChecks) {
+  tee::SecureOs& os = *m().os;
+  EXPECT_EQ(os.smc(regs(OPTEE_SMC_VM_CREATED, 0)).w(0), OPTEE_SMC_RETURN_ENOTAVAIL);
+  EXPECT_EQ(os.smc(regs(OPTEE_SMC_VM_CREATED, 0x10000)).w(0), OPTEE_SMC_RETURN_ENOTAVAIL);
+  EXPECT_EQ(os.audit().partitions, 0u);
+  ASSERT_EQ(os.smc(regs(OPTEE_SMC_VM_CREATED, 1)).w(0), OPTEE_SMC_RETURN_OK);
+  // A second partition for a live id, directly or through an id that truncates onto it.
+  EXPECT_EQ(os.smc(regs(OPTEE_SMC_VM_CREATED, 1)).w(0), OPTEE_SMC_RETURN_ENOTAVAIL);
+  EXPECT_EQ(os.smc(regs(OPTEE_SMC_VM_CREATED, 0x10001)).w(0), OPTEE_SMC_RETURN_ENOTAVAIL);
+  EXPECT_EQ(os.smc(regs(OPTEE_SMC_VM_CREATED, 0xFFFF0001)).w(0), OPTEE_SMC_RETURN_ENOTAVAIL);
+  EXPECT_EQ(os.audit().partitions, 1u);
+  // Only the hypervisor (a7 = 0) creates and destroys.
+  EXPECT_EQ(os.smc(regs(OPTEE_SMC_VM_CREATED, 2, /*a7=*/1)).w(0), OPTEE_SMC_RETURN_ENOTAVAIL);
+  EXPECT_EQ(os.smc(regs(OPTEE_SMC_VM_DESTROYED, 1, /*a7=*/1)).w(0), OPTEE_SMC_RETURN_ENOTAVAIL);
+  EXPECT_EQ(os.smc(regs(OPTEE_SMC_VM_DESTROYED, 1, /*a7=*/2)).w(0), OPTEE_SMC_RETURN_ENOTAVAIL);
+  EXPECT_EQ(os.audit().partitions, 1u);
+  EXPECT_EQ(os.audit(2).partitions, 0u);
+  // Destroying twice or an unknown id: OK, nothing freed twice.
+  EXPECT_EQ(os.smc(regs(OPTEE_SMC_VM_DESTROYED, 77)).w(0), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(os.smc(regs(OPTEE_SMC_VM_DESTROYED, 1)).w(0), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(os.smc(regs(OPTEE_SMC_VM_DESTROYED, 1)).w(0), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(os.smc(regs(OPTEE_SMC_VM_DESTROYED, 0)).w(0), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(os.audit().partitions, 0u);
+  // Recreated after destruction: a fresh partition.
+  ASSERT_EQ(os.smc(regs(OPTEE_SMC_VM_CREATED, 1)).w(0), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(os.audit(1).partitions, 1u);
+  EXPECT_EQ(os.smc(regs(OPTEE_SMC_VM_DESTROYED, 1)).w(0), OPTEE_SMC_RETURN_OK);
+}
+
+// Inv 4, 5; FM "a std call with a7 = 0" (crashed optee_os before 4.2.0), "a7 = a never-created
+// id, and an id after VM_DESTROYED", "a virtualization build with no hypervisor": ENOTAVAIL, and
+// no state changes. Fast calls with a7 = 0 run in no partition and may not change one.
+TEST_F(LifecycleTest, SecureOsCallsOfUnknownGuestsAreEnotavail) {
+  tee::SecureOs& os = *m().os;
+  auto check_unknown = [&](uint32_t a7) {
+    SCOPED_TRACE("a7=" + hex(a7));
+    SmcRegs in = regs(OPTEE_SMC_CALL_WITH_ARG, 0, a7);
+    in[2] = 0x80000000;  // any address: it must not even be looked at
+    EXPECT_EQ(os.smc(in).w(0), OPTEE_SMC_RETURN_ENOTAVAIL);
+    SmcRegs resume = regs(OPTEE_SMC_CALL_RETURN_FROM_RPC, 0, a7);
+    EXPECT_EQ(os.smc(resume).w(0), OPTEE_SMC_RETURN_ENOTAVAIL);
+    if (a7 != 0) {
+      for (uint32_t fid : {OPTEE_SMC_CALLS_UID, OPTEE_SMC_EXCHANGE_CAPABILITIES,
+                           OPTEE_SMC_GET_THREAD_COUNT, OPTEE_SMC_ENABLE_SHM_CACHE,
+                           OPTEE_SMC_DISABLE_SHM_CACHE, OPTEE_SMC_CALL_GET_OS_REVISION})
+        EXPECT_EQ(os.smc(regs(fid, 0, a7)).w(0), OPTEE_SMC_RETURN_ENOTAVAIL) << hex(fid);
+    }
+  };
+  check_unknown(0);
+  check_unknown(5);
+  ASSERT_EQ(os.smc(regs(OPTEE_SMC_VM_CREATED, 5)).w(0), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(os.smc(regs(OPTEE_SMC_CALLS_UID, 0, 5)).w(0), OPTEE_MSG_UID_0);
+  ASSERT_EQ(os.smc(regs(OPTEE_SMC_VM_DESTROYED, 5)).w(0), OPTEE_SMC_RETURN_OK);
+  check_unknown(5);
+  // The hypervisor's own fast calls: informational ones work, partition state is refused.
+  EXPECT_EQ(os.smc(regs(OPTEE_SMC_CALLS_UID)).w(0), OPTEE_MSG_UID_0);
+  EXPECT_EQ(os.smc(regs(OPTEE_SMC_GET_THREAD_COUNT)).w(0), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(os.smc(regs(OPTEE_SMC_ENABLE_SHM_CACHE)).w(0), OPTEE_SMC_RETURN_ENOTAVAIL);
+  EXPECT_EQ(os.smc(regs(OPTEE_SMC_DISABLE_SHM_CACHE)).w(0), OPTEE_SMC_RETURN_ENOTAVAIL);
+  EXPECT_EQ(os.audit().partitions, 0u);
+}
+
+// ============================================================================================
+// Fast calls through the mediator (A.5-A.7; inv 1, 3, 15-17)
+// ============================================================================================
+
+using FastCallTest = VirtTest;
+
+// Inv 3, A.5, FM "VM_CREATED or VM_DESTROYED issued by a guest", "a guest probing
+// CALL_WITH_RPC_ARG, CALL_WITH_REGD_ARG, async notifications or GET_THREAD_COUNT", "SMC64
+// function IDs": UNKNOWN_FUNCTION from the mediator; nothing reaches the secure world.
+TEST_F(FastCallTest, SmcsThatAreNotForGuestsAreUnknownFunction) {
+  RawGuest& g = raw(1);
+  RawGuest& other = raw(2);
+  tap().clear();
+  const uint32_t fids[] = {OPTEE_SMC_VM_CREATED,
+                           OPTEE_SMC_VM_DESTROYED,
+                           OPTEE_SMC_GET_THREAD_COUNT,
+                           OPTEE_SMC_CALL_WITH_RPC_ARG,
+                           OPTEE_SMC_CALL_WITH_REGD_ARG,
+                           OPTEE_SMC_ENABLE_ASYNC_NOTIF,
+                           OPTEE_SMC_GET_ASYNC_NOTIF_VALUE,
+                           OPTEE_SMC_L2CC_MUTEX,
+                           OPTEE_SMC_BOOT_SECONDARY,
+                           0xB2000014u,  // GET_PROTMEM_CONFIG
+                           0xF2000009u,  // EXCHANGE_CAPABILITIES in the SMC64 convention
+                           0x72000004u,  // CALL_WITH_ARG in the SMC64 convention
+                           0x32000005u,  // no such std call
+                           0xB20000FFu};
+  for (uint32_t fid : fids) {
+    for (uint64_t a1 : {uint64_t{1}, uint64_t{2}, uint64_t{0}}) {
+      SmcRegs in = regs(fid, a1, /*a7=*/0);
+      EXPECT_EQ(g.smc(in).w(0), OPTEE_SMC_RETURN_UNKNOWN_FUNCTION) << hex(fid);
+    }
+  }
+  EXPECT_EQ(tap().log().size(), 0u);
+  // Neither guest's partition noticed.
+  EXPECT_EQ(m().os->audit(1).partitions, 1u);
+  EXPECT_EQ(m().os->audit(2).partitions, 1u);
+  // CALLS_COUNT is answered by the mediator itself.
+  EXPECT_EQ(other.fast(OPTEE_SMC_CALLS_COUNT).w(0), hyp::kMediatorSmcCount);
+  EXPECT_EQ(tap().log().size(), 0u);
+}
+
+// Inv 1, A.5: every forwarded SMC carries a7 = the guest's id and a4..a6 = 0, whatever the guest
+// put in a4..a7 (here: the other guest's id in a7), for fast calls, new std calls and resumes
+// alike; only RETURN_FROM_RPC after RPC_FUNC_ALLOC carries a cookie in a4/a5.
+TEST_F(FastCallTest, TheHypervisorSetsA7AndDropsGuestA4ToA7) {
+  RawGuest& g = raw(1);
+  raw(2);
+  tap().clear();
+  auto junk = [](SmcRegs in) {
+    in[4] = 0x4444;
+    in[5] = 0x5555;
+    in[6] = 0x6666;
+    in[7] = 2;
+    return in;
+  };
+  for (uint32_t fid : {OPTEE_SMC_CALLS_UID, OPTEE_SMC_CALLS_REVISION, OPTEE_SMC_CALL_GET_OS_UUID,
+                       OPTEE_SMC_CALL_GET_OS_REVISION, OPTEE_SMC_EXCHANGE_CAPABILITIES,
+                       OPTEE_SMC_ENABLE_SHM_CACHE})
+    g.smc(junk(regs(fid)));
+  // A std call whose RPC answers carry junk in a4..a7 too (ALLOC keeps its cookie in a4/a5).
+  g.hook = [](Rpc& r) {
+    r.reply[6] = 0x6666;
+    r.reply[7] = 2;
+    if (r.func != OPTEE_SMC_RPC_FUNC_ALLOC) {
+      r.reply[4] = 0x4444;
+      r.reply[5] = 0x5555;
+    }
+    return false;
+  };
+  uint32_t s = 0;
+  {
+    Msg m = g.msg(OPTEE_MSG_CMD_OPEN_SESSION, 2);
+    RawGuest::set_open_meta(m, kTaUuid);
+    EXPECT_EQ(g.run(junk(RawGuest::with_arg(m.addr))), OPTEE_SMC_RETURN_OK);
+    EXPECT_EQ(m->ret, TEE_SUCCESS);
+    s = m->session;
+    g.free_page(m.page);
+  }
+  g.hook = nullptr;
+  auto log = tap().log();
+  ASSERT_GT(log.size(), 8u);
+  size_t allocs = 0;
+  for (const TapEntry& e : log) {
+    EXPECT_EQ(e.in[7], 1u) << hex(e.in.w(0));
+    EXPECT_EQ(e.in[6], 0u) << hex(e.in.w(0));
+    if (e.in[4] != 0 || e.in[5] != 0) {
+      EXPECT_EQ(e.in.w(0), OPTEE_SMC_CALL_RETURN_FROM_RPC);
+      EXPECT_GE(reg_pair_to_64(e.in[4], e.in[5]), kHarnessCookieBase);
+      ++allocs;
+    }
+  }
+  EXPECT_GE(allocs, 1u);  // the RPC argument of the open
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+}
+
+// Inv 15, A.7: no static carve-out for guests: GET_SHM_CONFIG is answered ENOTAVAIL by the
+// mediator although the machine has one.
+TEST_F(FastCallTest, GetShmConfigIsRefused) {
+  RawGuest& g = raw(1);
+  ASSERT_NE(m().mem->static_shm_size(), 0u);
+  EXPECT_EQ(m().os->smc(regs(OPTEE_SMC_GET_SHM_CONFIG, 0, 1)).w(0), OPTEE_SMC_RETURN_OK);
+  tap().clear();
+  SmcRegs r = g.fast(OPTEE_SMC_GET_SHM_CONFIG);
+  EXPECT_EQ(r.w(0), OPTEE_SMC_RETURN_ENOTAVAIL);
+  EXPECT_EQ(r[1], 0u);
+  EXPECT_EQ(r[2], 0u);
+  EXPECT_EQ(tap().log().size(), 0u);
+}
+
+// Inv 15-17, A.6: the guest sees DYNAMIC_SHM and MEMREF_NULL only (no HAVE_RESERVED_SHM, RPC_ARG,
+// VIRTUALIZATION, ASYNC_NOTIF); its a1 reaches the secure OS masked to UNIPROCESSOR; a2/a3 are
+// left as the guest had them. The secure OS itself (B.10) refuses unknown normal-world bits.
+TEST_F(FastCallTest, CapabilitiesAreFiltered) {
+  RawGuest& g = raw(1);
+  const uint32_t secure_caps = m().os->smc(regs(OPTEE_SMC_EXCHANGE_CAPABILITIES, 0, 1)).w(1);
+  ASSERT_TRUE(secure_caps & OPTEE_SMC_SEC_CAP_HAVE_RESERVED_SHM);
+  ASSERT_TRUE(secure_caps & OPTEE_SMC_SEC_CAP_VIRTUALIZATION);
+  ASSERT_TRUE(secure_caps & OPTEE_SMC_SEC_CAP_RPC_ARG);
+  EXPECT_EQ(m().os->smc(regs(OPTEE_SMC_EXCHANGE_CAPABILITIES, 0x40, 1)).w(0),
+            OPTEE_SMC_RETURN_ENOTAVAIL);
+  tap().clear();
+  SmcRegs in = regs(OPTEE_SMC_EXCHANGE_CAPABILITIES, OPTEE_SMC_NSEC_CAP_UNIPROCESSOR | 0x40);
+  in[2] = 0x1234;
+  in[3] = 0x5678;
+  SmcRegs r = g.smc(in);
+  EXPECT_EQ(r.w(0), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(r.w(1), OPTEE_SMC_SEC_CAP_DYNAMIC_SHM | OPTEE_SMC_SEC_CAP_MEMREF_NULL);
+  EXPECT_EQ(r[2], 0x1234u);
+  EXPECT_EQ(r[3], 0x5678u);
+  auto log = tap().log();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0].in[1], OPTEE_SMC_NSEC_CAP_UNIPROCESSOR);
+  EXPECT_EQ(log[0].in[7], 1u);
+}
+
+// Inv 16, FM "OP-TEE without DYNAMIC_SHM": guests are refused (ENOTAVAIL on
+// EXCHANGE_CAPABILITIES), and a guest kernel does not come up (see FailedGuestBoot...).
+TEST_F(FastCallTest, WithoutDynamicShmGuestsGetEnotavail) {
+  MachineOptions o;
+  o.dynamic_shm = false;
+  boot(o);
+  RawGuest& g = raw(1);
+  SmcRegs r = g.fast(OPTEE_SMC_EXCHANGE_CAPABILITIES);
+  EXPECT_EQ(r.w(0), OPTEE_SMC_RETURN_ENOTAVAIL);
+  EXPECT_EQ(r[1], 0u);
+}
+
+}  // namespace
+}  // namespace teemu
