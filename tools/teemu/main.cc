@@ -18,6 +18,7 @@
 
 #include "abi/optee_smc.h"
 #include "bench.h"
+#include "demo_guests.h"
 #include "abi/tee_uapi.h"
 #include "hw/phys_mem.h"
 #include "platform/config.h"
@@ -56,12 +57,21 @@ void prepend_env(const char* name, const std::string& value) {
 
 // ---- run ----------------------------------------------------------------------------------
 
-int cmd_run(const std::vector<std::string>& ta_dirs, const std::vector<std::string>& argv) {
+int cmd_run(const std::vector<std::string>& ta_dirs, const std::vector<std::string>& argv,
+            uint32_t guests, uint32_t guest) {
   if (argv.empty()) {
     std::fprintf(stderr, "teemu run: no command given (usage: teemu run [--ta-dir D] -- CMD ARGS)\n");
     return 2;
   }
   prepend_env("LD_LIBRARY_PATH", lib_dir());
+  if (guests != 0) {
+    if (guest == 0 || guest > guests) {
+      std::fprintf(stderr, "teemu run: --guest must be one of the guests, 1..%u\n", guests);
+      return 2;
+    }
+    setenv("TEEMU_GUESTS", std::to_string(guests).c_str(), 1);
+    setenv("TEEMU_GUEST", std::to_string(guest).c_str(), 1);
+  }
   if (!ta_dirs.empty()) {
     std::string path;
     for (const auto& d : ta_dirs) path += (path.empty() ? "" : ":") + fs::absolute(d).string();
@@ -294,6 +304,10 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "Run a client program against teemu's libteec");
   std::vector<std::string> ta_dirs, cmd;
   run->add_option("--ta-dir", ta_dirs, "Directory with extra TAs (<uuid>.ta), searched first");
+  uint32_t run_guests = 0, run_guest = 1;
+  run->add_option("--guests", run_guests, "Run a hypervisor with N guests")
+      ->check(CLI::Range(0u, platform::kMaxGuests));
+  run->add_option("--guest", run_guest, "Run the program in guest K (1..N)");
   run->add_option("command", cmd, "Command and its arguments (after --)")->required();
   run->allow_extras(false);
 
@@ -302,6 +316,13 @@ int main(int argc, char** argv) {
   auto* demo = app.add_subcommand("demo", "Show zero-copy dynamic shared memory against the carve-out");
   uint64_t demo_mib = 64;
   demo->add_option("--size-mib", demo_mib, "Buffer size in MiB")->check(CLI::Range(1, 4096));
+  uint32_t demo_guests = 0;
+  double demo_seconds = 4;
+  demo->add_option("--guests", demo_guests,
+                   "Run the workload in N guests at once and destroy one mid-call")
+      ->check(CLI::Range(0u, 256u));
+  demo->add_option("--seconds", demo_seconds, "How long the guest workload runs")
+      ->check(CLI::Range(0.5, 3600.0));
 
   auto* bench = app.add_subcommand("bench", "Measure teemu end to end and report the metrics");
   tool::BenchOptions bench_opts;
@@ -315,9 +336,10 @@ int main(int argc, char** argv) {
   phase->add_option("size", phase_size)->required();
 
   CLI11_PARSE(app, argc, argv);
-  if (*run) return cmd_run(ta_dirs, cmd);
+  if (*run) return cmd_run(ta_dirs, cmd, run_guests, run_guest);
   if (app.got_subcommand("info")) return cmd_info();
-  if (*demo) return cmd_demo(demo_mib);
+  if (*demo) return demo_guests != 0 ? tool::run_guest_demo(demo_guests, demo_seconds)
+                                     : cmd_demo(demo_mib);
   if (*bench) return tool::run_bench(bench_opts);
   if (*phase) return cmd_demo_phase(phase_name, phase_size);
   return 2;

@@ -195,6 +195,14 @@ void Driver::remove() {
     base::MutexLock lock(cq_lock_);
     cq_cv_.notify_all();
   }
+  // Whatever the secure world still held (RPC buffers it never freed: it is gone, or the guest
+  // was destroyed mid-call) is released now. Calls still using one hold references of their own.
+  std::unordered_map<uint64_t, TeeShm*> held;
+  {
+    base::MutexLock lock(cookie_lock_);
+    held.swap(cookies_);
+  }
+  for (auto& [cookie, shm] : held) put_cookie_ref(shm);
 }
 
 size_t Driver::live_private_buffers() const {
@@ -605,6 +613,8 @@ KResult<void> Driver::shm_register(TeeContext& ctx, TeeShm& shm) {
 
 void Driver::shm_unregister(TeeContext& ctx, TeeShm& shm) {
   if (ctx.dev().privileged()) return;
+  // After remove() (the secure world or this guest is gone) there is nobody to tell.
+  if (!probed_) return;
   auto msg = get_msg_arg(1);
   if (!msg) {
     TEEMU_LOG_WARN("optee", "cannot unregister shm: no message buffer");
