@@ -6,6 +6,7 @@
 
 #include "base/assert.h"
 #include "base/checked.h"
+#include "base/fault_inject.h"
 
 namespace teemu::hw {
 
@@ -148,6 +149,7 @@ bool PhysMem::take_pfns_locked(std::span<Pfn> out) {
 }
 
 KResult<Pfn> PhysMem::alloc_ns_page() {
+  if (base::FaultInjector::should_fail(base::FaultSite::kNsPageAlloc)) return fail_errno(ENOMEM);
   Pfn pfn = 0;
   uint32_t slot = 0;
   {
@@ -177,6 +179,7 @@ void PhysMem::free_ns_page(Pfn pfn) {
 
 KResult<void> PhysMem::alias_host_pages(uintptr_t host_start, std::span<Pfn> out) {
   TEEMU_ASSERT((host_start & base::kPageMask) == 0);
+  if (base::FaultInjector::should_fail(base::FaultSite::kPin)) return fail_errno(ENOMEM);
   {
     base::MutexLock lock(lock_);
     if (!take_pfns_locked(out)) return fail_errno(ENOMEM);

@@ -8,6 +8,7 @@
 
 #include "abi/gp.h"
 #include "abi/optee_msg.h"
+#include "base/fault_inject.h"
 #include "base/checked.h"
 #include "base/log.h"
 #include "ree/kernel.h"
@@ -117,6 +118,10 @@ void Supplicant::run() {
 }
 
 uint32_t Supplicant::handle(uint32_t func, std::vector<tee_ioctl_param>& params) {
+  // Injected failure of a request (not of a release: a supplicant that cannot free leaks).
+  if (func != OPTEE_RPC_CMD_SHM_FREE &&
+      base::FaultInjector::should_fail(base::FaultSite::kSupplicant))
+    return TEE_ERROR_GENERIC;
   switch (func) {
     case OPTEE_RPC_CMD_LOAD_TA: return load_ta(params);
     case OPTEE_RPC_CMD_SHM_ALLOC: return shm_alloc(params);

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "base/fault.h"
+#include "base/fault_inject.h"
 
 namespace teemu::ta_runtime {
 
@@ -31,6 +32,7 @@ InstanceState::~InstanceState() {
 }
 
 void* InstanceState::alloc(size_t size, bool zero) {
+  if (base::FaultInjector::should_fail(base::FaultSite::kTaHeap)) return nullptr;
   if (size > SIZE_MAX - sizeof(Block)) return nullptr;
   if (heap_limit_ != 0 && (size > heap_limit_ || used_ > heap_limit_ - size)) return nullptr;
   auto* b = static_cast<Block*>(std::malloc(sizeof(Block) + (size == 0 ? 1 : size)));

@@ -15,6 +15,7 @@
 #include "base/assert.h"
 #include "base/checked.h"
 #include "base/counter.h"
+#include "base/fault_inject.h"
 #include "base/log.h"
 #include "base/read_once.h"
 #include "hw/machine_stats.h"
@@ -69,6 +70,11 @@ Driver::Driver(hw::PhysSpace& mem, hw::SmcHandler& conduit, hw::MachineStats& st
 
 Driver::~Driver() {
   remove();
+  if (reserve_arg_) {
+    msg_args_out_.fetch_add(1, std::memory_order_relaxed);
+    free_msg_arg(*reserve_arg_);
+    reserve_arg_.reset();
+  }
   for (auto& shard : arg_cache_) {
     base::MutexLock lock(shard.lock);
     for (Pfn p : shard.pages) mem_.free_page(p);
@@ -153,6 +159,11 @@ KResult<void> Driver::probe() {
     r = conduit_.smc(in);
     if (r.w(0) == OPTEE_SMC_RETURN_OK) break;
     std::this_thread::yield();
+  }
+  // The reserved teardown message buffer.
+  if (auto r = get_msg_arg(1); r) {  // teardown messages carry at most one param
+    reserve_arg_ = *r;
+    msg_args_out_.fetch_sub(1, std::memory_order_relaxed);  // the driver's own, not a call's
   }
   probed_ = true;
   return {};
@@ -522,12 +533,37 @@ KResult<void> Driver::close_session(TeeContext& ctx, uint32_t session) {
 }
 
 void Driver::close_session_in_tee(uint32_t session) {
-  auto msg = get_msg_arg(0);
-  if (!msg) return;  // the secure OS keeps the session: nothing else can be done
-  msg->host->cmd = OPTEE_MSG_CMD_CLOSE_SESSION;
-  msg->host->session = session;
-  (void)do_call_with_arg(*msg);
-  free_msg_arg(*msg);
+  (void)call_teardown(0, [session](optee_msg_arg* a) {
+    a->cmd = OPTEE_MSG_CMD_CLOSE_SESSION;
+    a->session = session;
+  });
+}
+
+std::pair<uint32_t, uint32_t> Driver::call_teardown(
+    uint32_t num_params, const std::function<void(optee_msg_arg*)>& fill) {
+  // Retries of a call the secure side refused for lack of memory, 1 ms apart.
+  constexpr int kTeardownRetries = 200;
+  for (int attempt = 0;; ++attempt) {
+    auto msg = get_msg_arg(num_params);
+    std::unique_lock<std::mutex> reserved;
+    MsgArg arg;
+    if (msg) {
+      arg = *msg;
+    } else {
+      if (!reserve_arg_) return {OPTEE_SMC_RETURN_ENOMEM, TEE_ERROR_OUT_OF_MEMORY};
+      reserved = std::unique_lock<std::mutex>(reserve_lock_);
+      arg = *reserve_arg_;
+      std::memset(arg.host, 0, optee_msg_get_arg_size(num_params));
+      arg.host->num_params = num_params;
+    }
+    fill(arg.host);
+    const uint32_t rc = do_call_with_arg(arg);
+    const uint32_t ret = read_once(&arg.host->ret);
+    if (msg) free_msg_arg(*msg);
+    reserved = {};
+    if (rc != OPTEE_SMC_RETURN_ENOMEM || attempt >= kTeardownRetries || !probed_) return {rc, ret};
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 KResult<void> Driver::invoke(TeeContext& ctx, InvokeArg& arg, std::vector<TeeParam>& params) {
@@ -615,18 +651,14 @@ void Driver::shm_unregister(TeeContext& ctx, TeeShm& shm) {
   if (ctx.dev().privileged()) return;
   // After remove() (the secure world or this guest is gone) there is nobody to tell.
   if (!probed_) return;
-  auto msg = get_msg_arg(1);
-  if (!msg) {
-    TEEMU_LOG_WARN("optee", "cannot unregister shm: no message buffer");
-    return;
-  }
-  optee_msg_arg* a = msg->host;
-  a->cmd = OPTEE_MSG_CMD_UNREGISTER_SHM;
-  a->params[0].attr = OPTEE_MSG_ATTR_TYPE_RMEM_INPUT;
-  a->params[0].u.rmem = {0, 0, cookie_of(shm)};
-  if (do_call_with_arg(*msg) != OPTEE_SMC_RETURN_OK || read_once(&a->ret) != TEE_SUCCESS)
+  const uint64_t cookie = cookie_of(shm);
+  auto [rc, ret] = call_teardown(1, [cookie](optee_msg_arg* a) {
+    a->cmd = OPTEE_MSG_CMD_UNREGISTER_SHM;
+    a->params[0].attr = OPTEE_MSG_ATTR_TYPE_RMEM_INPUT;
+    a->params[0].u.rmem = {0, 0, cookie};
+  });
+  if (rc != OPTEE_SMC_RETURN_OK || ret != TEE_SUCCESS)
     TEEMU_LOG_WARN("optee", "secure world refused to unregister shm");
-  free_msg_arg(*msg);
 }
 
 KResult<void> Driver::pool_alloc(TeeShm& shm, uint64_t size, bool dma_buf) {
@@ -825,6 +857,15 @@ void Driver::handle_rpc_cmd(optee_msg_arg* arg, size_t room, CallCtx& call) {
     return;
   }
   const uint32_t cmd = read_once(&arg->cmd);
+  // Injected failure of a request the normal world serves. Releases (SHM_FREE) and wake-ups
+  // are not failed: a normal world that drops those leaks or hangs by definition.
+  const bool release = cmd == OPTEE_RPC_CMD_SHM_FREE ||
+                       (cmd == OPTEE_RPC_CMD_NOTIFICATION && n >= 1 &&
+                        read_once(&arg->params[0].u.value.a) == OPTEE_RPC_NOTIFICATION_SEND);
+  if (!release && base::FaultInjector::should_fail(base::FaultSite::kRpc)) {
+    base::write_once(&arg->ret, TEE_ERROR_GENERIC);
+    return;
+  }
   auto attr0 = [&] { return n >= 1 ? read_once(&arg->params[0].attr) : 0; };
   switch (cmd) {
     case OPTEE_RPC_CMD_GET_TIME: {
@@ -925,6 +966,17 @@ void Driver::rpc_shm_alloc(optee_msg_arg* arg, uint32_t n, CallCtx& call) {
   const uint64_t type = read_once(&arg->params[0].u.value.a);
   const uint64_t size = read_once(&arg->params[0].u.value.b);
   TeeShm* shm = nullptr;
+  // The supplicant's allocation, when this request made one: if the reply cannot be completed,
+  // the supplicant is told to free it again (else it would hold it until it exits).
+  int supp_id = -1;
+  auto give_back = [&] {
+    if (supp_id < 0) return;
+    std::vector<TeeParam> f(1);
+    f[0].attr = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT;
+    f[0].a = OPTEE_RPC_SHM_TYPE_APPL;
+    f[0].b = static_cast<uint64_t>(supp_id);
+    (void)supp_.request(OPTEE_RPC_CMD_SHM_FREE, f);
+  };
   if (type == OPTEE_RPC_SHM_TYPE_APPL) {
     std::vector<TeeParam> p(1);
     p[0].attr = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT;
@@ -932,8 +984,9 @@ void Driver::rpc_shm_alloc(optee_msg_arg* arg, uint32_t n, CallCtx& call) {
     p[0].b = size;
     uint32_t ret = supp_.request(OPTEE_RPC_CMD_SHM_ALLOC, p);
     if (ret == TEE_SUCCESS && p[0].c <= static_cast<uint64_t>(INT32_MAX)) {
+      supp_id = static_cast<int>(p[0].c);
       // This reference is the one the secure world holds until SHM_FREE.
-      shm = supp_.shm_get(*supp_dev_, static_cast<int>(p[0].c));
+      shm = supp_.shm_get(*supp_dev_, supp_id);
       if (shm != nullptr && shm->size < size) {
         supp_dev_->shm_put(shm);
         shm = nullptr;
@@ -947,6 +1000,7 @@ void Driver::rpc_shm_alloc(optee_msg_arg* arg, uint32_t n, CallCtx& call) {
     return;
   }
   if (shm == nullptr) {
+    give_back();
     arg->ret = TEE_ERROR_OUT_OF_MEMORY;
     return;
   }
@@ -959,6 +1013,7 @@ void Driver::rpc_shm_alloc(optee_msg_arg* arg, uint32_t n, CallCtx& call) {
     auto buf_ptr = build_page_list(shm->pages, shm->offset, call.list_pages);
     if (!buf_ptr) {
       put_cookie_ref(shm);
+      give_back();
       arg->ret = TEE_ERROR_OUT_OF_MEMORY;
       return;
     }

@@ -10,7 +10,10 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -86,6 +89,13 @@ class Driver : public TeeDriver {
   };
   KResult<MsgArg> get_msg_arg(uint32_t num_params);
   void free_msg_arg(const MsgArg& arg);
+  // Sends a teardown message (CLOSE_SESSION, UNREGISTER_SHM): `fill` writes it. These must reach
+  // the secure world even when memory is short, or the secure world keeps the session or the
+  // registration (and its pinned pages) for good: without a free message buffer the reserved
+  // one is used, and a call refused for lack of memory (ENOMEM) is retried. Returns the SMC
+  // result and the message's ret.
+  std::pair<uint32_t, uint32_t> call_teardown(uint32_t num_params,
+                                              const std::function<void(abi::optee_msg_arg*)>& fill);
 
   // Per call: the page list of the last RPC SHM_ALLOC reply (optee_call_ctx).
   struct CallCtx {
@@ -148,6 +158,10 @@ class Driver : public TeeDriver {
     std::vector<Pfn> pages GUARDED_BY(lock);
   };
   ArgShard arg_cache_[kArgShards];
+  // The reserved message buffer of call_teardown (one page, or a carve-out block), allocated at
+  // probe; its lock is held while it is in use.
+  std::optional<MsgArg> reserve_arg_;
+  std::mutex reserve_lock_;
   std::atomic<int64_t> msg_args_out_{0};
 
   std::atomic<uint64_t> next_cookie_{1};
