@@ -1030,6 +1030,9 @@ class VirtTest : public ::testing::Test {
 
   VirtMachine& m() { return *m_; }
   SecureTap& tap() { return *m_->tap; }
+  hyp::OpteeMediator& med() { return m_->med(); }
+  tee::SecureOs& os() { return *m_->os; }
+  hw::PhysMem& mem() { return *m_->mem; }
 
   std::unique_ptr<VirtMachine> m_;
   std::vector<std::unique_ptr<RawGuest>> raws_;
@@ -1073,7 +1076,7 @@ TEST_F(LifecycleTest, VmCreatedAndDestroyedExactlyOnceByTheHypervisor) {
   EXPECT_EQ(tap().count([](const TapEntry& e) { return is_fid(e, OPTEE_SMC_VM_DESTROYED); }), 1u);
   // Everything in between came from the guest, with its id in a7.
   for (size_t i = 1; i + 1 < log.size(); ++i) EXPECT_EQ(log[i].in[7], 1u) << i;
-  EXPECT_EQ(m().os->audit().partitions, 0u);
+  EXPECT_EQ(os().audit().partitions, 0u);
   // The id can be used again.
   ASSERT_NE(m().kernel_guest(1), nullptr);
   EXPECT_EQ(tap().created(1), 2);
@@ -1096,9 +1099,9 @@ TEST_F(LifecycleTest, FailedGuestBootStillSendsVmDestroyed) {
     EXPECT_NE(g.error().find("probe"), std::string::npos) << g.error();
     EXPECT_EQ(tap().created(1), round);
     EXPECT_EQ(tap().destroyed(1), round);
-    EXPECT_EQ(m().os->audit().partitions, 0u);
+    EXPECT_EQ(os().audit().partitions, 0u);
     EXPECT_TRUE(m().hyp->guest_ids().empty());
-    EXPECT_EQ(m().med().handle(1, regs(OPTEE_SMC_CALLS_UID)).w(0),
+    EXPECT_EQ(med().handle(1, regs(OPTEE_SMC_CALLS_UID)).w(0),
               OPTEE_SMC_RETURN_UNKNOWN_FUNCTION);
   }
   // The only slot (max_guests = 1) did not leak: another guest id gets it.
@@ -1123,9 +1126,9 @@ TEST_F(LifecycleTest, GuestRefusedByTheSecureOsLeavesNothing) {
   ASSERT_FALSE(g);
   EXPECT_EQ(tap().created(3), 0);
   EXPECT_EQ(tap().destroyed(3), 0);
-  EXPECT_EQ(m().med().handle(3, regs(OPTEE_SMC_CALLS_UID)).w(0),
+  EXPECT_EQ(med().handle(3, regs(OPTEE_SMC_CALLS_UID)).w(0),
             OPTEE_SMC_RETURN_UNKNOWN_FUNCTION);
-  EXPECT_EQ(m().os->audit().partitions, 2u);
+  EXPECT_EQ(os().audit().partitions, 2u);
   // A live id cannot be created twice.
   EXPECT_FALSE(m().hyp->create_guest(2, gc));
   EXPECT_EQ(tap().created(2), 1);
@@ -1234,8 +1237,8 @@ TEST_F(FastCallTest, SmcsThatAreNotForGuestsAreUnknownFunction) {
   }
   EXPECT_EQ(tap().log().size(), 0u);
   // Neither guest's partition noticed.
-  EXPECT_EQ(m().os->audit(1).partitions, 1u);
-  EXPECT_EQ(m().os->audit(2).partitions, 1u);
+  EXPECT_EQ(os().audit(1).partitions, 1u);
+  EXPECT_EQ(os().audit(2).partitions, 1u);
   // CALLS_COUNT is answered by the mediator itself.
   EXPECT_EQ(other.fast(OPTEE_SMC_CALLS_COUNT).w(0), hyp::kMediatorSmcCount);
   EXPECT_EQ(tap().log().size(), 0u);
@@ -1299,8 +1302,8 @@ TEST_F(FastCallTest, TheHypervisorSetsA7AndDropsGuestA4ToA7) {
 // mediator although the machine has one.
 TEST_F(FastCallTest, GetShmConfigIsRefused) {
   RawGuest& g = raw(1);
-  ASSERT_NE(m().mem->static_shm_size(), 0u);
-  EXPECT_EQ(m().os->smc(regs(OPTEE_SMC_GET_SHM_CONFIG, 0, 1)).w(0), OPTEE_SMC_RETURN_OK);
+  ASSERT_NE(mem().static_shm_size(), 0u);
+  EXPECT_EQ(os().smc(regs(OPTEE_SMC_GET_SHM_CONFIG, 0, 1)).w(0), OPTEE_SMC_RETURN_OK);
   tap().clear();
   SmcRegs r = g.fast(OPTEE_SMC_GET_SHM_CONFIG);
   EXPECT_EQ(r.w(0), OPTEE_SMC_RETURN_ENOTAVAIL);
@@ -1314,11 +1317,11 @@ TEST_F(FastCallTest, GetShmConfigIsRefused) {
 // left as the guest had them. The secure OS itself (B.10) refuses unknown normal-world bits.
 TEST_F(FastCallTest, CapabilitiesAreFiltered) {
   RawGuest& g = raw(1);
-  const uint32_t secure_caps = m().os->smc(regs(OPTEE_SMC_EXCHANGE_CAPABILITIES, 0, 1)).w(1);
+  const uint32_t secure_caps = os().smc(regs(OPTEE_SMC_EXCHANGE_CAPABILITIES, 0, 1)).w(1);
   ASSERT_TRUE(secure_caps & OPTEE_SMC_SEC_CAP_HAVE_RESERVED_SHM);
   ASSERT_TRUE(secure_caps & OPTEE_SMC_SEC_CAP_VIRTUALIZATION);
   ASSERT_TRUE(secure_caps & OPTEE_SMC_SEC_CAP_RPC_ARG);
-  EXPECT_EQ(m().os->smc(regs(OPTEE_SMC_EXCHANGE_CAPABILITIES, 0x40, 1)).w(0),
+  EXPECT_EQ(os().smc(regs(OPTEE_SMC_EXCHANGE_CAPABILITIES, 0x40, 1)).w(0),
             OPTEE_SMC_RETURN_ENOTAVAIL);
   tap().clear();
   SmcRegs in = regs(OPTEE_SMC_EXCHANGE_CAPABILITIES, OPTEE_SMC_NSEC_CAP_UNIPROCESSOR | 0x40);
@@ -1345,6 +1348,817 @@ TEST_F(FastCallTest, WithoutDynamicShmGuestsGetEnotavail) {
   SmcRegs r = g.fast(OPTEE_SMC_EXCHANGE_CAPABILITIES);
   EXPECT_EQ(r.w(0), OPTEE_SMC_RETURN_ENOTAVAIL);
   EXPECT_EQ(r[1], 0u);
+}
+
+
+// ============================================================================================
+// The std-call path: shadowing the argument (A.8; inv 10, 11, 14, 33)
+// ============================================================================================
+
+using ArgTest = VirtTest;
+
+bool is_std_call(const TapEntry& e) { return e.in.w(0) == OPTEE_SMC_CALL_WITH_ARG; }
+
+// Writes a minimal INVOKE of a session that does not exist, with ret = kSentinel.
+void write_probe(std::byte* host, uint32_t num_params = 0) {
+  auto* a = reinterpret_cast<optee_msg_arg*>(host);
+  a->cmd = OPTEE_MSG_CMD_INVOKE_COMMAND;
+  a->session = 0xdead;
+  a->num_params = num_params;
+  a->ret = kSentinel;
+}
+
+// Inv 10, FM "arg IPA not 4 KiB aligned", "arg IPA unmapped, MMIO or foreign": EBADADDR from the
+// mediator, nothing reaches the secure world, no call slot is kept.
+TEST_F(ArgTest, ArgumentAddressMustBeAnAlignedPageOfTheGuest) {
+  RawGuest& g = raw(1);
+  RawGuest& other = raw(2);
+  GPage own = g.page();
+  write_probe(own.host);
+  GPage foreign = other.page();
+  write_probe(foreign.host);
+  const uint64_t foreign_machine = pfn_to_pa(other.machine_of(foreign.ipa)).value;
+  const uint64_t own_machine = pfn_to_pa(g.machine_of(own.ipa)).value;
+  tap().clear();
+  const uint64_t bad[] = {own.addr + 8,           own.addr + 0x800,      0,
+                          kSecurePa,              kCarveoutPa,           0x7fff0000,
+                          foreign_machine,        own_machine,           1ull << 45,
+                          0xFFFFFFFFull << 12,    (uint64_t{hw::GuestMemory::kFirstIpaPfn} +
+                                                   hw::GuestMemory::kIpaWindow) << 12};
+  for (uint64_t addr : bad) {
+    EXPECT_EQ(g.run(RawGuest::with_arg(addr)), OPTEE_SMC_RETURN_EBADADDR) << hex(addr);
+  }
+  EXPECT_EQ(tap().log().size(), 0u);
+  EXPECT_EQ(med().audit(1).calls, 0u);
+  auto* fa = reinterpret_cast<optee_msg_arg*>(foreign.host);
+  EXPECT_EQ(fa->ret, kSentinel);
+  // The guest's own page works.
+  EXPECT_EQ(g.run(RawGuest::with_arg(own.addr)), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(reinterpret_cast<optee_msg_arg*>(own.host)->ret, TEE_ERROR_BAD_PARAMETERS);
+  g.free_page(own);
+  other.free_page(foreign);
+}
+
+// Inv 11, FM "num_params = 128, 0xFFFFFFFF, 0x08000000 (32-bit size wrap)", A.8 step 3: refused
+// by the mediator with BAD_PARAMETERS from COMMS (a0 OK); nothing else of the page is touched.
+TEST_F(ArgTest, NumParamsIsBoundedWithoutWrapping) {
+  RawGuest& g = raw(1);
+  tap().clear();
+  for (uint32_t n : {128u, 0xFFFFFFFFu, 0x08000000u, 0x08000001u, 0x80000000u}) {
+    Msg m = g.msg(OPTEE_MSG_CMD_INVOKE_COMMAND, n);
+    m->ret = kSentinel;
+    m->ret_origin = kSentinel;
+    std::vector<std::byte> before(m.page.host, m.page.host + kPage);
+    EXPECT_EQ(g.call(m), OPTEE_SMC_RETURN_OK) << n;
+    EXPECT_EQ(m->ret, TEE_ERROR_BAD_PARAMETERS) << n;
+    EXPECT_EQ(m->ret_origin, TEE_ORIGIN_COMMS) << n;
+    EXPECT_EQ(m->num_params, n);
+    for (size_t i = 0; i < kPage; ++i) {
+      if (i >= offsetof(optee_msg_arg, ret) && i < offsetof(optee_msg_arg, num_params)) continue;
+      ASSERT_EQ(before[i], m.page.host[i]) << "byte " << i << " n=" << n;
+    }
+    g.free_page(m.page);
+  }
+  EXPECT_EQ(tap().count(is_std_call), 0u);
+  // 127 is the largest count that fits: it reaches the secure OS.
+  Msg m = g.msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 127);
+  m->session = 0xdead;
+  EXPECT_EQ(g.call(m), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(m->ret, TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(m->ret_origin, TEE_ORIGIN_TEE);
+  EXPECT_EQ(tap().count(is_std_call), 1u);
+  g.free_page(m.page);
+}
+
+// Inv 14, FM "an unknown cmd (6..11, 0xFFFFFFFF)": EBADCMD from the mediator, not forwarded.
+TEST_F(ArgTest, OnlyWhitelistedCommandsPass) {
+  RawGuest& g = raw(1);
+  tap().clear();
+  for (uint32_t cmd : {6u, 7u, 8u, 9u, 10u, 11u, 12u, 0x80000000u, 0xFFFFFFFFu}) {
+    Msg m = g.msg(cmd, 0);
+    m->ret = kSentinel;
+    EXPECT_EQ(g.call(m), OPTEE_SMC_RETURN_EBADCMD) << cmd;
+    EXPECT_EQ(m->ret, kSentinel);
+    g.free_page(m.page);
+  }
+  EXPECT_EQ(tap().log().size(), 0u);
+  EXPECT_EQ(med().audit(1).calls, 0u);
+}
+
+// Machine addresses the secure world was given for a guest: the shadow argument and RPC
+// argument pages, shadow page lists and every page they list. Collected by the tap.
+class MachineAddressCollector {
+ public:
+  explicit MachineAddressCollector(VirtMachine& m) : m_(m) {
+    m.tap->before = [this](const SmcRegs& in) { see(in); };
+  }
+  ~MachineAddressCollector() { m_.tap->before = nullptr; }
+  std::set<uint64_t> pages() {
+    std::lock_guard<std::mutex> l(mu_);
+    return pages_;
+  }
+  // Every aligned 8-byte word of [p, p + len) that names (a byte of) a collected page.
+  std::vector<std::string> leaks(const std::byte* p, size_t len) {
+    std::vector<std::string> found;
+    auto set = pages();
+    for (size_t off = 0; off + 8 <= len; off += 8) {
+      uint64_t v;
+      std::memcpy(&v, p + off, 8);
+      if (v != 0 && set.count(v & ~(kPage - 1)))
+        found.push_back("offset " + std::to_string(off) + ": " + hex(v));
+    }
+    return found;
+  }
+
+ private:
+  void add(uint64_t pa) {
+    std::lock_guard<std::mutex> l(mu_);
+    pages_.insert(pa & ~(kPage - 1));
+  }
+  void add_list(uint64_t buf_ptr, uint64_t size) {
+    const uint64_t total = size + (buf_ptr & (kPage - 1));
+    uint64_t pages = total == 0 ? 0 : (total - 1) / kPage + 1;
+    uint64_t list = buf_ptr & ~(kPage - 1);
+    while (pages > 0 && list != 0) {
+      add(list);
+      std::byte* h = m_.mem->host_of(static_cast<Pfn>(list >> 12));
+      if (h == nullptr) return;
+      auto* pg = reinterpret_cast<optee_page_list_page*>(h);
+      for (size_t i = 0; i < kPageListEntriesPerPage && pages > 0; ++i, --pages)
+        add(pg->pages_list[i]);
+      list = pg->next_page_data;
+    }
+  }
+  void add_arg(uint64_t pa) {
+    add(pa);
+    std::byte* h = m_.mem->host_of(static_cast<Pfn>(pa >> 12));
+    if (h == nullptr) return;
+    auto* a = reinterpret_cast<optee_msg_arg*>(h);
+    const uint32_t n = std::min<uint32_t>(a->num_params, OPTEE_MSG_MAX_NUM_PARAMS);
+    for (uint32_t i = 0; i < n; ++i)
+      if (a->params[i].attr & OPTEE_MSG_ATTR_NONCONTIG)
+        add_list(a->params[i].u.tmem.buf_ptr, a->params[i].u.tmem.size);
+  }
+  void see(const SmcRegs& in) {
+    if (in.w(0) == OPTEE_SMC_CALL_WITH_ARG) add_arg(reg_pair_to_64(in[1], in[2]));
+    if (in.w(0) != OPTEE_SMC_CALL_RETURN_FROM_RPC) return;
+    const uint64_t pa = reg_pair_to_64(in[1], in[2]);
+    if (pa != 0) {
+      add(pa);  // a translated RPC_FUNC_ALLOC answer
+      std::lock_guard<std::mutex> l(mu_);
+      rpc_args_.insert(pa);
+    }
+    std::set<uint64_t> args;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      args = rpc_args_;
+    }
+    for (uint64_t a : args) add_arg(a);  // translated SHM_ALLOC replies
+  }
+
+  VirtMachine& m_;
+  std::mutex mu_;
+  std::set<uint64_t> pages_;
+  std::set<uint64_t> rpc_args_;
+};
+
+// Inv 33, A.8 step 7: after a call only ret, ret_origin, session, VALUE outputs and memref output
+// sizes have changed in the guest's argument page; no machine address ever reaches the guest's
+// argument page or its RPC argument pages (A.16 #6).
+TEST_F(ArgTest, OnlyOutputFieldsAreWrittenBack) {
+  RawGuest& g = raw(1);
+  MachineAddressCollector seen(m());
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);  // LOAD_TA through SHM_ALLOC: RPC traffic
+  GBuf& b = g.client(3);
+  GBuf& reg = g.client(2);
+  const uint64_t reg_cookie = g.new_cookie();
+  ASSERT_EQ(g.register_buf(reg, reg_cookie), TEE_SUCCESS);
+  std::vector<GPage> lists;
+  const uint64_t bp = g.page_list(b.entries(), 0x123, &lists);
+
+  Msg m = g.msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 4);
+  m->func = TA_SHM_TEST_CMD_FILL;
+  m->session = s;
+  m->cancel_id = 0x77;
+  m.p(0).attr = kNoncontigOut;
+  m.p(0).u.tmem = {bp, 2 * kPage, g.new_cookie()};
+  m.p(1).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
+  m.p(1).u.value = {0x40, 0x41, 0x42};
+  m.p(2).attr = OPTEE_MSG_ATTR_TYPE_VALUE_OUTPUT;
+  m.p(2).u.value = {0x50, 0x51, 0x52};
+  m.p(3).attr = OPTEE_MSG_ATTR_TYPE_RMEM_OUTPUT;
+  m.p(3).u.rmem = {16, 100, reg_cookie};
+  // Bytes past the params that the guest happens to have there stay as they are.
+  std::memset(m.page.host + optee_msg_get_arg_size(4), 0xEE, 64);
+  std::vector<std::byte> before(m.page.host, m.page.host + kPage);
+  ASSERT_EQ(g.call(m), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(m->ret, TEE_SUCCESS);
+  // The fill landed in the guest's buffer, in place.
+  for (size_t i = 0; i < 2 * kPage; ++i)
+    ASSERT_EQ(b.bytes()[0x123 + i], static_cast<uint8_t>(0x40 + i)) << i;
+  std::vector<std::byte> after(m.page.host, m.page.host + kPage);
+  auto* ba = reinterpret_cast<optee_msg_arg*>(before.data());
+  auto* aa = reinterpret_cast<optee_msg_arg*>(after.data());
+  ba->ret = aa->ret;
+  ba->ret_origin = aa->ret_origin;
+  ba->session = aa->session;
+  ba->params[0].u.tmem.size = aa->params[0].u.tmem.size;
+  ba->params[2].u.value.a = aa->params[2].u.value.a;
+  ba->params[2].u.value.b = aa->params[2].u.value.b;
+  ba->params[3].u.rmem.size = aa->params[3].u.rmem.size;
+  EXPECT_EQ(std::memcmp(before.data(), after.data(), kPage), 0);
+  EXPECT_EQ(aa->params[0].u.tmem.buf_ptr, bp);
+  EXPECT_EQ(aa->params[0].attr, kNoncontigOut);
+  EXPECT_EQ(aa->params[2].u.value.c, 0x52u);  // c is not an output (B.6)
+  EXPECT_FALSE(seen.pages().empty());
+  auto leaks = seen.leaks(m.page.host, kPage);
+  EXPECT_TRUE(leaks.empty()) << leaks.front();
+  for (uint64_t cookie : g.rpc_arg_cookies()) {
+    auto l = seen.leaks(g.rpc_arg_host(cookie), kPage);
+    EXPECT_TRUE(l.empty()) << "RPC arg " << hex(cookie) << ": " << l.front();
+  }
+  g.free_page(m.page);
+  for (const GPage& p : lists) g.free_page(p);
+  EXPECT_EQ(g.unregister_shm(reg_cookie), TEE_SUCCESS);
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+}
+
+// Inv 10, FM "the guest rewrites cmd, num_params, attr or cookies in its own arg page while the
+// call is in flight": the mediator and the secure OS keep using the shadow.
+TEST_F(ArgTest, RewritingTheArgumentDuringAnRpcChangesNothing) {
+  RawGuest& g = raw(1);
+  GBuf& victim = g.client(1);
+  Msg m = g.msg(OPTEE_MSG_CMD_OPEN_SESSION, 2);
+  RawGuest::set_open_meta(m, kTaUuid);
+  Call c = g.start(m);
+  ASSERT_TRUE(g.step_until_cmd(c, OPTEE_RPC_CMD_LOAD_TA));
+  m->cmd = OPTEE_MSG_CMD_REGISTER_SHM;
+  m->num_params = 127;
+  m.p(0).attr = OPTEE_MSG_ATTR_TYPE_TMEM_INPUT;
+  m.p(0).u.tmem = {kSecurePa, kPage, 1};
+  m.p(2).attr = kNoncontigIn;
+  m.p(2).u.tmem = {g.page_list(victim), kPage, 2};
+  EXPECT_EQ(g.finish(c), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(m->ret, TEE_SUCCESS);
+  const uint32_t s = m->session;
+  EXPECT_NE(s, 0u);
+  EXPECT_EQ(med().audit(1).buffers, 0u);
+  EXPECT_EQ(os().audit(1).registered_shm, 0u);
+  g.free_page(m.page);
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+}
+
+// FM "arg page removed from the guest p2m during an RPC, then the call completes": EBADADDR on
+// copy-back, no crash, nothing left pinned.
+TEST_F(ArgTest, ArgumentPageGivenUpDuringAnRpc) {
+  RawGuest& g = raw(1);
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  Msg m = g.msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 1);
+  m->func = TA_SHM_TEST_CMD_WAIT_CANCEL;
+  m->session = s;
+  m.p(0).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
+  m.p(0).u.value = {20, 0, 0};
+  Call c = g.start(m);
+  ASSERT_TRUE(g.step_until_wait(c));
+  g.free_page(m.page);
+  EXPECT_EQ(g.finish(c), OPTEE_SMC_RETURN_EBADADDR);
+  EXPECT_EQ(med().audit(1).calls, 0u);
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+}
+
+// ============================================================================================
+// Parameters: memrefs, cookies, sessions (A.8 step 5, A.16 #1; inv 6, 18, 23, 25)
+// ============================================================================================
+
+using ParamTest = VirtTest;
+
+// Inv 18, FM "a contiguous TMEM with buf_ptr != 0 from a guest": refused by the mediator ("old
+// tmem arg"), whatever it names (its own page, the carve-out, secure RAM).
+TEST_F(ParamTest, ContiguousTmemIsRefused) {
+  RawGuest& g = raw(1);
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  GBuf& b = g.client(1);
+  tap().clear();
+  for (uint64_t addr : {b.addr(0), kCarveoutPa, kSecurePa, uint64_t{1}}) {
+    uint64_t sum = 0;
+    uint32_t origin = 0;
+    EXPECT_EQ(g.invoke_sum(s, OPTEE_MSG_ATTR_TYPE_TMEM_INPUT, {addr, 16, 0}, &sum, &origin),
+              TEE_ERROR_BAD_PARAMETERS)
+        << hex(addr);
+    EXPECT_EQ(origin, TEE_ORIGIN_COMMS);
+  }
+  EXPECT_EQ(tap().count(is_std_call), 0u);
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+}
+
+// FM "a NULL TMEM (buf_ptr = 0) with size != 0, with and without NONCONTIG": a NULL memref of size
+// 0; nothing is translated or pinned.
+TEST_F(ParamTest, NullTmemIsANullMemref) {
+  RawGuest& g = raw(1);
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  const int64_t pins = g.gm().pinned_pages();
+  for (uint64_t attr : {OPTEE_MSG_ATTR_TYPE_TMEM_INPUT, kNoncontigIn}) {
+    uint64_t sum = 1;
+    EXPECT_EQ(g.invoke_sum(s, attr, {0, 12345, g.new_cookie()}, &sum), TEE_SUCCESS);
+    EXPECT_EQ(sum, 0u);
+    EXPECT_EQ(g.gm().pinned_pages(), pins);
+  }
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+}
+
+// A.16 #1, inv 23, FM "a NULL TMEM whose shm_ref equals a registered cookie, on INVOKE,
+// CLOSE_SESSION and CANCEL": the registered buffer stays pinned. Xen's free_shm_buffers unpins
+// by the guest's cookie after every call; teemu unpins only what the call itself created. The
+// same holds for REGISTER_SHM and UNREGISTER_SHM messages of the wrong shape that carry the cookie.
+TEST_F(ParamTest, NullMemrefCarryingARegisteredCookieDoesNotUnpinIt) {
+  RawGuest& g = raw(1);
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  GBuf& b = g.client(2);
+  fill_pattern(b.bytes(), b.size(), 3);
+  const uint64_t expect = sum_bytes(b.bytes(), b.size());
+  const uint64_t c = g.new_cookie();
+  ASSERT_EQ(g.register_buf(b, c), TEE_SUCCESS);
+  uint64_t sum = 0;
+  ASSERT_EQ(g.invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, b.size(), c}, &sum), TEE_SUCCESS);
+  ASSERT_EQ(sum, expect);
+  const auto base = med().audit(1);
+  const int64_t base_pins = g.gm().pinned_pages();
+  ASSERT_EQ(base.buffers, 1u);
+
+  auto attack = [&](uint32_t cmd, uint32_t n, const std::function<void(Msg&)>& fill) {
+    Msg m = g.msg(cmd, n);
+    m->session = s;
+    fill(m);
+    EXPECT_EQ(g.call(m), OPTEE_SMC_RETURN_OK);
+    g.free_page(m.page);
+    EXPECT_EQ(med().audit(1).buffers, base.buffers) << "cmd " << cmd;
+    EXPECT_EQ(med().audit(1).pinned_pages, base.pinned_pages) << "cmd " << cmd;
+    EXPECT_EQ(g.gm().pinned_pages(), base_pins) << "cmd " << cmd;
+  };
+  for (uint64_t attr : {OPTEE_MSG_ATTR_TYPE_TMEM_INPUT, OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT,
+                        OPTEE_MSG_ATTR_TYPE_TMEM_INOUT, kNoncontigIn, kNoncontigOut}) {
+    auto null_param = [&](Msg& m, int i) {
+      m.p(i).attr = attr;
+      m.p(i).u.tmem = {0, b.size(), c};
+    };
+    attack(OPTEE_MSG_CMD_INVOKE_COMMAND, 2, [&](Msg& m) {
+      m->func = TA_SHM_TEST_CMD_SUM;
+      null_param(m, 0);
+      m.p(1).attr = OPTEE_MSG_ATTR_TYPE_VALUE_OUTPUT;
+    });
+    attack(OPTEE_MSG_CMD_CLOSE_SESSION, 1, [&](Msg& m) { null_param(m, 0); });
+    attack(OPTEE_MSG_CMD_CANCEL, 1, [&](Msg& m) { null_param(m, 0); });
+    attack(OPTEE_MSG_CMD_REGISTER_SHM, 1, [&](Msg& m) { null_param(m, 0); });
+    attack(OPTEE_MSG_CMD_UNREGISTER_SHM, 2, [&](Msg& m) {
+      m.p(0).attr = OPTEE_MSG_ATTR_TYPE_RMEM_INPUT;
+      m.p(0).u.rmem = {0, 0, 0xdead};
+      null_param(m, 1);
+    });
+  }
+  // REGISTER_SHM whose first param is no memref at all but carries the cookie in the same place.
+  attack(OPTEE_MSG_CMD_REGISTER_SHM, 1, [&](Msg& m) {
+    m.p(0).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
+    m.p(0).u.value = {0, 0, c};
+  });
+  attack(OPTEE_MSG_CMD_REGISTER_SHM, 1, [&](Msg& m) {
+    m.p(0).attr = OPTEE_MSG_ATTR_TYPE_RMEM_INPUT;
+    m.p(0).u.rmem = {0, kPage, c};
+  });
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  // Still pinned: the guest gives the pages up and they stay (zombies) until UNREGISTER.
+  g.give_up(b);
+  EXPECT_EQ(g.gm().zombie_pages(), 2);
+  ASSERT_EQ(g.invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, 2 * kPage, c}, &sum), TEE_SUCCESS);
+  EXPECT_EQ(sum, expect);
+  EXPECT_EQ(g.unregister_shm(c), TEE_SUCCESS);
+  EXPECT_EQ(g.gm().zombie_pages(), 0);
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+}
+
+// Inv 25, FM "two params of one call with the same cookie", "a duplicate cookie across temporary,
+// registered and RPC buffers within one guest": refused by the mediator, and the buffer that held
+// the cookie first is untouched; nothing of the refused call stays pinned.
+TEST_F(ParamTest, DuplicateCookiesAreRefused) {
+  RawGuest& g = raw(1);
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  GBuf& b = g.client(2);
+  fill_pattern(b.bytes(), b.size(), 9);
+  const uint64_t expect = sum_bytes(b.bytes(), b.size());
+  const uint64_t c = g.new_cookie();
+  ASSERT_EQ(g.register_buf(b, c), TEE_SUCCESS);
+  const auto base = med().audit(1);
+  uint32_t origin = 0;
+  // Registered twice.
+  EXPECT_EQ(g.register_buf(b, c, &origin), TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(origin, TEE_ORIGIN_COMMS);
+  // A temporary memref with the registered cookie.
+  uint64_t sum = 0;
+  EXPECT_EQ(g.sum_temp(s, b, 100, &sum, 0, c), TEE_ERROR_BAD_PARAMETERS);
+  // Two temporaries of one call with the same (fresh) cookie.
+  {
+    const uint64_t t = g.new_cookie();
+    Msg m = g.msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 3);
+    m->func = TA_SHM_TEST_CMD_SUM;
+    m->session = s;
+    m.p(0).attr = kNoncontigIn;
+    m.p(0).u.tmem = {g.page_list(b), 100, t};
+    m.p(1).attr = OPTEE_MSG_ATTR_TYPE_VALUE_OUTPUT;
+    m.p(2).attr = kNoncontigIn;
+    m.p(2).u.tmem = {g.page_list(b), 100, t};
+    EXPECT_EQ(g.call(m), OPTEE_SMC_RETURN_OK);
+    EXPECT_EQ(m->ret, TEE_ERROR_BAD_PARAMETERS);
+    EXPECT_EQ(m->ret_origin, TEE_ORIGIN_COMMS);
+    g.free_page(m.page);
+  }
+  EXPECT_EQ(med().audit(1).buffers, base.buffers);
+  EXPECT_EQ(med().audit(1).pinned_pages, base.pinned_pages);
+  // The registered buffer under that cookie is intact.
+  ASSERT_EQ(g.invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, b.size(), c}, &sum), TEE_SUCCESS);
+  EXPECT_EQ(sum, expect);
+  EXPECT_EQ(g.unregister_shm(c), TEE_SUCCESS);
+  EXPECT_EQ(g.unregister_shm(c), TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+}
+
+// Inv 6, 25, FM "the same cookie and the same session ids in two guests": no interaction. Each
+// guest's cookie names its own buffer, each session id its own session; a guest can neither use
+// nor close nor unregister the other's.
+TEST_F(ParamTest, SameCookiesAndSessionIdsInTwoGuestsAreIndependent) {
+  RawGuest& g1 = raw(1);
+  RawGuest& g2 = raw(2);
+  uint32_t s1 = 0, s2 = 0, s1b = 0;
+  ASSERT_EQ(g1.open_session(&s1), TEE_SUCCESS);
+  ASSERT_EQ(g2.open_session(&s2), TEE_SUCCESS);
+  EXPECT_EQ(s1, s2);  // per-partition numbering
+  ASSERT_EQ(g1.open_session(&s1b), TEE_SUCCESS);
+  GBuf& b1 = g1.client(1);
+  GBuf& b2 = g2.client(1);
+  std::memset(b1.bytes(), 1, kPage);
+  std::memset(b2.bytes(), 2, kPage);
+  const uint64_t e1 = sum_bytes(b1.bytes(), kPage), e2 = sum_bytes(b2.bytes(), kPage);
+  ASSERT_NE(e1, e2);
+  constexpr uint64_t kCookie = 0x1234;
+  ASSERT_EQ(g1.register_buf(b1, kCookie), TEE_SUCCESS);
+  ASSERT_EQ(g2.register_buf(b2, kCookie), TEE_SUCCESS);
+  uint64_t sum = 0;
+  ASSERT_EQ(g1.invoke_sum(s1, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, kPage, kCookie}, &sum),
+            TEE_SUCCESS);
+  EXPECT_EQ(sum, e1);
+  ASSERT_EQ(g2.invoke_sum(s2, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, kPage, kCookie}, &sum),
+            TEE_SUCCESS);
+  EXPECT_EQ(sum, e2);
+  // Guest 2 has no session s1b and no cookie 0x5678 (guest 1 registers one).
+  ASSERT_EQ(g1.register_buf(b1, 0x5678), TEE_SUCCESS);
+  EXPECT_EQ(g2.invoke_sum(s1b, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, kPage, kCookie}, &sum),
+            TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(g2.invoke_sum(s2, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, kPage, 0x5678}, &sum),
+            TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(g2.close_session(s1b), TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(g2.unregister_shm(0x5678), TEE_ERROR_BAD_PARAMETERS);
+  // Guest 1 unregisters its kCookie and closes its s1: guest 2's are untouched.
+  EXPECT_EQ(g1.unregister_shm(kCookie), TEE_SUCCESS);
+  EXPECT_EQ(g1.close_session(s1), TEE_SUCCESS);
+  ASSERT_EQ(g2.invoke_sum(s2, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, kPage, kCookie}, &sum),
+            TEE_SUCCESS);
+  EXPECT_EQ(sum, e2);
+  EXPECT_EQ(g1.invoke_sum(s1b, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, kPage, kCookie}, &sum),
+            TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(g1.unregister_shm(0x5678), TEE_SUCCESS);
+  EXPECT_EQ(g2.unregister_shm(kCookie), TEE_SUCCESS);
+  EXPECT_EQ(g1.close_session(s1b), TEE_SUCCESS);
+  EXPECT_EQ(g2.close_session(s2), TEE_SUCCESS);
+}
+
+// FM "REGISTER_SHM with attr TMEM_INPUT|NONCONTIG, with 2 params, or with 0 params. Check for
+// pins leaked on the mediator side" (A.16 #5), "UNREGISTER twice": every refused registration
+// leaves nothing pinned, whether the secure OS or the mediator refused it.
+TEST_F(ParamTest, RegisterShmOfTheWrongShapeLeaksNoPins) {
+  RawGuest& g = raw(1);
+  GBuf& b = g.client(3);
+  GBuf& b2 = g.client(2);
+  // Warm up: the RPC argument of thread 0 is pinned from here on.
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+  const auto base = med().audit(1);
+  const int64_t base_pins = g.gm().pinned_pages();
+  auto check = [&](const char* what) {
+    EXPECT_EQ(med().audit(1).buffers, base.buffers) << what;
+    EXPECT_EQ(med().audit(1).pinned_pages, base.pinned_pages) << what;
+    EXPECT_EQ(g.gm().pinned_pages(), base_pins) << what;
+    EXPECT_EQ(os().audit(1).registered_shm, 0u) << what;
+  };
+  EXPECT_EQ(g.register_shm(g.page_list(b), b.size(), g.new_cookie(), kNoncontigIn),
+            TEE_ERROR_BAD_PARAMETERS);
+  check("TMEM_INPUT|NONCONTIG");
+  auto two = [&](uint64_t second_list, uint32_t* origin) {
+    Msg m = g.msg(OPTEE_MSG_CMD_REGISTER_SHM, 2);
+    m.p(0).attr = kNoncontigOut;
+    m.p(0).u.tmem = {g.page_list(b), b.size(), g.new_cookie()};
+    m.p(1).attr = kNoncontigOut;
+    m.p(1).u.tmem = {second_list, b2.size(), g.new_cookie()};
+    EXPECT_EQ(g.call(m), OPTEE_SMC_RETURN_OK);
+    *origin = m->ret_origin;
+    const uint32_t r = m->ret;
+    g.free_page(m.page);
+    return r;
+  };
+  uint32_t origin = 0;
+  EXPECT_EQ(two(g.page_list(b2), &origin), TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(origin, TEE_ORIGIN_TEE);
+  check("two params");
+  // The second param's list names secure memory: the mediator refuses it after translating the
+  // first (which must not stay pinned).
+  EXPECT_EQ(two(g.page_list({kSecurePa, kSecurePa + kPage}), &origin), TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(origin, TEE_ORIGIN_COMMS);
+  check("two params, second untranslatable");
+  {
+    Msg m = g.msg(OPTEE_MSG_CMD_REGISTER_SHM, 0);
+    EXPECT_EQ(g.call(m), OPTEE_SMC_RETURN_OK);
+    EXPECT_EQ(m->ret, TEE_ERROR_BAD_PARAMETERS);
+    g.free_page(m.page);
+  }
+  check("no params");
+  const uint64_t c = g.new_cookie();
+  ASSERT_EQ(g.register_buf(b, c), TEE_SUCCESS);
+  EXPECT_EQ(med().audit(1).pinned_pages, base.pinned_pages + 3);
+  EXPECT_EQ(g.unregister_shm(c), TEE_SUCCESS);
+  EXPECT_EQ(g.unregister_shm(c), TEE_ERROR_BAD_PARAMETERS);
+  check("unregistered twice");
+}
+
+// FM "the guest balloons out or unmaps pages that are registered, or used by an in-flight call.
+// The pin must keep them from being reused", inv 22: the pages leave the guest at once but their
+// machine frames stay (pinned) until UNREGISTER.
+TEST_F(ParamTest, PagesAGuestGivesUpStayPinnedWhileShared) {
+  RawGuest& g = raw(1);
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  GBuf& b = g.client(3);
+  fill_pattern(b.bytes(), b.size(), 77);
+  const uint64_t expect = sum_bytes(b.bytes(), b.size());
+  std::vector<Pfn> frames;
+  for (Pfn ipa : b.ipas) frames.push_back(g.machine_of(ipa));
+  const uint64_t c = g.new_cookie();
+  ASSERT_EQ(g.register_buf(b, c), TEE_SUCCESS);
+  const int64_t aliased = mem().frames_aliased();
+  g.give_up(b);
+  EXPECT_EQ(g.gm().zombie_pages(), 3);
+  EXPECT_EQ(mem().frames_aliased(), aliased);
+  for (Pfn f : frames) EXPECT_EQ(mem().bank_of(f), hw::Bank::kPinned);
+  uint64_t sum = 0;
+  ASSERT_EQ(g.invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, 3 * kPage, c}, &sum), TEE_SUCCESS);
+  EXPECT_EQ(sum, expect);
+  EXPECT_EQ(g.unregister_shm(c), TEE_SUCCESS);
+  EXPECT_EQ(g.gm().zombie_pages(), 0);
+  EXPECT_EQ(mem().frames_aliased(), aliased - 3);
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+}
+
+// ============================================================================================
+// Page lists and quotas (A.9; inv 19-21, 24, 26, 27)
+// ============================================================================================
+
+using PageListTest = VirtTest;
+
+// Inv 19, 21, 26, 27, FM "page-list entries that are secure RAM, another VM's RAM, MMIO, a
+// hypervisor page, the static SHM carve-out, beyond the DDR end" and "entries whose low bits are
+// set": refused by the mediator (the secure OS cannot tell whose non-secure page it is); the
+// other guest's page is neither read nor written nor pinned; nothing stays pinned.
+TEST_F(PageListTest, EntriesMustBeTheGuestsOwnRam) {
+  RawGuest& g = raw(1);
+  RawGuest& other = raw(2);
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  GBuf& own = g.client(1);
+  GBuf& theirs = other.client(1);
+  fill_pattern(theirs.bytes(), kPage, 5);
+  const uint64_t their_sum = sum_bytes(theirs.bytes(), kPage);
+  GPage their_kernel_page = other.page();
+  const uint64_t their_machine = pfn_to_pa(other.machine_of(theirs.ipas[0])).value;
+  const uint64_t their_kernel_machine = pfn_to_pa(other.machine_of(their_kernel_page.ipa)).value;
+  const uint64_t own_machine = pfn_to_pa(g.machine_of(own.ipas[0])).value;
+  const auto base = med().audit(1);
+  const int64_t their_pins = other.gm().pinned_pages();
+  const uint64_t bad[] = {own.addr(0) | 8,
+                          own.addr(0) | 0x800,
+                          0,
+                          kSecurePa,
+                          kSecurePa + 16 * kPage,
+                          kCarveoutPa,
+                          0x09000000,  // a device region in the style of QEMU's virt (no RAM)
+                          their_machine,
+                          their_kernel_machine,
+                          own_machine,
+                          uint64_t{0x7ffff} << 12,
+                          uint64_t{0xFFFFFFFF} << 12,
+                          uint64_t{1} << 44,
+                          ~uint64_t{0} & ~(kPage - 1)};
+  for (uint64_t entry : bad) {
+    SCOPED_TRACE(hex(entry));
+    // As the first and as a later entry of a temporary memref (FILL writes every byte).
+    for (int pos = 0; pos < 2; ++pos) {
+      std::vector<uint64_t> entries = {own.addr(0), own.addr(0)};
+      entries[pos] = entry;
+      std::vector<GPage> lists;
+      Msg m = g.msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 2);
+      m->func = TA_SHM_TEST_CMD_FILL;
+      m->session = s;
+      m.p(0).attr = kNoncontigOut;
+      m.p(0).u.tmem = {g.page_list(entries, 0, &lists), 2 * kPage, g.new_cookie()};
+      m.p(1).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
+      m.p(1).u.value = {0xAA, 0, 0};
+      EXPECT_EQ(g.call(m), OPTEE_SMC_RETURN_OK);
+      EXPECT_EQ(m->ret, TEE_ERROR_BAD_PARAMETERS);
+      EXPECT_EQ(m->ret_origin, TEE_ORIGIN_COMMS);
+      g.free_page(m.page);
+      for (const GPage& p : lists) g.free_page(p);
+    }
+    // As a registration.
+    uint32_t origin = 0;
+    EXPECT_EQ(g.register_shm(g.page_list({entry}), kPage, g.new_cookie(), kNoncontigOut, &origin),
+              TEE_ERROR_BAD_PARAMETERS);
+    EXPECT_EQ(origin, TEE_ORIGIN_COMMS);
+    EXPECT_EQ(med().audit(1).pinned_pages, base.pinned_pages);
+    EXPECT_EQ(med().audit(1).buffers, base.buffers);
+  }
+  EXPECT_EQ(sum_bytes(theirs.bytes(), kPage), their_sum);
+  for (size_t i = 0; i < kPage; ++i) ASSERT_EQ(their_kernel_page.host[i], std::byte{0});
+  EXPECT_EQ(other.gm().pinned_pages(), their_pins);
+  EXPECT_EQ(os().audit(1).registered_shm, 0u);
+  other.free_page(their_kernel_page);
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+}
+
+// Inv 19, FM "a list whose next pointer is unaligned, loops to itself, points into secure memory,
+// is unmapped": the bad ones are refused; a loop is harmless (exactly the needed number of
+// entries is read, so it ends).
+TEST_F(PageListTest, NextPointerChecks) {
+  RawGuest& g = raw(1);
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  GBuf& b = g.client(kPageListEntriesPerPage + 1);
+  const auto base = med().audit(1);
+  std::vector<GPage> lists;
+  const uint64_t bp = g.page_list(b.entries(), 0, &lists);
+  ASSERT_EQ(lists.size(), 2u);
+  auto* first = reinterpret_cast<optee_page_list_page*>(lists[0].host);
+  const uint64_t good_next = first->next_page_data;
+  uint64_t sum = 0;
+  for (uint64_t next : {good_next | 8, good_next | 0x800, kSecurePa, kCarveoutPa, uint64_t{0},
+                        uint64_t{0x7ffff} << 12, uint64_t{1} << 44}) {
+    first->next_page_data = next;
+    EXPECT_EQ(g.invoke_sum(s, kNoncontigIn, {bp, b.size(), g.new_cookie()}, &sum),
+              TEE_ERROR_BAD_PARAMETERS)
+        << hex(next);
+    EXPECT_EQ(med().audit(1).pinned_pages, base.pinned_pages);
+  }
+  first->next_page_data = lists[0].addr;  // the list page points to itself
+  EXPECT_EQ(g.invoke_sum(s, kNoncontigIn, {bp, b.size(), g.new_cookie()}, &sum), TEE_SUCCESS);
+  first->next_page_data = good_next;
+  fill_pattern(b.bytes(), b.size(), 4);
+  EXPECT_EQ(g.invoke_sum(s, kNoncontigIn, {bp, b.size(), g.new_cookie()}, &sum), TEE_SUCCESS);
+  EXPECT_EQ(sum, sum_bytes(b.bytes(), b.size()));
+  EXPECT_EQ(med().audit(1).pinned_pages, base.pinned_pages);
+  for (const GPage& p : lists) g.free_page(p);
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+}
+
+// Inv 20, FM "size+offset overflow (size = 2^64-1), size = 0 with offset = 0": refused without
+// wrapping; nothing pinned.
+TEST_F(PageListTest, SizesThatOverflowOrAreZero) {
+  RawGuest& g = raw(1);
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  GBuf& b = g.client(1);
+  const auto base = med().audit(1);
+  uint64_t sum = 0;
+  struct Case {
+    uint64_t size;
+    uint32_t offset;
+    uint32_t ret;
+  };
+  const Case cases[] = {{~uint64_t{0}, 1, TEE_ERROR_BAD_PARAMETERS},
+                        {~uint64_t{0} - 0xFFE, 0xFFF, TEE_ERROR_BAD_PARAMETERS},
+                        {0, 0, TEE_ERROR_BAD_PARAMETERS},
+                        {~uint64_t{0}, 0, TEE_ERROR_OUT_OF_MEMORY},
+                        {uint64_t{1} << 40, 0, TEE_ERROR_OUT_OF_MEMORY}};
+  for (const Case& c : cases) {
+    std::vector<GPage> lists;
+    const uint64_t bp = g.page_list(b.entries(), c.offset, &lists);
+    uint32_t origin = 0;
+    EXPECT_EQ(g.invoke_sum(s, kNoncontigIn, {bp, c.size, g.new_cookie()}, &sum, &origin), c.ret)
+        << hex(c.size) << "+" << c.offset;
+    EXPECT_EQ(origin, TEE_ORIGIN_COMMS);
+    EXPECT_EQ(g.register_shm(bp, c.size, g.new_cookie()), c.ret) << hex(c.size);
+    EXPECT_EQ(med().audit(1).pinned_pages, base.pinned_pages);
+    for (const GPage& p : lists) g.free_page(p);
+  }
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+}
+
+// Inv 24, A.9 step 2, FM "exactly 129 vs 130 pages": with Xen's limits a buffer of 129 pages
+// (512 KiB plus one page of misalignment) passes, 130 gets OUT_OF_MEMORY from COMMS.
+TEST_F(PageListTest, XenLimits129And130Pages) {
+  RawGuest& g = raw(1, hyp::MediatorLimits::xen());
+  GBuf& b = g.client(130);
+  uint32_t origin = 0;
+  // 128 pages at an offset: 129 pages.
+  const std::vector<uint64_t> all = b.entries();
+  const std::vector<uint64_t> e129(all.begin(), all.begin() + 129);
+  const uint64_t c1 = g.new_cookie();
+  EXPECT_EQ(g.register_shm(g.page_list(e129, 0x10), 128 * kPage + 1, c1), TEE_SUCCESS);
+  EXPECT_EQ(g.unregister_shm(c1), TEE_SUCCESS);
+  // 129 whole pages.
+  EXPECT_EQ(g.register_shm(g.page_list(e129, 0), 129 * kPage, c1), TEE_SUCCESS);
+  EXPECT_EQ(g.unregister_shm(c1), TEE_SUCCESS);
+  // 129 pages of data at an offset: 130 pages.
+  EXPECT_EQ(g.register_shm(g.page_list(b.entries(), 1), 129 * kPage, g.new_cookie(),
+                           kNoncontigOut, &origin),
+            TEE_ERROR_OUT_OF_MEMORY);
+  EXPECT_EQ(origin, TEE_ORIGIN_COMMS);
+  EXPECT_EQ(g.register_buf(b, g.new_cookie(), &origin), TEE_ERROR_OUT_OF_MEMORY);
+  EXPECT_EQ(origin, TEE_ORIGIN_COMMS);
+}
+
+// Inv 24, A.9 step 4, FM "17 simultaneous buffers. Expect ENOMEM / TEEC_ERROR_OUT_OF_MEMORY on
+// the 17th", "guest A exhausts its buffers; guest B is unaffected".
+TEST_F(PageListTest, XenLimitsSeventeenthBuffer) {
+  RawGuest& g = raw(1, hyp::MediatorLimits::xen());
+  RawGuest& other = raw(2, hyp::MediatorLimits::xen());
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  GBuf& b = g.client(1);
+  std::vector<uint64_t> cookies;
+  for (int i = 0; i < 16; ++i) {
+    cookies.push_back(g.new_cookie());
+    ASSERT_EQ(g.register_buf(b, cookies.back()), TEE_SUCCESS) << i;
+  }
+  uint32_t origin = 0;
+  EXPECT_EQ(g.register_buf(b, g.new_cookie(), &origin), TEE_ERROR_OUT_OF_MEMORY);
+  EXPECT_EQ(origin, TEE_ORIGIN_COMMS);
+  uint64_t sum = 0;
+  EXPECT_EQ(g.sum_temp(s, b, 10, &sum), TEE_ERROR_OUT_OF_MEMORY);
+  // The other guest has its own 16.
+  GBuf& ob = other.client(1);
+  std::vector<uint64_t> theirs;
+  for (int i = 0; i < 16; ++i) {
+    theirs.push_back(other.new_cookie());
+    ASSERT_EQ(other.register_buf(ob, theirs.back()), TEE_SUCCESS) << i;
+  }
+  // One buffer freed: one more fits.
+  EXPECT_EQ(g.unregister_shm(cookies.back()), TEE_SUCCESS);
+  cookies.pop_back();
+  EXPECT_EQ(g.sum_temp(s, b, 10, &sum), TEE_SUCCESS);
+  for (uint64_t c : cookies) EXPECT_EQ(g.unregister_shm(c), TEE_SUCCESS);
+  for (uint64_t c : theirs) EXPECT_EQ(other.unregister_shm(c), TEE_SUCCESS);
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+}
+
+// Inv 24, 40, FM "guest A exhausts its buffers or TA RAM; guest B is unaffected": the bound on
+// the pages a guest pins at once (RPC arguments included) gives that guest OUT_OF_MEMORY only.
+TEST_F(PageListTest, PinnedPagesQuotaIsPerGuest) {
+  hyp::MediatorLimits l;
+  l.max_pinned_pages = 300;
+  RawGuest& g = raw(1, l);
+  RawGuest& other = raw(2, l);
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);  // holds one RPC argument page from here on
+  ASSERT_EQ(med().audit(1).pinned_pages, 1);
+  GBuf& b = g.client(299);
+  const uint64_t c = g.new_cookie();
+  const std::vector<uint64_t> all = b.entries();
+  const std::vector<uint64_t> e(all.begin(), all.begin() + 200);
+  ASSERT_EQ(g.register_shm(g.page_list(e), 200 * kPage, c), TEE_SUCCESS);
+  // 201 pinned: a temporary of 99 pages fits exactly, one of 100 does not.
+  uint64_t sum = 0;
+  EXPECT_EQ(g.sum_temp(s, b, 99 * kPage, &sum), TEE_SUCCESS);
+  uint32_t origin = 0;
+  std::vector<GPage> lists;
+  EXPECT_EQ(g.invoke_sum(s, kNoncontigIn, {g.page_list(all, 0, &lists), 99 * kPage + 1,
+                                           g.new_cookie()},
+                         &sum, &origin),
+            TEE_ERROR_OUT_OF_MEMORY);
+  EXPECT_EQ(origin, TEE_ORIGIN_COMMS);
+  EXPECT_EQ(g.register_shm(g.page_list(all), 100 * kPage, g.new_cookie(), kNoncontigOut,
+                           &origin),
+            TEE_ERROR_OUT_OF_MEMORY);
+  EXPECT_EQ(origin, TEE_ORIGIN_COMMS);
+  // The other guest pins up to its own limit meanwhile.
+  GBuf& ob = other.client(299);
+  const uint64_t oc = other.new_cookie();
+  EXPECT_EQ(other.register_buf(ob, oc), TEE_SUCCESS);
+  EXPECT_EQ(g.unregister_shm(c), TEE_SUCCESS);
+  EXPECT_EQ(other.unregister_shm(oc), TEE_SUCCESS);
+  for (const GPage& p : lists) g.free_page(p);
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
 }
 
 }  // namespace

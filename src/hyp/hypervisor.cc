@@ -73,8 +73,8 @@ tl::expected<Guest*, std::string> Hypervisor::create_guest(uint16_t client_id,
 
 void Hypervisor::kill_guest(uint16_t client_id) {
   Guest* g = guest(client_id);
-  if (g == nullptr || !g->alive_) return;
-  g->alive_ = false;
+  // Once: concurrent kills of one guest must not tear it down twice.
+  if (g == nullptr || !g->alive_.exchange(false)) return;
   // Stop the vCPUs: every SMC of the guest fails from now on.
   mediator_.stop_guest(client_id);
   // Wake whatever sleeps in the guest's kernel (notifications, the call queue, the supplicant):

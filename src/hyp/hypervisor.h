@@ -8,6 +8,7 @@
 // reap_guest() (its kernel and memory are freed when no process uses them any more).
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -45,12 +46,12 @@ class Guest {
   ree::Kernel& kernel() { return *kernel_; }
   supplicant::Supplicant& supplicant() { return *supplicant_; }
   hw::GuestMemory& memory() { return *mem_; }
-  bool alive() const { return alive_; }
+  bool alive() const { return alive_.load(); }
 
  private:
   friend class Hypervisor;
   uint16_t id_ = 0;
-  bool alive_ = false;
+  std::atomic<bool> alive_{false};
   std::unique_ptr<hw::GuestMemory> mem_;
   std::unique_ptr<GuestConduit> conduit_;
   std::unique_ptr<ree::Kernel> kernel_;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "abi/gp.h"
@@ -42,10 +43,18 @@ struct OpteeMediator::Call {
   uint32_t rpc_cmd = 0;           // for RPC CMD: the command, and the guest's RPC-arg cookie
   uint64_t rpc_arg_cookie = 0;
   uint64_t rpc_shm_type = 0;      // for RPC SHM_ALLOC
+  uint64_t rpc_shm_size = 0;      // for RPC SHM_ALLOC: the size the secure world asked for
   bool mediator_rpc = false;      // a mediator-issued SHM_FREE is being served by the guest
-  std::vector<uint64_t> temporaries;  // cookies of temporary buffers this call created
-  uint64_t rpc_list_cookie = 0;   // RPC payload whose shadow list is still kept
-  bool has_rpc_list = false;
+  // Buffers this call created, and only those, are unpinned when it ends (A.16 #1: Xen frees by
+  // whatever cookie a TMEM param carries, so a NULL memref naming a registered buffer's cookie
+  // unpinned it while the secure world still used its pages).
+  std::vector<uint64_t> temporaries;  // cookies of temporary buffers
+  std::optional<uint64_t> registered;  // REGISTER_SHM: the buffer of param 0
+  // RPC payload whose shadow list the secure world reads on the next resume.
+  std::optional<uint64_t> rpc_list;
+  // An RPC_FUNC_ALLOC answer the mediator refused (PA 0 to the secure world): the RPC FREE that
+  // hands it back must not free a live RPC argument the guest named with the same cookie.
+  std::optional<uint64_t> refused_alloc;
   optee_msg_arg* arg() { return reinterpret_cast<optee_msg_arg*>(shadow_host); }
 };
 
@@ -156,29 +165,29 @@ void OpteeMediator::remove_guest(uint16_t client_id) {
   g->stopping = true;
   // The guest's vCPUs are stopped: wait for any that was inside a call to come out.
   while (g->inside.load() != 0) std::this_thread::sleep_for(std::chrono::microseconds(100));
-  {
-    base::MutexLock lock(g->lock);
-    // Calls suspended in an RPC are abandoned: the secure world drops their threads with the
-    // partition.
-    for (auto& [tid, call] : g->suspended) {
-      for (uint64_t c : call->temporaries) g->buffers.erase(c);  // unpinned below
-      machine_.free_ns_page(call->shadow);
-    }
-    g->suspended.clear();
-  }
-  std::vector<uint64_t> cookies, rpc_cookies;
-  {
-    base::MutexLock lock(g->lock);
-    for (auto& [c, b] : g->buffers) cookies.push_back(c);
-    for (auto& [c, r] : g->rpc_args) rpc_cookies.push_back(c);
-  }
-  for (uint64_t c : cookies) free_buffer(*g, c);
-  for (uint64_t c : rpc_cookies) free_rpc_arg(*g, c);
+  // VM_DESTROYED first, everything else after (inv 37, 38): the secure world unwinds the calls
+  // the guest left suspended in RPCs, and until it has done so their shadow arguments and the
+  // guest pages it was given must stay where they are. Xen unpins before VM_DESTROYED and can,
+  // because an unpinned page is freed only later (relinquish_memory); here the last unpin of a
+  // page the guest gave up frees its frame at once, which the unwinding secure thread would then
+  // write into (another guest may own it by then).
   SmcRegs in;
   in[0] = OPTEE_SMC_VM_DESTROYED;
   in[1] = client_id;
   in[7] = 0;
   secure_.smc(in);  // the secure world always answers OK
+  std::vector<uint64_t> cookies, rpc_cookies;
+  {
+    base::MutexLock lock(g->lock);
+    // Calls abandoned in an RPC: their buffers (temporaries and RPC payloads included) are
+    // released with all the others below.
+    for (auto& [tid, call] : g->suspended) machine_.free_ns_page(call->shadow);
+    g->suspended.clear();
+    for (auto& [c, b] : g->buffers) cookies.push_back(c);
+    for (auto& [c, r] : g->rpc_args) rpc_cookies.push_back(c);
+  }
+  for (uint64_t c : cookies) free_buffer(*g, c);
+  for (uint64_t c : rpc_cookies) free_rpc_arg(*g, c);
   {
     base::MutexLock lock(g->lock);
     TEEMU_ASSERT(g->pinned == 0 && g->buffers.empty() && g->rpc_args.empty());
@@ -353,10 +362,12 @@ KResult<uint64_t> OpteeMediator::translate_noncontig(Guest& g, uint64_t buf_ptr,
   nb.pinned.reserve(pages);
   const size_t lists = (pages + kPageListEntriesPerPage - 1) / kPageListEntriesPerPage;
   bool ok = true;
+  int err = EINVAL;
   for (size_t i = 0; i < lists && ok; ++i) {
     auto p = machine_.alloc_ns_page();
     if (!p) {
       ok = false;
+      err = ENOMEM;
       break;
     }
     nb.shadow_list.push_back(*p);
@@ -410,7 +421,7 @@ KResult<uint64_t> OpteeMediator::translate_noncontig(Guest& g, uint64_t buf_ptr,
     base::MutexLock lock(g.lock);
     g.pinned -= pages;
     g.buffers.erase(cookie);
-    return fail_errno(EINVAL);
+    return fail_errno(err);
   }
   for (size_t l = 0; l + 1 < nb.shadow_list.size(); ++l)
     reinterpret_cast<optee_page_list_page*>(machine_.host_of(nb.shadow_list[l]))->next_page_data =
@@ -423,6 +434,7 @@ KResult<uint64_t> OpteeMediator::translate_noncontig(Guest& g, uint64_t buf_ptr,
     g.buffers[cookie] = std::move(nb);
   }
   if (call != nullptr && kind == kTemporary) call->temporaries.push_back(cookie);
+  if (call != nullptr && kind == kRegistered) call->registered = cookie;
   return shadow_ptr;
 }
 
@@ -507,7 +519,10 @@ SmcRegs OpteeMediator::std_call(Guest& g, const SmcRegs& regs) {
     a->ret = ret;
     a->ret_origin = TEE_ORIGIN_COMMS;
     copy_to_guest(g, arg_ipa + offsetof(optee_msg_arg, ret), &a->ret, sizeof(uint32_t) * 2);
+    // Everything this call translated before the refusal, the REGISTER_SHM buffer of param 0
+    // included (A.16 #5: Xen leaves it pinned when a later param fails).
     for (uint64_t c : call->temporaries) free_buffer(g, c);
+    if (call->registered) free_buffer(g, *call->registered);
     machine_.free_ns_page(call->shadow);
     release_slot();
     SmcRegs r;
@@ -558,6 +573,14 @@ SmcRegs OpteeMediator::std_call(Guest& g, const SmcRegs& regs) {
 SmcRegs OpteeMediator::run_call(Guest& g, std::unique_ptr<Call> call, SmcRegs regs) {
   for (;;) {
     SmcRegs res = forward(g, regs);
+    if (call->rpc_list) {
+      // The secure world has read the translated SHM_ALLOC reply (it parses the list before it
+      // returns): the shadow list goes, the pins stay until its SHM_FREE.
+      free_buffer(g, *call->rpc_list, /*only_list=*/true);
+      call->rpc_list.reset();
+    }
+    const std::optional<uint64_t> refused_alloc = call->refused_alloc;
+    call->refused_alloc.reset();
     const uint32_t a0 = res.w(0);
     if (!optee_smc_return_is_rpc(a0)) return complete_call(g, std::move(call), res);
     // The secure world needs the guest: remember where it is and hand the RPC over.
@@ -569,8 +592,10 @@ SmcRegs OpteeMediator::run_call(Guest& g, std::unique_ptr<Call> call, SmcRegs re
     for (int i = 0; i < 4; ++i) out[i] = res.w(i);
     if (call->rpc_func == OPTEE_SMC_RPC_FUNC_FREE) {
       // The secure world no longer uses the buffer: forget it before the guest can reuse the
-      // cookie.
-      free_rpc_arg(g, reg_pair_to_64(res[1], res[2]));
+      // cookie. A buffer the mediator refused was never ours: its cookie may be a duplicate
+      // naming another thread's live RPC argument, which must stay.
+      const uint64_t cookie = reg_pair_to_64(res[1], res[2]);
+      if (refused_alloc != cookie) free_rpc_arg(g, cookie);
     } else if (call->rpc_func == OPTEE_SMC_RPC_FUNC_CMD) {
       const uint64_t cookie = reg_pair_to_64(res[1], res[2]);
       Guest::RpcArg ra{};
@@ -594,8 +619,10 @@ SmcRegs OpteeMediator::run_call(Guest& g, std::unique_ptr<Call> call, SmcRegs re
       const size_t size = optee_msg_get_arg_size(std::min<uint32_t>(n, OPTEE_MSG_MAX_NUM_PARAMS));
       call->rpc_cmd = read_once(&shadow->cmd);
       call->rpc_arg_cookie = cookie;
-      if (call->rpc_cmd == OPTEE_RPC_CMD_SHM_ALLOC && n >= 1)
+      if (call->rpc_cmd == OPTEE_RPC_CMD_SHM_ALLOC && n >= 1) {
         call->rpc_shm_type = shadow->params[0].u.value.a;
+        call->rpc_shm_size = shadow->params[0].u.value.b;
+      }
       if (call->rpc_cmd == OPTEE_RPC_CMD_SHM_FREE && n >= 1) {
         // Forget the payload before the guest sees the request (it may reuse the cookie).
         free_buffer(g, shadow->params[0].u.value.b);
@@ -651,12 +678,13 @@ SmcRegs OpteeMediator::complete_call(Guest& g, std::unique_ptr<Call> call, const
   }
   // Bookkeeping by command, trusting arg->ret only if the secure world completed the call.
   const uint32_t cmd = a->cmd;
-  if (cmd == OPTEE_MSG_CMD_REGISTER_SHM && a->num_params >= 1) {
-    const uint64_t c = a->params[0].u.tmem.shm_ref;
+  if (call->registered) {
+    // Only the buffer this call translated for param 0, never whatever cookie param 0 carries
+    // (a NULL or non-memref param 0 names a cookie the call did not create).
     if (ok && a->ret == TEE_SUCCESS)
-      free_buffer(g, c, /*only_list=*/true);  // keep the pins until UNREGISTER
+      free_buffer(g, *call->registered, /*only_list=*/true);  // keep the pins until UNREGISTER
     else
-      free_buffer(g, c);
+      free_buffer(g, *call->registered);
   }
   if (cmd == OPTEE_MSG_CMD_UNREGISTER_SHM && a->num_params >= 1 && ok && a->ret == TEE_SUCCESS) {
     const uint64_t c = a->params[0].u.rmem.shm_ref;
@@ -670,7 +698,6 @@ SmcRegs OpteeMediator::complete_call(Guest& g, std::unique_ptr<Call> call, const
   }
   // Temporary buffers of this call, and only those.
   for (uint64_t c : call->temporaries) free_buffer(g, c);
-  if (call->has_rpc_list) free_buffer(g, call->rpc_list_cookie, /*only_list=*/true);
   machine_.free_ns_page(call->shadow);
   g.calls.fetch_sub(1);
   return out;
@@ -705,23 +732,27 @@ SmcRegs OpteeMediator::resume_call(Guest& g, const SmcRegs& regs) {
       uint64_t pa = 0;
       if (ipa != 0 && (ipa & (kPage - 1)) == 0 && (ipa >> 12) <= UINT32_MAX) {
         const Pfn pfn = static_cast<Pfn>(ipa >> 12);
-        bool fresh;
-        {
-          base::MutexLock lock(g.lock);
-          fresh = !g.rpc_args.count(cookie) && g.pinned < g.limits.max_pinned_pages;
-        }
-        auto m = fresh ? g.mem->pin(pfn) : std::nullopt;
-        auto shadow = m ? machine_.alloc_ns_page() : KResult<Pfn>(fail_errno(ENOMEM));
+        auto m = g.mem->pin(pfn);
+        auto shadow = m ? machine_.alloc_ns_page() : KResult<Pfn>(fail_errno(EINVAL));
+        bool taken = false;
         if (m && shadow) {
+          // A duplicate cookie (two threads answered with the same one) or the pin quota: the
+          // check and the insertion are one step, so two racing answers cannot both pass.
           base::MutexLock lock(g.lock);
-          g.rpc_args[cookie] = {pfn, *shadow};
-          g.pinned += 1;
-          g.stats.pages_pinned_now.add(1);
-          pa = pfn_to_pa(*shadow).value;
-        } else if (m) {
-          g.mem->unpin(pfn);
+          if (!g.rpc_args.count(cookie) && g.pinned < g.limits.max_pinned_pages) {
+            g.rpc_args[cookie] = {pfn, *shadow};
+            g.pinned += 1;
+            g.stats.pages_pinned_now.add(1);
+            pa = pfn_to_pa(*shadow).value;
+            taken = true;
+          }
+        }
+        if (!taken) {
+          if (shadow) machine_.free_ns_page(*shadow);
+          if (m) g.mem->unpin(pfn);
         }
       }
+      if (pa == 0) call->refused_alloc = cookie;
       reg_pair_from_64(pa, fwd[1], fwd[2]);
       reg_pair_from_64(cookie, fwd[4], fwd[5]);
       break;
@@ -758,24 +789,27 @@ SmcRegs OpteeMediator::resume_call(Guest& g, const SmcRegs& regs) {
       std::memcpy(shadow, page, optee_msg_get_arg_size(n));
       g.stats.shadow_copies.add();
       if (call->rpc_cmd == OPTEE_RPC_CMD_SHM_ALLOC && shadow->ret == TEE_SUCCESS &&
-          shadow->num_params == 1) {
+          shadow->num_params == 0) {
+        // "Allocated" with nothing to show for it: a failure for the secure world.
+        shadow->ret = TEE_ERROR_GENERIC;
+      } else if (call->rpc_cmd == OPTEE_RPC_CMD_SHM_ALLOC && shadow->ret == TEE_SUCCESS) {
+        // Inv 31: the reply must be exactly one TMEM_OUTPUT|NONCONTIG param of at least the
+        // requested size, and it is translated; anything else is an allocation failure for the
+        // secure world and an SHM_FREE for the guest. A contiguous reply is refused, never passed
+        // through (A.16 #2: Xen passes it on untranslated, and OP-TEE accepts a contiguous page of
+        // non-secure RAM: the guest would name any machine page, another guest's included). The
+        // size is checked here too so that a short reply pins nothing.
         optee_msg_param& p = shadow->params[0];
         const uint64_t cookie = p.u.tmem.shm_ref;
         KResult<uint64_t> t = fail_errno(EINVAL);
-        // Only a page list can be translated; a contiguous reply would name guest memory (or
-        // another guest's) by address, so it is refused.
-        if (p.attr == (OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT | OPTEE_MSG_ATTR_NONCONTIG)) {
-          if (call->has_rpc_list) {
-            free_buffer(g, call->rpc_list_cookie, /*only_list=*/true);
-            call->has_rpc_list = false;
-          }
+        if (shadow->num_params == 1 &&
+            p.attr == (OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT | OPTEE_MSG_ATTR_NONCONTIG) &&
+            p.u.tmem.size >= call->rpc_shm_size)
           t = translate_noncontig(g, p.u.tmem.buf_ptr, p.u.tmem.size, cookie, kRpcPayload,
                                   nullptr);
-        }
         if (t) {
           p.u.tmem.buf_ptr = *t;
-          call->rpc_list_cookie = cookie;
-          call->has_rpc_list = true;
+          call->rpc_list = cookie;
         } else {
           // Tell the guest to free what it allocated, then fail the allocation for the secure
           // world.
