@@ -2161,5 +2161,767 @@ TEST_F(PageListTest, PinnedPagesQuotaIsPerGuest) {
   EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
 }
 
+
+// ============================================================================================
+// RPC replies that lie (A.10, A.16 #2; inv 31, 32)
+// ============================================================================================
+
+using RpcTest = VirtTest;
+
+// Inv 32, FM "RPC_ALLOC reply with an unaligned PA, PA 0, a foreign page": the mediator gives the
+// secure world PA 0, which hands the cookie straight back with RPC FREE; the request needing the
+// RPC argument fails with OUT_OF_MEMORY; nothing stays pinned.
+TEST_F(RpcTest, RpcAllocRepliesThatLie) {
+  RawGuest& g = raw(1);
+  RawGuest& other = raw(2);
+  GPage own = g.page();
+  GPage theirs = other.page();
+  const uint64_t lies[] = {own.addr | 8,
+                           own.addr | 0x800,
+                           0,
+                           pfn_to_pa(other.machine_of(theirs.ipa)).value,
+                           pfn_to_pa(g.machine_of(own.ipa)).value,
+                           kSecurePa,
+                           kCarveoutPa,
+                           uint64_t{0x7ffff} << 12,
+                           uint64_t{1} << 44};
+  for (uint64_t lie : lies) {
+    SCOPED_TRACE(hex(lie));
+    const uint64_t cookie = g.new_cookie();
+    std::atomic<int> freed{0};
+    g.hook = [&](Rpc& r) {
+      if (r.func == OPTEE_SMC_RPC_FUNC_ALLOC) {
+        reg_pair_from_64(lie, r.reply[1], r.reply[2]);
+        reg_pair_from_64(cookie, r.reply[4], r.reply[5]);
+        return true;
+      }
+      if (r.func == OPTEE_SMC_RPC_FUNC_FREE && reg_pair_to_64(r.out[1], r.out[2]) == cookie) {
+        ++freed;
+        return true;
+      }
+      return false;
+    };
+    uint32_t s = 0, origin = 0;
+    EXPECT_EQ(g.open_session(&s, &origin), TEE_ERROR_OUT_OF_MEMORY);
+    EXPECT_EQ(origin, TEE_ORIGIN_TEE);
+    EXPECT_EQ(freed.load(), 1);
+    g.hook = nullptr;
+    EXPECT_EQ(med().audit(1).rpc_args, 0u);
+    EXPECT_EQ(med().audit(1).pinned_pages, 0);
+    EXPECT_EQ(g.gm().pinned_pages(), 0);
+  }
+  g.free_page(own);
+  other.free_page(theirs);
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+}
+
+// FM "RPC_ALLOC reply with a duplicate cookie": a second thread's RPC_ALLOC answered with the
+// cookie of the first thread's live RPC argument is refused, and the RPC FREE that hands the
+// refused answer back must not free the first thread's argument (its shadow page would be freed
+// under the secure thread that still writes its requests there).
+TEST_F(RpcTest, DuplicateRpcAllocCookieLeavesTheLiveArgumentAlone) {
+  RawGuest& g = raw(1);
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  ASSERT_EQ(med().audit(1).rpc_args, 1u);
+  const uint64_t live = g.rpc_arg_cookies().at(0);
+  // Thread 0 sleeps in the TA with its RPC argument.
+  Msg wait = g.msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 1);
+  wait->func = TA_SHM_TEST_CMD_WAIT_CANCEL;
+  wait->session = s;
+  wait.p(0).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
+  wait.p(0).u.value = {0xFFFFFFFF, 0, 0};
+  Call c0 = g.start(wait);
+  ASSERT_TRUE(g.step_until_wait(c0));
+  ASSERT_EQ(reg_pair_to_64(c0.out[1], c0.out[2]), live);
+  // Thread 1 needs an RPC argument: the guest answers with a fresh page and the live cookie.
+  GPage fresh = g.page();
+  int freed = 0;
+  g.hook = [&](Rpc& r) {
+    if (r.func == OPTEE_SMC_RPC_FUNC_ALLOC) {
+      reg_pair_from_64(fresh.addr, r.reply[1], r.reply[2]);
+      reg_pair_from_64(live, r.reply[4], r.reply[5]);
+      return true;
+    }
+    if (r.func == OPTEE_SMC_RPC_FUNC_FREE && reg_pair_to_64(r.out[1], r.out[2]) == live) {
+      ++freed;
+      return true;  // the guest keeps its page: it is thread 0's argument
+    }
+    return false;
+  };
+  uint32_t s2 = 0;
+  EXPECT_EQ(g.open_session(&s2), TEE_ERROR_OUT_OF_MEMORY);
+  g.hook = nullptr;
+  EXPECT_EQ(freed, 1);
+  EXPECT_EQ(med().audit(1).rpc_args, 1u);
+  EXPECT_EQ(med().audit(1).pinned_pages, 1);
+  // Thread 0 goes on using its argument: cancelled, it finishes through it.
+  Msg cancel = g.msg(OPTEE_MSG_CMD_CANCEL, 0);
+  cancel->session = s;
+  EXPECT_EQ(g.call(cancel), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(g.finish(c0), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(wait->ret, TEE_ERROR_CANCEL);
+  uint64_t sum = 0;
+  GBuf& b = g.client(1);
+  EXPECT_EQ(g.sum_temp(s, b, 10, &sum), TEE_SUCCESS);
+  g.free_page(wait.page);
+  g.free_page(cancel.page);
+  g.free_page(fresh);
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+}
+
+// A.16 #2, inv 31, FM "SHM_ALLOC reply with a plain TMEM_OUTPUT pointing at another VM's page",
+// "size < requested", "num_params != 1", "ret != 0", "an attr of RMEM or VALUE", "SHM_ALLOC
+// translation failure in the mediator": every reply but one translated page list of at least the
+// requested size is an allocation failure for the secure world, and (when the guest claimed an
+// allocation) a mediator-made SHM_FREE for the guest, whatever the guest answers to it. Nothing
+// is pinned, the other guest's page is never used, no LOAD_TA reaches the guest with the buffer.
+TEST_F(RpcTest, ShmAllocRepliesThatLie) {
+  RawGuest& g = raw(1);
+  RawGuest& other = raw(2);
+  uint32_t warm = 0;
+  ASSERT_EQ(g.open_session(&warm), TEE_SUCCESS);  // thread 0's RPC argument
+  ASSERT_EQ(g.close_session(warm), TEE_SUCCESS);
+  // A TA image of 100 bytes: the secure OS asks for 100 bytes, which OP-TEE would take as one
+  // contiguous non-secure page (rpc_shm_mobj_alloc).
+  g.ta_image.assign(100, 0x11);
+  GBuf& own = g.client(2);
+  GPage theirs = other.page();
+  const uint64_t their_machine = pfn_to_pa(other.machine_of(theirs.ipa)).value;
+  const uint64_t registered = g.new_cookie();
+  GBuf& rb = g.client(1);
+  std::memset(rb.bytes(), 3, kPage);
+  ASSERT_EQ(g.register_buf(rb, registered), TEE_SUCCESS);
+  const auto base = med().audit(1);
+
+  struct Lie {
+    const char* what;
+    std::function<void(optee_msg_arg&, uint64_t cookie)> reply;
+    bool freed;  // the mediator tells the guest to free what it claimed
+  };
+  const std::vector<Lie> lies = {
+      {"contiguous TMEM_OUTPUT at another guest's page",
+       [&](optee_msg_arg& a, uint64_t c) {
+         a.params[0].attr = OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT;
+         a.params[0].u.tmem = {their_machine, 100, c};
+       },
+       true},
+      {"contiguous TMEM_OUTPUT at its own page (by IPA)",
+       [&](optee_msg_arg& a, uint64_t c) {
+         a.params[0].attr = OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT;
+         a.params[0].u.tmem = {own.addr(0), 100, c};
+       },
+       true},
+      {"short",
+       [&](optee_msg_arg& a, uint64_t c) {
+         a.params[0].attr = kNoncontigOut;
+         a.params[0].u.tmem = {g.page_list(own), 99, c};
+       },
+       true},
+      {"two params",
+       [&](optee_msg_arg& a, uint64_t c) {
+         a.num_params = 2;
+         a.params[0].attr = kNoncontigOut;
+         a.params[0].u.tmem = {g.page_list(own), 100, c};
+       },
+       true},
+      {"RMEM",
+       [&](optee_msg_arg& a, uint64_t c) {
+         a.params[0].attr = OPTEE_MSG_ATTR_TYPE_RMEM_OUTPUT;
+         a.params[0].u.rmem = {0, 100, c};
+       },
+       true},
+      {"VALUE",
+       [&](optee_msg_arg& a, uint64_t c) {
+         a.params[0].attr = OPTEE_MSG_ATTR_TYPE_VALUE_OUTPUT;
+         a.params[0].u.value = {their_machine, 100, c};
+       },
+       true},
+      {"list naming secure RAM",
+       [&](optee_msg_arg& a, uint64_t c) {
+         a.params[0].attr = kNoncontigOut;
+         a.params[0].u.tmem = {g.page_list({kSecurePa}), 100, c};
+       },
+       true},
+      {"list naming the other guest's page",
+       [&](optee_msg_arg& a, uint64_t c) {
+         a.params[0].attr = kNoncontigOut;
+         a.params[0].u.tmem = {g.page_list({their_machine}), 100, c};
+       },
+       true},
+      {"cookie of a registered buffer",
+       [&](optee_msg_arg& a, uint64_t) {
+         a.params[0].attr = kNoncontigOut;
+         a.params[0].u.tmem = {g.page_list(own), 100, registered};
+       },
+       true},
+      {"no params",
+       [&](optee_msg_arg& a, uint64_t) { a.num_params = 0; },
+       false},
+      {"ret != 0",
+       [&](optee_msg_arg& a, uint64_t c) {
+         a.ret = TEE_ERROR_OUT_OF_MEMORY;
+         a.params[0].attr = kNoncontigOut;
+         a.params[0].u.tmem = {g.page_list(own), 100, c};
+       },
+       false},
+  };
+  for (const Lie& lie : lies) {
+    SCOPED_TRACE(lie.what);
+    g.clear_events();
+    const uint64_t cookie = g.new_cookie();
+    std::vector<uint64_t> frees;
+    g.hook = [&](Rpc& r) {
+      if (r.cmd() == OPTEE_RPC_CMD_SHM_ALLOC) {
+        r.arg->ret = TEE_SUCCESS;
+        lie.reply(*r.arg, cookie);
+        return true;
+      }
+      if (r.cmd() == OPTEE_RPC_CMD_SHM_FREE) {
+        frees.push_back(r.arg->params[0].u.value.b);
+        EXPECT_EQ(r.arg->params[0].attr, OPTEE_MSG_ATTR_TYPE_VALUE_INPUT);
+        EXPECT_EQ(r.arg->params[0].u.value.a, OPTEE_RPC_SHM_TYPE_APPL);
+        // Whatever the guest answers, the allocation has failed.
+        r.arg->ret = TEE_SUCCESS;
+        r.arg->num_params = 1;
+        return true;
+      }
+      return false;
+    };
+    uint32_t s = 0, origin = 0;
+    EXPECT_EQ(g.open_session(&s, &origin), TEE_ERROR_OUT_OF_MEMORY);
+    g.hook = nullptr;
+    if (lie.freed) {
+      ASSERT_EQ(frees.size(), 1u);
+      EXPECT_EQ(frees[0], std::string(lie.what) == "cookie of a registered buffer" ? registered
+                                                                                   : cookie);
+    } else {
+      EXPECT_TRUE(frees.empty());
+    }
+    // Only the size query reached the guest: the buffer was never used for the TA.
+    EXPECT_EQ(g.count([](const Event& e) { return e.is_cmd(OPTEE_RPC_CMD_LOAD_TA); }), 1u);
+    EXPECT_EQ(med().audit(1).buffers, base.buffers);
+    EXPECT_EQ(med().audit(1).pinned_pages, base.pinned_pages);
+  }
+  for (size_t i = 0; i < kPage; ++i) ASSERT_EQ(theirs.host[i], std::byte{0});
+  EXPECT_EQ(other.gm().pinned_pages(), 0);
+  // The registered buffer whose cookie a reply reused is intact.
+  g.ta_image = ta_file();
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  uint64_t sum = 0;
+  ASSERT_EQ(g.invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, kPage, registered}, &sum),
+            TEE_SUCCESS);
+  EXPECT_EQ(sum, 3u * kPage);
+  EXPECT_EQ(g.unregister_shm(registered), TEE_SUCCESS);
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+  other.free_page(theirs);
+}
+
+// FM "an RPC arg with num_params that overflows the page": the secure world reads
+// TEE_ERROR_GENERIC, and nothing beyond the page is read.
+TEST_F(RpcTest, RpcArgumentWithTooManyParams) {
+  RawGuest& g = raw(1);
+  for (uint32_t n : {128u, 0xFFFFFFFFu, 0x08000000u}) {
+    g.hook = [n](Rpc& r) {
+      if (r.cmd() != OPTEE_RPC_CMD_LOAD_TA) return false;
+      r.arg->ret = TEE_SUCCESS;
+      r.arg->num_params = n;
+      return true;
+    };
+    uint32_t s = 0;
+    EXPECT_EQ(g.open_session(&s), TEE_ERROR_ITEM_NOT_FOUND) << n;
+  }
+  g.hook = nullptr;
+}
+
+// ============================================================================================
+// Resuming calls, threads and call slots (A.8 step 1, A.10; inv 7, 9, 34)
+// ============================================================================================
+
+using ResumeTest = VirtTest;
+
+// A WAIT_CANCEL invoke of `session` that sleeps in the normal world until cancelled.
+Msg wait_msg(RawGuest& g, uint32_t session, uint32_t extra_params = 0) {
+  Msg m = g.msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 1 + extra_params);
+  m->func = TA_SHM_TEST_CMD_WAIT_CANCEL;
+  m->session = session;
+  m.p(0).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
+  m.p(0).u.value = {0xFFFFFFFF, 0, 0};
+  return m;
+}
+
+uint32_t cancel_session(RawGuest& g, uint32_t session) {
+  Msg m = g.msg(OPTEE_MSG_CMD_CANCEL, 0);
+  m->session = session;
+  EXPECT_EQ(g.call(m), OPTEE_SMC_RETURN_OK);
+  const uint32_t ret = m->ret;
+  g.free_page(m.page);
+  return ret;
+}
+
+SmcRegs resume_regs(uint32_t thread) {
+  SmcRegs in;
+  in[0] = OPTEE_SMC_CALL_RETURN_FROM_RPC;
+  in[3] = thread;
+  return in;
+}
+
+// Inv 7, 34, FM "CALL_RETURN_FROM_RPC with a wrong thread id, with another guest's thread id,
+// for a call already being resumed on another vCPU, after the call completed": ERESUME, and the
+// suspended call is untouched.
+TEST_F(ResumeTest, ResumingWhatIsNotYoursIsEresume) {
+  RawGuest& g = raw(1);
+  RawGuest& other = raw(2);
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  Msg w = wait_msg(g, s);
+  Call c = g.start(w);
+  ASSERT_TRUE(g.step_until_wait(c));
+  const uint32_t t = c.thread();
+  tap().clear();
+  // The other guest, with its own (free) thread of that number, and the guest itself with
+  // threads that are not suspended.
+  EXPECT_EQ(other.smc(resume_regs(t)).w(0), OPTEE_SMC_RETURN_ERESUME);
+  EXPECT_EQ(g.smc(resume_regs(t + 1)).w(0), OPTEE_SMC_RETURN_ERESUME);
+  EXPECT_EQ(g.smc(resume_regs(0xFFFFFFFF)).w(0), OPTEE_SMC_RETURN_ERESUME);
+  EXPECT_EQ(tap().log().size(), 0u);
+  // The secure OS itself resolves thread ids in the caller's partition only.
+  SmcRegs direct = resume_regs(t);
+  direct[7] = 2;
+  EXPECT_EQ(os().smc(direct).w(0), OPTEE_SMC_RETURN_ERESUME);
+  EXPECT_EQ(os().audit(1).busy_threads, 1u);
+  EXPECT_EQ(os().audit(2).busy_threads, 0u);
+  // A second vCPU resuming the call while it is in flight.
+  uint32_t nested = 0;
+  bool fired = false;
+  tap().before = [&](const SmcRegs& in) {
+    if (fired || in.w(0) != OPTEE_SMC_CALL_RETURN_FROM_RPC || in[7] != 1 || in.w(3) != t) return;
+    fired = true;
+    nested = g.smc(resume_regs(t)).w(0);
+  };
+  EXPECT_EQ(cancel_session(g, s), TEE_SUCCESS);
+  EXPECT_EQ(g.finish(c), OPTEE_SMC_RETURN_OK);
+  tap().before = nullptr;
+  EXPECT_TRUE(fired);
+  EXPECT_EQ(nested, OPTEE_SMC_RETURN_ERESUME);
+  EXPECT_EQ(w->ret, TEE_ERROR_CANCEL);
+  // After completion.
+  EXPECT_EQ(g.smc(resume_regs(t)).w(0), OPTEE_SMC_RETURN_ERESUME);
+  g.free_page(w.page);
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+}
+
+// Inv 9, FM "a guest that never answers an RPC. Only that guest's threads and quota are
+// exhausted; other guests proceed", "guest A exhausts its threads; guest B is unaffected": the
+// guest's next call gets ETHREAD_LIMIT from the mediator with no side effect; the other guests
+// (raw and with a kernel) work; destroying the silent guest frees its partition.
+TEST_F(ResumeTest, AGuestThatNeverAnswersOnlyBlocksItself) {
+  RawGuest& g = raw(1);
+  RawGuest& other = raw(2);
+  hyp::Guest* kg = m().kernel_guest(3);
+  ASSERT_NE(kg, nullptr);
+  uint32_t s1 = 0, s2 = 0;
+  ASSERT_EQ(g.open_session(&s1), TEE_SUCCESS);
+  ASSERT_EQ(g.open_session(&s2), TEE_SUCCESS);
+  GBuf& b = g.client(2);
+  Msg w1 = wait_msg(g, s1, 1);
+  w1.p(1).attr = kNoncontigIn;
+  w1.p(1).u.tmem = {g.page_list(b), b.size(), g.new_cookie()};
+  Call c1 = g.start(w1);
+  ASSERT_TRUE(g.step_until_wait(c1));
+  Msg w2 = wait_msg(g, s2);
+  Call c2 = g.start(w2);
+  ASSERT_TRUE(g.step_until_wait(c2));
+  EXPECT_EQ(med().audit(1).calls, 2u);
+  tap().clear();
+  Msg third = g.msg(OPTEE_MSG_CMD_INVOKE_COMMAND, 0);
+  third->ret = kSentinel;
+  EXPECT_EQ(g.call(third), OPTEE_SMC_RETURN_ETHREAD_LIMIT);
+  EXPECT_EQ(third->ret, kSentinel);
+  EXPECT_EQ(tap().from(1), 0u);
+  // Everybody else proceeds.
+  uint32_t so = 0;
+  ASSERT_EQ(other.open_session(&so), TEE_SUCCESS);
+  GBuf& ob = other.client(1);
+  std::memset(ob.bytes(), 1, kPage);
+  uint64_t sum = 0;
+  EXPECT_EQ(other.sum_temp(so, ob, kPage, &sum), TEE_SUCCESS);
+  EXPECT_EQ(sum, kPage);
+  {
+    KernelClient kc(kg->kernel());
+    ASSERT_TRUE(kc.ok());
+    uint32_t ks = 0, ret = 0;
+    ASSERT_EQ(kc.open_session(&ks, &ret), 0);
+    ASSERT_EQ(ret, TEE_SUCCESS);
+    std::vector<tee_ioctl_param> p = {KernelClient::value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT, 41)};
+    ASSERT_EQ(kc.invoke(ks, TA_SHM_TEST_CMD_INC, p, &ret), 0);
+    EXPECT_EQ(ret, TEE_SUCCESS);
+    EXPECT_EQ(p[0].a, 42u);
+    EXPECT_EQ(kc.close_session(ks), 0);
+  }
+  EXPECT_EQ(other.close_session(so), TEE_SUCCESS);
+  // The silent guest is destroyed with both calls still waiting for it.
+  g.destroy();
+  EXPECT_EQ(os().audit(1).partitions, 0u);
+  EXPECT_EQ(g.gm().pinned_pages(), 0);
+  EXPECT_EQ(med().handle(1, resume_regs(c1.thread())).w(0), OPTEE_SMC_RETURN_UNKNOWN_FUNCTION);
+  EXPECT_EQ(os().audit(2).partitions, 1u);
+  EXPECT_EQ(os().audit(3).partitions, 1u);
+}
+
+// Inv 9, 24: the concurrent-call quota is per guest (here 1 for guest 1, the secure thread count
+// for guest 2), counting calls suspended in RPC.
+TEST_F(ResumeTest, ConcurrentCallQuotaIsPerGuest) {
+  hyp::MediatorLimits one;
+  one.max_calls = 1;
+  RawGuest& g = raw(1, one);
+  RawGuest& other = raw(2);
+  uint32_t s = 0, so = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  ASSERT_EQ(other.open_session(&so), TEE_SUCCESS);
+  Msg w = wait_msg(g, s);
+  Call c = g.start(w);
+  ASSERT_TRUE(g.step_until_wait(c));
+  Msg probe = g.msg(OPTEE_MSG_CMD_CANCEL, 0);
+  probe->session = s;
+  EXPECT_EQ(g.call(probe), OPTEE_SMC_RETURN_ETHREAD_LIMIT);
+  Msg ow = wait_msg(other, so);
+  Call oc = other.start(ow);
+  ASSERT_TRUE(other.step_until_wait(oc));
+  EXPECT_EQ(cancel_session(other, so), TEE_SUCCESS);  // the other guest's second call
+  EXPECT_EQ(other.finish(oc), OPTEE_SMC_RETURN_OK);
+  // The waiting call of guest 1 is finished by a cancel from... nobody in guest 1 can call: the
+  // guest answers the WAIT itself (a spurious wake-up), the TA sleeps again, and so on; a
+  // timeout ends it instead: destroy the guest.
+  g.destroy();
+  g.free_page(probe.page);
+  other.free_page(ow.page);
+  EXPECT_EQ(other.close_session(so), TEE_SUCCESS);
+}
+
+// FM "DISABLE_SHM_CACHE while threads are busy (EBUSY), looped until ENOTAVAIL" (the Xen bug of
+// 2021: a wrong a0 made Linux loop for ever), inv 22: EBUSY while a call is suspended; then one
+// RPC argument per call, named by the guest's own cookie and unpinned by the mediator, then
+// ENOTAVAIL.
+TEST_F(FastCallTest, DisableShmCacheThroughTheMediator) {
+  RawGuest& g = raw(1);
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  Msg w = wait_msg(g, s);
+  Call c = g.start(w);
+  ASSERT_TRUE(g.step_until_wait(c));
+  SmcRegs r = g.fast(OPTEE_SMC_DISABLE_SHM_CACHE);
+  EXPECT_EQ(r.w(0), OPTEE_SMC_RETURN_EBUSY);
+  EXPECT_EQ(r[1], 0u);
+  EXPECT_EQ(r[2], 0u);
+  EXPECT_EQ(g.fast(OPTEE_SMC_ENABLE_SHM_CACHE).w(0), OPTEE_SMC_RETURN_EBUSY);
+  EXPECT_EQ(cancel_session(g, s), TEE_SUCCESS);  // thread 1 gets an RPC argument too
+  EXPECT_EQ(g.finish(c), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+  ASSERT_EQ(med().audit(1).rpc_args, 2u);
+  auto held = g.rpc_arg_cookies();
+  std::set<uint64_t> handed_back;
+  for (int i = 0; i < 2; ++i) {
+    r = g.fast(OPTEE_SMC_DISABLE_SHM_CACHE);
+    ASSERT_EQ(r.w(0), OPTEE_SMC_RETURN_OK);
+    const uint64_t cookie = reg_pair_to_64(r[1], r[2]);
+    EXPECT_TRUE(std::count(held.begin(), held.end(), cookie)) << hex(cookie);
+    handed_back.insert(cookie);
+    EXPECT_EQ(med().audit(1).rpc_args, 1u - i);
+    EXPECT_TRUE(g.take_back_rpc_arg(cookie));
+  }
+  EXPECT_EQ(handed_back.size(), 2u);
+  EXPECT_EQ(g.fast(OPTEE_SMC_DISABLE_SHM_CACHE).w(0), OPTEE_SMC_RETURN_ENOTAVAIL);
+  EXPECT_EQ(med().audit(1).pinned_pages, 0);
+  EXPECT_EQ(g.fast(OPTEE_SMC_ENABLE_SHM_CACHE).w(0), OPTEE_SMC_RETURN_OK);
+  g.free_page(w.page);
+}
+
+// ============================================================================================
+// Registered buffers being released (B.5; inv 29, 30)
+// ============================================================================================
+
+using ShmReleaseTest = VirtTest;
+
+// B.5 [I], inv 29, 30, FM "UNREGISTER(C) on thread A while a lookup of C on thread B in the
+// window after the last put. It must fail cleanly, never panic", "UNREGISTER while a TA invoke
+// holds the buffer. It must block, then succeed": the lookups made while UNREGISTER sleeps, and
+// the ones made in the window where the object's count is zero but the unregistering thread has
+// not yet woken, all get BAD_PARAMETERS; UNREGISTER then completes and the mediator unpins.
+TEST_F(ShmReleaseTest, LookupOfACookieBeingReleasedFailsCleanly) {
+  MachineOptions o;
+  o.threads = 4;
+  boot(o);
+  RawGuest& g = raw(1);
+  uint32_t s = 0, s2 = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  ASSERT_EQ(g.open_session(&s2), TEE_SUCCESS);
+  GBuf& b = g.client(1);
+  const uint64_t c = g.new_cookie();
+  ASSERT_EQ(g.register_buf(b, c), TEE_SUCCESS);
+  Msg user = wait_msg(g, s, 1);
+  user.p(1).attr = OPTEE_MSG_ATTR_TYPE_RMEM_INPUT;
+  user.p(1).u.rmem = {0, kPage, c};
+  Call cu = g.start(user);
+  ASSERT_TRUE(g.step_until_wait(cu));
+  Msg un = g.msg(OPTEE_MSG_CMD_UNREGISTER_SHM, 1);
+  un.p(0).attr = OPTEE_MSG_ATTR_TYPE_RMEM_INPUT;
+  un.p(0).u.rmem = {0, 0, c};
+  un->ret = kSentinel;
+  Call cr = g.start(un);
+  ASSERT_TRUE(g.step_until_wait(cr));
+  auto lookups_fail = [&](const char* when) {
+    SCOPED_TRACE(when);
+    uint64_t sum = 0;
+    EXPECT_EQ(g.invoke_sum(s2, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, 16, c}, &sum),
+              TEE_ERROR_BAD_PARAMETERS);
+    EXPECT_EQ(g.unregister_shm(c), TEE_ERROR_BAD_PARAMETERS);
+    uint32_t origin = 0;
+    EXPECT_EQ(g.register_buf(b, c, &origin), TEE_ERROR_BAD_PARAMETERS);  // still the guest's
+    EXPECT_EQ(origin, TEE_ORIGIN_COMMS);
+    EXPECT_EQ(os().audit(1).registered_shm, 1u);
+    EXPECT_EQ(med().audit(1).buffers, 1u);
+  };
+  lookups_fail("while UNREGISTER sleeps");
+  EXPECT_EQ(cancel_session(g, s), TEE_SUCCESS);
+  // The user finishes and drops the last reference: it wakes the unregistering thread with a
+  // NOTIFICATION SEND, held here, before that thread has woken and unlinked the object.
+  ASSERT_TRUE(g.step_until(cu, [](const Call&, const optee_msg_arg* a) {
+    return a != nullptr && a->cmd == OPTEE_RPC_CMD_NOTIFICATION &&
+           a->params[0].u.value.a == OPTEE_RPC_NOTIFICATION_SEND;
+  }));
+  lookups_fail("count zero, release not finished");
+  EXPECT_EQ(un->ret, kSentinel);
+  EXPECT_EQ(g.finish(cu), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(user->ret, TEE_ERROR_CANCEL);
+  EXPECT_EQ(g.finish(cr), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(un->ret, TEE_SUCCESS);
+  EXPECT_EQ(os().audit(1).registered_shm, 0u);
+  EXPECT_EQ(med().audit(1).buffers, 0u);
+  g.free_page(user.page);
+  g.free_page(un.page);
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+  EXPECT_EQ(g.close_session(s2), TEE_SUCCESS);
+}
+
+// ============================================================================================
+// A guest destroyed in the middle of its calls (A.4, B.11; inv 37, 38)
+// ============================================================================================
+
+// A guest that must not notice another guest's destruction: a session and a registered buffer
+// it checks before and after.
+struct Bystander {
+  explicit Bystander(RawGuest& guest) : g(guest), b(guest.client(2)) {
+    EXPECT_EQ(g.open_session(&s), TEE_SUCCESS);
+    fill_pattern(b.bytes(), b.size(), 21);
+    expect = sum_bytes(b.bytes(), b.size());
+    cookie = g.new_cookie();
+    EXPECT_EQ(g.register_buf(b, cookie), TEE_SUCCESS);
+    check("before");
+  }
+  void check(const char* when) {
+    SCOPED_TRACE(when);
+    uint64_t sum = 0;
+    EXPECT_EQ(g.invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, b.size(), cookie}, &sum),
+              TEE_SUCCESS);
+    EXPECT_EQ(sum, expect);
+    EXPECT_EQ(g.sum_temp(s, b, b.size(), &sum), TEE_SUCCESS);
+    EXPECT_EQ(sum, expect);
+  }
+  void finish() {
+    check("after");
+    EXPECT_EQ(g.unregister_shm(cookie), TEE_SUCCESS);
+    EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+  }
+  RawGuest& g;
+  GBuf& b;
+  uint32_t s = 0;
+  uint64_t cookie = 0;
+  uint64_t expect = 0;
+};
+
+class DestroyTest : public VirtTest {
+ protected:
+  // Destroys guest 1 and checks nothing of it remains: no partition, no pins (mediator and
+  // stage 2), no mediator state.
+  void destroy_and_check(RawGuest& g) {
+    g.destroy();
+    EXPECT_EQ(os().audit(g.id()).partitions, 0u);
+    EXPECT_EQ(g.gm().pinned_pages(), 0);
+    EXPECT_EQ(g.gm().zombie_pages(), 0);
+    EXPECT_EQ(med().audit(g.id()).pinned_pages, 0);
+    EXPECT_EQ(med().guest_stats(g.id()), nullptr);
+    auto a = os().audit();
+    EXPECT_EQ(a.partitions, 1u);  // the bystander's
+    EXPECT_EQ(a.sessions, 1u);
+    EXPECT_EQ(a.registered_shm, 1u);
+  }
+};
+
+// FM "destroying a VM while one of its threads is suspended in RPC (SHM_ALLOC outstanding)",
+// inv 37: with a temporary memref of the call pinned.
+TEST_F(DestroyTest, WhileSuspendedInShmAlloc) {
+  RawGuest& g = raw(1);
+  Bystander by(raw(2));
+  GBuf& b = g.client(3);
+  Msg m = g.msg(OPTEE_MSG_CMD_OPEN_SESSION, 3);
+  RawGuest::set_open_meta(m, kTaUuid);
+  m.p(2).attr = kNoncontigIn;
+  m.p(2).u.tmem = {g.page_list(b), b.size(), g.new_cookie()};
+  Call c = g.start(m);
+  ASSERT_TRUE(g.step_until_cmd(c, OPTEE_RPC_CMD_SHM_ALLOC));
+  EXPECT_EQ(med().audit(1).pinned_pages, 4);  // the memref and the RPC argument
+  destroy_and_check(g);
+  by.finish();
+}
+
+// FM "... (WAIT_QUEUE sleep)": a TA in TEE_Wait, with a temporary memref and a registered buffer
+// in use by the call.
+TEST_F(DestroyTest, WhileSleepingInTheTa) {
+  RawGuest& g = raw(1);
+  Bystander by(raw(2));
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  GBuf& b = g.client(2);
+  GBuf& r = g.client(1);
+  const uint64_t rc = g.new_cookie();
+  ASSERT_EQ(g.register_buf(r, rc), TEE_SUCCESS);
+  Msg w = wait_msg(g, s, 2);
+  w.p(1).attr = kNoncontigInOut;
+  w.p(1).u.tmem = {g.page_list(b), b.size(), g.new_cookie()};
+  w.p(2).attr = OPTEE_MSG_ATTR_TYPE_RMEM_INOUT;
+  w.p(2).u.rmem = {0, kPage, rc};
+  Call c = g.start(w);
+  ASSERT_TRUE(g.step_until_wait(c));
+  destroy_and_check(g);
+  by.finish();
+}
+
+// FM "... UNREGISTER is waiting on a busy buffer".
+TEST_F(DestroyTest, WhileUnregisterWaitsForABusyBuffer) {
+  RawGuest& g = raw(1);
+  Bystander by(raw(2));
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  GBuf& r = g.client(1);
+  const uint64_t rc = g.new_cookie();
+  ASSERT_EQ(g.register_buf(r, rc), TEE_SUCCESS);
+  Msg w = wait_msg(g, s, 1);
+  w.p(1).attr = OPTEE_MSG_ATTR_TYPE_RMEM_INPUT;
+  w.p(1).u.rmem = {0, kPage, rc};
+  Call cw = g.start(w);
+  ASSERT_TRUE(g.step_until_wait(cw));
+  Msg un = g.msg(OPTEE_MSG_CMD_UNREGISTER_SHM, 1);
+  un.p(0).attr = OPTEE_MSG_ATTR_TYPE_RMEM_INPUT;
+  un.p(0).u.rmem = {0, 0, rc};
+  Call cu = g.start(un);
+  ASSERT_TRUE(g.step_until_wait(cu));
+  destroy_and_check(g);
+  by.finish();
+}
+
+// FM "... an RPC-allocated buffer is live": the TA image buffer (SHM_ALLOC answered and pinned)
+// while the secure OS waits for LOAD_TA to fill it.
+TEST_F(DestroyTest, WithAnRpcAllocatedBufferLive) {
+  RawGuest& g = raw(1);
+  Bystander by(raw(2));
+  Msg m = g.msg(OPTEE_MSG_CMD_OPEN_SESSION, 2);
+  RawGuest::set_open_meta(m, kTaUuid);
+  Call c = g.start(m);
+  ASSERT_TRUE(g.step_until(c, [](const Call&, const optee_msg_arg* a) {
+    return a != nullptr && a->cmd == OPTEE_RPC_CMD_LOAD_TA &&
+           a->params[1].attr == OPTEE_MSG_ATTR_TYPE_RMEM_OUTPUT;
+  }));
+  EXPECT_EQ(g.live_shm_bufs(), 1u);
+  EXPECT_GT(med().audit(1).pinned_pages, 1);
+  destroy_and_check(g);
+  by.finish();
+}
+
+// Inv 38, FM "check: no pages reused before VM_DESTROYED": when VM_DESTROYED reaches the secure
+// world, every page it was given for the guest's suspended call (the shadow argument, the
+// guest's pages behind a memref, even those the guest gave up meanwhile) is still allocated.
+TEST_F(DestroyTest, SharedPagesStayAllocatedUntilVmDestroyed) {
+  RawGuest& g = raw(1);
+  Bystander by(raw(2));
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  GPage kpage = g.page();
+  GBuf& b = g.client(1);
+  const Pfn kframe = g.machine_of(kpage.ipa);
+  const Pfn bframe = g.machine_of(b.ipas[0]);
+  Msg w = wait_msg(g, s, 2);
+  w.p(1).attr = kNoncontigInOut;
+  w.p(1).u.tmem = {g.page_list({kpage.addr}), kPage, g.new_cookie()};
+  w.p(2).attr = kNoncontigInOut;
+  w.p(2).u.tmem = {g.page_list(b), kPage, g.new_cookie()};
+  tap().clear();
+  Call c = g.start(w);
+  ASSERT_TRUE(g.step_until_wait(c));
+  uint64_t shadow = 0;
+  for (const TapEntry& e : tap().log())
+    if (e.in.w(0) == OPTEE_SMC_CALL_WITH_ARG) shadow = reg_pair_to_64(e.in[1], e.in[2]);
+  ASSERT_NE(shadow, 0u);
+  // The guest gives both pages up while the call is suspended.
+  g.free_page(kpage);
+  g.give_up(b);
+  EXPECT_EQ(g.gm().zombie_pages(), 2);
+  bool checked = false;
+  tap().before = [&](const SmcRegs& in) {
+    if (in.w(0) != OPTEE_SMC_VM_DESTROYED || in[1] != 1) return;
+    checked = true;
+    EXPECT_EQ(mem().bank_of(static_cast<Pfn>(shadow >> 12)), hw::Bank::kNsDram);
+    EXPECT_EQ(mem().bank_of(kframe), hw::Bank::kNsDram);
+    EXPECT_EQ(mem().bank_of(bframe), hw::Bank::kPinned);
+    EXPECT_EQ(g.gm().zombie_pages(), 2);
+  };
+  destroy_and_check(g);
+  tap().before = nullptr;
+  EXPECT_TRUE(checked);
+  by.finish();
+}
+
+// ============================================================================================
+// Secure memory per partition (B.11; inv 40)
+// ============================================================================================
+
+using PartitionTest = VirtTest;
+
+// Inv 40, FM "guest A exhausts its TA RAM; guest B is unaffected": a guest that has used up its
+// share of secure memory gets OUT_OF_MEMORY from the TEE (TA instances, registered buffers); the
+// other guest opens and registers as before.
+TEST_F(PartitionTest, SecureMemoryExhaustionIsLocal) {
+  // Room for one instance of the shm-test TA (image, 64 KiB data, 16 KiB stack) and a little.
+  MachineOptions o;
+  o.partition_memory = ta_file().size() + (80 << 10) + (4 << 10);
+  boot(o);
+  RawGuest& g = raw(1);
+  RawGuest& other = raw(2);
+  uint32_t s1 = 0, s2 = 0, origin = 0;
+  ASSERT_EQ(g.open_session(&s1), TEE_SUCCESS);
+  EXPECT_EQ(g.open_session(&s2, &origin), TEE_ERROR_OUT_OF_MEMORY);
+  EXPECT_EQ(origin, TEE_ORIGIN_TEE);
+  GBuf& big = g.client(2048);  // 8 KiB of page array: more than what is left
+  EXPECT_EQ(g.register_buf(big, g.new_cookie(), &origin), TEE_ERROR_OUT_OF_MEMORY);
+  EXPECT_EQ(origin, TEE_ORIGIN_TEE);
+  EXPECT_EQ(med().audit(1).buffers, 0u);  // the mediator let go of the refused registration
+  uint32_t o1 = 0, o2 = 0;
+  ASSERT_EQ(other.open_session(&o1), TEE_SUCCESS);
+  GBuf& small = other.client(16);
+  const uint64_t oc = other.new_cookie();
+  EXPECT_EQ(other.register_buf(small, oc), TEE_SUCCESS);
+  EXPECT_EQ(other.unregister_shm(oc), TEE_SUCCESS);
+  EXPECT_EQ(other.close_session(o1), TEE_SUCCESS);
+  ASSERT_EQ(other.open_session(&o2), TEE_SUCCESS);
+  EXPECT_EQ(other.close_session(o2), TEE_SUCCESS);
+  // Freed memory is available again.
+  EXPECT_EQ(g.close_session(s1), TEE_SUCCESS);
+  ASSERT_EQ(g.open_session(&s2), TEE_SUCCESS);
+  EXPECT_EQ(g.close_session(s2), TEE_SUCCESS);
+}
+
 }  // namespace
 }  // namespace teemu
