@@ -1,7 +1,6 @@
 #include "bench.h"
 
 #include <sys/utsname.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -23,8 +22,6 @@
 #include "bench_plot.h"
 #include "platform/embedded.h"
 #include "platform/machine.h"
-
-extern char** environ;
 
 namespace teemu::tool {
 
@@ -109,73 +106,16 @@ class Progress {
 
 // ---- child processes ---------------------------------------------------------------------
 
-std::string self_exe() {
-  char buf[4096];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0) throw BenchError("cannot find my own executable (/proc/self/exe)");
-  buf[n] = 0;
-  return buf;
-}
-
-// Runs `teemu bench --phase NAME` in a child process with `env` set on top of ours (so it gets a
-// machine of its own with that configuration) and returns the JSON it printed.
-nlohmann::json run_phase(const std::string& phase, bool quick,
-                         const std::vector<std::pair<std::string, std::string>>& env) {
-  // Everything the child needs is prepared before fork(): after it only exec-safe calls.
-  const std::string exe = self_exe();
-  std::vector<std::string> args = {exe, "bench", "--phase", phase};
-  if (quick) args.push_back("--quick");
-  std::vector<std::string> envs;
-  for (char** e = environ; *e != nullptr; ++e) {
-    bool overridden = false;
-    for (const auto& [k, v] : env)
-      if (std::strncmp(*e, k.c_str(), k.size()) == 0 && (*e)[k.size()] == '=') overridden = true;
-    if (!overridden) envs.emplace_back(*e);
-  }
-  for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
-  std::vector<char*> argv, envp;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  for (auto& e : envs) envp.push_back(e.data());
-  envp.push_back(nullptr);
-
-  int fds[2];
-  if (pipe(fds) != 0) throw BenchError("pipe() failed");
-  pid_t pid = fork();
-  if (pid < 0) throw BenchError("fork() failed");
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    close(fds[0]);
-    close(fds[1]);
-    execve(argv[0], argv.data(), envp.data());
-    _exit(127);
-  }
-  close(fds[1]);
-  std::string text;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fds[0], buf, sizeof(buf))) > 0) text.append(buf, static_cast<size_t>(n));
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw BenchError("the child phase '" + phase + "' failed (" +
-                     (WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
-                                        : "killed by signal " + std::to_string(WTERMSIG(status))) +
-                     ")");
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const std::exception&) {
-    throw BenchError("the child phase '" + phase + "' printed no JSON: " + text);
-  }
-}
-
 int run_child_phase(const BenchOptions& opts) {
   const Plan plan = opts.quick ? Plan::quick_run() : Plan::full();
   try {
     nlohmann::json out;
     if (opts.phase == "temp-sum")
       out = phase_temp_sum(plan);
+    else if (opts.phase == "invoke")
+      out = phase_invoke(plan);
+    else if (opts.phase == "guest-scaling")
+      out = phase_guest_scaling(plan);
     else if (opts.phase == "metadata")
       out = phase_metadata(plan);
     else
@@ -472,16 +412,23 @@ int run_report(const BenchOptions& opts) {
           std::to_string(platform::embedded_machine()->config().threads) + " secure threads)");
   plots.scaling.push_back({"native client threads", "client threads", scaling});
 
-  progress.step("empty invoke from a guest");
+  progress.step("empty invoke from a guest through the mediator (child processes)");
   std::string why;
   const auto guest = measure_guest(plan, tick, &why);
   if (guest) {
     raw["guest_invoke_ns"] = guest->invoke_ns;
-    set("guest_invoke_vs_native", guest->invoke_ns / lat.invoke_ns,
-        "guest " + dur(guest->invoke_ns) + " / native " + dur(lat.invoke_ns));
+    raw["native_invoke_child_ns"] = guest->native_invoke_ns;
+    for (const ScalingPoint& p : guest->by_guests) {
+      raw["guest_throughput_" + std::to_string(p.threads) + "_guests_per_s"] = p.invokes_per_s;
+      raw["guest_cpu_ns_" + std::to_string(p.threads) + "_guests"] = p.cpu_ns_per_invoke;
+    }
+    set("guest_invoke_vs_native", guest->invoke_ns / guest->native_invoke_ns,
+        "guest " + dur(guest->invoke_ns) + " / no hypervisor " + dur(guest->native_invoke_ns) +
+            " (both in child processes)");
     plots.scaling.push_back({"guests (one client thread each)", "guests", guest->by_guests});
   } else {
     raw["guest_invoke_ns"] = nullptr;
+    raw["native_invoke_child_ns"] = nullptr;
     rep.figures["guest_invoke_vs_native"] = Figure{std::nullopt, why, ""};
   }
 

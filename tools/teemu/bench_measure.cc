@@ -1,6 +1,7 @@
 #include "bench_measure.h"
 
 #include <malloc.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +23,8 @@
 #include "platform/machine.h"
 // The GP header defines TEE_ERROR_* macros: it comes after every teemu header.
 #include "tee_client_api.h"
+
+extern char** environ;
 
 namespace teemu::tool::bench {
 
@@ -85,8 +88,11 @@ class Buffer {
 // One context with one session on the shm-test TA.
 class Client {
  public:
-  Client() {
-    check(TEEC_InitializeContext(nullptr, &ctx_), "TEEC_InitializeContext");
+  // `name`: the TEEC context name; "teemu-guest:<id>" reaches guest <id>'s kernel.
+  explicit Client(const char* name = nullptr) {
+    check(TEEC_InitializeContext(name, &ctx_),
+          name != nullptr ? (std::string("TEEC_InitializeContext(") + name + ")").c_str()
+                          : "TEEC_InitializeContext");
     uint32_t origin = 0;
     TEEC_Result r = TEEC_OpenSession(&ctx_, &sess_, &kShmTestUuid, TEEC_LOGIN_PUBLIC, nullptr,
                                      nullptr, &origin);
@@ -266,6 +272,71 @@ std::vector<std::vector<double>> interleave(int runs, double min_batch_ns,
 }
 
 }  // namespace
+
+namespace {
+
+std::string self_exe() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) throw BenchError("cannot find my own executable (/proc/self/exe)");
+  buf[n] = 0;
+  return buf;
+}
+
+}  // namespace
+
+// Runs `teemu bench --phase NAME` in a child process with `env` set on top of ours (so it gets a
+// machine of its own with that configuration) and returns the JSON it printed.
+nlohmann::json run_phase(const std::string& phase, bool quick,
+                         const std::vector<std::pair<std::string, std::string>>& env) {
+  // Everything the child needs is prepared before fork(): after it only exec-safe calls.
+  const std::string exe = self_exe();
+  std::vector<std::string> args = {exe, "bench", "--phase", phase};
+  if (quick) args.push_back("--quick");
+  std::vector<std::string> envs;
+  for (char** e = environ; *e != nullptr; ++e) {
+    bool overridden = false;
+    for (const auto& [k, v] : env)
+      if (std::strncmp(*e, k.c_str(), k.size()) == 0 && (*e)[k.size()] == '=') overridden = true;
+    if (!overridden) envs.emplace_back(*e);
+  }
+  for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
+  std::vector<char*> argv, envp;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (auto& e : envs) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  int fds[2];
+  if (pipe(fds) != 0) throw BenchError("pipe() failed");
+  pid_t pid = fork();
+  if (pid < 0) throw BenchError("fork() failed");
+  if (pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof(buf))) > 0) text.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw BenchError("the child phase '" + phase + "' failed (" +
+                     (WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                        : "killed by signal " + std::to_string(WTERMSIG(status))) +
+                     ")");
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const std::exception&) {
+    throw BenchError("the child phase '" + phase + "' printed no JSON: " + text);
+  }
+}
 
 Plan Plan::full() { return Plan{}; }
 
@@ -488,7 +559,10 @@ uint64_t process_cpu_ns() {
 struct WindowResult {
   double invokes_per_s, cpu_ns_per_invoke, cpus_used;
 };
-WindowResult scaling_run(const Plan& plan, int threads) {
+// Thread t's context name: the default context, or with `per_guest` guest t+1's kernel.
+enum class Placement { kDefault, kGuestPerThread };
+
+WindowResult scaling_run(const Plan& plan, int threads, Placement where = Placement::kDefault) {
   std::atomic<int> ready{0};
   std::atomic<bool> go{false}, stop{false};
   std::vector<uint64_t> counts(static_cast<size_t>(threads), 0);
@@ -498,7 +572,8 @@ WindowResult scaling_run(const Plan& plan, int threads) {
   for (int t = 0; t < threads; ++t) {
     ts.emplace_back([&, t] {
       try {
-        Client c;  // each thread: its own context and session
+        const std::string name = "teemu-guest:" + std::to_string(t + 1);
+        Client c(where == Placement::kGuestPerThread ? name.c_str() : nullptr);  // own session
         c.inc();
         ready.fetch_add(1);
         while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
@@ -575,12 +650,78 @@ std::vector<ScalingPoint> measure_scaling(const Plan& plan, const std::vector<in
   return out;
 }
 
-std::optional<GuestFigures> measure_guest(const Plan&, const Tick&, std::string* why) {
-  *why = "no hypervisor yet";
-  return std::nullopt;
+std::optional<GuestFigures> measure_guest(const Plan& plan, const Tick& tick, std::string* why) {
+  // Both sides in children, alternating: a machine with a hypervisor and one guest (this
+  // process's contexts go to guest 1's kernel, through the mediator) and one without.
+  const int pairs = plan.quick ? 1 : 3;
+  std::vector<double> guest, native;
+  for (int i = 0; i < pairs; ++i) {
+    auto g = run_phase("invoke", plan.quick, {{"TEEMU_GUESTS", "1"}, {"TEEMU_GUEST", "1"}});
+    if (tick) tick((2.0 * i + 1) / (2 * pairs + 1));
+    auto n = run_phase("invoke", plan.quick, {{"TEEMU_GUESTS", "0"}});
+    if (tick) tick((2.0 * i + 2) / (2 * pairs + 1));
+    if (g.at("guests").get<uint32_t>() != 1 || n.at("guests").get<uint32_t>() != 0) {
+      *why = "the child phases did not get the guest setting they asked for";
+      return std::nullopt;
+    }
+    guest.push_back(g.at("invoke_ns").get<double>());
+    native.push_back(n.at("invoke_ns").get<double>());
+  }
+  GuestFigures out;
+  out.invoke_ns = median(guest);
+  out.native_invoke_ns = median(native);
+  // Throughput against the number of guests, one client thread in each.
+  const int max_guests = plan.scaling_threads.back();
+  auto sc = run_phase("guest-scaling", plan.quick,
+                      {{"TEEMU_GUESTS", std::to_string(max_guests)}, {"TEEMU_GUEST", "1"}});
+  for (const auto& p : sc.at("points"))
+    out.by_guests.push_back({p.at("guests").get<int>(), p.at("invokes_per_s").get<double>(),
+                             p.at("cpu_ns_per_invoke").get<double>(),
+                             p.at("cpus_used").get<double>()});
+  if (tick) tick(1);
+  return out;
 }
 
 // ---- child phases ------------------------------------------------------------------------
+
+nlohmann::json phase_invoke(const Plan& plan) {
+  Client c;
+  platform::Machine* m = platform::embedded_machine();
+  if (m == nullptr) throw BenchError("no embedded machine");
+  auto r = interleave(plan.runs, plan.min_batch_ns, {batch_of([&] { c.inc(); })}, nullptr);
+  nlohmann::json out;
+  out["invoke_ns"] = median(r[0]);
+  out["guests"] = m->config().guests;
+  return out;
+}
+
+nlohmann::json phase_guest_scaling(const Plan& plan) {
+  platform::Machine* m = platform::embedded_machine();
+  if (m == nullptr) throw BenchError("no embedded machine");
+  const int guests = static_cast<int>(m->config().guests);
+  if (guests < 1) throw BenchError("guest-scaling needs TEEMU_GUESTS >= 1");
+  std::vector<int> counts;
+  for (int g = 1; g <= guests; ++g) counts.push_back(g);
+  std::vector<std::vector<double>> tput(counts.size()), cpu(counts.size()), used(counts.size());
+  for (int g : counts) scaling_run(plan, g, Placement::kGuestPerThread);  // warm-up
+  for (int r = 0; r < plan.scaling_runs; ++r) {
+    for (size_t i = 0; i < counts.size(); ++i) {
+      const WindowResult w = scaling_run(plan, counts[i], Placement::kGuestPerThread);
+      tput[i].push_back(w.invokes_per_s);
+      cpu[i].push_back(w.cpu_ns_per_invoke);
+      used[i].push_back(w.cpus_used);
+    }
+  }
+  nlohmann::json points = nlohmann::json::array();
+  for (size_t i = 0; i < counts.size(); ++i)
+    points.push_back({{"guests", counts[i]},
+                      {"invokes_per_s", median(tput[i])},
+                      {"cpu_ns_per_invoke", median(cpu[i])},
+                      {"cpus_used", median(used[i])}});
+  nlohmann::json out;
+  out["points"] = points;
+  return out;
+}
 
 nlohmann::json phase_temp_sum(const Plan& plan) {
   Client c;

@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -122,17 +123,29 @@ struct ScalingPoint {
 std::vector<ScalingPoint> measure_scaling(const Plan& plan, const std::vector<int>& threads,
                                           const Tick& tick, double* spin_cpus = nullptr);
 
-// Guests through the hypervisor's OP-TEE mediator: the empty invoke from a guest and the
-// throughput against the number of guests. No hypervisor exists yet: returns nullopt and sets
-// `why`. When it exists, this is the one function to fill in; the report, JSON and charts
-// already take its result.
+// Guests through the hypervisor's OP-TEE mediator: the empty invoke from a guest (child process
+// with TEEMU_GUESTS=1) against the same phase without hypervisor (TEEMU_GUESTS=0), alternating,
+// and the throughput against the number of guests (one client thread in each). nullopt (with
+// `why`) if the guest figures cannot be had.
 struct GuestFigures {
   double invoke_ns = 0;
+  double native_invoke_ns = 0;  // the same phase on a machine without hypervisor
   std::vector<ScalingPoint> by_guests;  // `threads` = number of guests, one client thread each
 };
 std::optional<GuestFigures> measure_guest(const Plan& plan, const Tick& tick, std::string* why);
 
 // --- phases that need a machine of their own: run in a child process (teemu bench --phase) ---
+
+// Runs `teemu bench --phase NAME [--quick]` in a child process with `env` set on top of this
+// process's environment and returns the JSON it printed. Throws BenchError if it fails.
+nlohmann::json run_phase(const std::string& phase, bool quick,
+                         const std::vector<std::pair<std::string, std::string>>& env);
+
+// invoke: the empty-invoke median on this process's default context. Keys: invoke_ns, guests.
+nlohmann::json phase_invoke(const Plan& plan);
+// guest-scaling: throughput with 1..TEEMU_GUESTS guests, one client thread in each (context
+// "teemu-guest:<i>"). Key: points [{guests, invokes_per_s, cpu_ns_per_invoke, cpus_used}].
+nlohmann::json phase_guest_scaling(const Plan& plan);
 
 // temp-sum: the temp-memref SUM of small_bytes on this process's machine (configured by the
 // environment, e.g. TEEMU_DYNAMIC_SHM=0). Keys: temp_sum_ns, bytes_copied_per_call, dynamic_shm.
