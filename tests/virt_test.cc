@@ -533,14 +533,15 @@ class RawGuest {
     }
   }
   // Answers RPC_FUNC_ALLOC with a fresh guest page (a1/a2) and its cookie (a4/a5).
-  uint64_t answer_alloc(Rpc& r) {
+  // (`cookie` 0: a new one.)
+  uint64_t answer_alloc(Rpc& r, uint64_t cookie = 0) {
     auto ipa = gm_->alloc_page();
     EXPECT_TRUE(ipa.has_value());
     GPage p{*ipa, pfn_to_pa(*ipa).value, gm_->frame_host(*ipa)};
-    uint64_t cookie;
     {
       std::lock_guard<std::mutex> l(mu_);
-      cookie = next_cookie_++;
+      if (cookie == 0) cookie = next_cookie_++;
+      EXPECT_EQ(rpc_args_.count(cookie), 0u);
       rpc_args_[cookie] = p;
     }
     reg_pair_from_64(p.addr, r.reply[1], r.reply[2]);
@@ -2593,9 +2594,8 @@ TEST_F(ResumeTest, ConcurrentCallQuotaIsPerGuest) {
   ASSERT_TRUE(other.step_until_wait(oc));
   EXPECT_EQ(cancel_session(other, so), TEE_SUCCESS);  // the other guest's second call
   EXPECT_EQ(other.finish(oc), OPTEE_SMC_RETURN_OK);
-  // The waiting call of guest 1 is finished by a cancel from... nobody in guest 1 can call: the
-  // guest answers the WAIT itself (a spurious wake-up), the TA sleeps again, and so on; a
-  // timeout ends it instead: destroy the guest.
+  // Guest 1 cannot even cancel its waiting call (no slot left for the CANCEL): it ends with the
+  // guest.
   g.destroy();
   g.free_page(probe.page);
   other.free_page(ow.page);
@@ -2921,6 +2921,445 @@ TEST_F(PartitionTest, SecureMemoryExhaustionIsLocal) {
   EXPECT_EQ(g.close_session(s1), TEE_SUCCESS);
   ASSERT_EQ(g.open_session(&s2), TEE_SUCCESS);
   EXPECT_EQ(g.close_session(s2), TEE_SUCCESS);
+}
+
+
+// ============================================================================================
+// More of the message path through the mediator (inv 12, 13, 23, 28, 30, 35)
+// ============================================================================================
+
+using MessageTest = VirtTest;
+
+// Inv 12, 13, 28, FM "OPEN_SESSION with < 2 params, wrong META attrs, a META bit on a later
+// param, or an unknown login", "5+ non-meta params", "CLOSE_SESSION or CANCEL with params",
+// "RMEM with offs+size overflow or beyond the object size": the secure OS's checks hold for a
+// guest's messages, which the mediator passes on (its shadow is what is checked).
+TEST_F(MessageTest, SecureOsChecksHoldForGuestMessages) {
+  RawGuest& g = raw(1);
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  auto run = [&](uint32_t cmd, uint32_t n, const std::function<void(Msg&)>& fill) {
+    Msg m = g.msg(cmd, n);
+    m->session = s;
+    fill(m);
+    EXPECT_EQ(g.call(m), OPTEE_SMC_RETURN_OK);
+    const uint32_t ret = m->ret;
+    if (cmd == OPTEE_MSG_CMD_OPEN_SESSION && ret == TEE_SUCCESS) g.close_session(m->session);
+    g.free_page(m.page);
+    return ret;
+  };
+  EXPECT_EQ(run(OPTEE_MSG_CMD_OPEN_SESSION, 1,
+                [](Msg& m) {
+                  m.p(0).attr = kMetaValueIn;
+                  m.p(0).u.value = {value_a(kTaUuid), value_b(kTaUuid), 0};
+                }),
+            TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(run(OPTEE_MSG_CMD_OPEN_SESSION, 2,
+                [](Msg& m) {
+                  RawGuest::set_open_meta(m, kTaUuid);
+                  m.p(1).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
+                }),
+            TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(run(OPTEE_MSG_CMD_OPEN_SESSION, 3,
+                [](Msg& m) {
+                  RawGuest::set_open_meta(m, kTaUuid);
+                  m.p(2).attr = kMetaValueIn;
+                }),
+            TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(run(OPTEE_MSG_CMD_OPEN_SESSION, 2,
+                [](Msg& m) {
+                  RawGuest::set_open_meta(m, kTaUuid);
+                  m.p(1).u.value.c = 0x77;  // no such login
+                }),
+            TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(run(OPTEE_MSG_CMD_OPEN_SESSION, 7,
+                [](Msg& m) {
+                  RawGuest::set_open_meta(m, kTaUuid);
+                  for (int i = 2; i < 7; ++i) m.p(i).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
+                }),
+            TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(run(OPTEE_MSG_CMD_INVOKE_COMMAND, 5,
+                [](Msg& m) {
+                  m->func = TA_SHM_TEST_CMD_INC;
+                  for (int i = 0; i < 5; ++i) m.p(i).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INOUT;
+                }),
+            TEE_ERROR_BAD_PARAMETERS);
+  for (uint32_t cmd : {OPTEE_MSG_CMD_CLOSE_SESSION, OPTEE_MSG_CMD_CANCEL})
+    EXPECT_EQ(run(cmd, 1, [](Msg& m) { m.p(0).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INPUT; }),
+              TEE_ERROR_BAD_PARAMETERS);
+  GBuf& b = g.client(1);
+  const uint64_t c = g.new_cookie();
+  ASSERT_EQ(g.register_buf(b, c), TEE_SUCCESS);
+  uint64_t sum = 0;
+  EXPECT_EQ(g.invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {~uint64_t{0}, 2, c}, &sum),
+            TEE_ERROR_SECURITY);
+  EXPECT_EQ(g.invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {1, kPage, c}, &sum),
+            TEE_ERROR_SECURITY);
+  EXPECT_EQ(g.invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, kPage, c}, &sum), TEE_SUCCESS);
+  EXPECT_EQ(g.unregister_shm(c), TEE_SUCCESS);
+  // The session survived the CLOSE_SESSION with a param.
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+}
+
+// Inv 23, 30, FM "UNREGISTER of a temporary cookie", "RMEM naming ... a temporary (guarded)
+// cookie": a cookie of a temporary memref or of an RPC payload buffer cannot be unregistered, and
+// the attempt unpins nothing (the mediator frees on UNREGISTER only what it registered).
+TEST_F(MessageTest, TemporaryAndRpcCookiesCannotBeUnregistered) {
+  RawGuest& g = raw(1);
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  GBuf& b = g.client(2);
+  const uint64_t t = g.new_cookie();
+  Msg w = wait_msg(g, s, 1);
+  w.p(1).attr = kNoncontigIn;
+  w.p(1).u.tmem = {g.page_list(b), b.size(), t};
+  w.p(0).u.value.a = 50;  // a bounded sleep: it ends by itself
+  Call c = g.start(w);
+  ASSERT_TRUE(g.step_until_wait(c));
+  const auto held = med().audit(1);
+  EXPECT_EQ(g.unregister_shm(t), TEE_ERROR_BAD_PARAMETERS);
+  uint64_t sum = 0;
+  EXPECT_EQ(g.invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, 16, t}, &sum),
+            TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(med().audit(1).buffers, held.buffers);
+  EXPECT_EQ(med().audit(1).pinned_pages, held.pinned_pages);
+  EXPECT_EQ(g.finish(c), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(w->ret, TEE_SUCCESS);
+  g.free_page(w.page);
+  // An RPC payload buffer, live while the secure OS waits for LOAD_TA to fill it.
+  Msg m = g.msg(OPTEE_MSG_CMD_OPEN_SESSION, 2);
+  RawGuest::set_open_meta(m, kTaUuid);
+  Call oc = g.start(m);
+  uint64_t rpc_cookie = 0;
+  ASSERT_TRUE(g.step_until(oc, [&](const Call&, const optee_msg_arg* a) {
+    if (a == nullptr || a->cmd != OPTEE_RPC_CMD_LOAD_TA ||
+        a->params[1].attr != OPTEE_MSG_ATTR_TYPE_RMEM_OUTPUT)
+      return false;
+    rpc_cookie = a->params[1].u.rmem.shm_ref;
+    return true;
+  }));
+  const auto live = med().audit(1);
+  EXPECT_EQ(g.unregister_shm(rpc_cookie), TEE_ERROR_BAD_PARAMETERS);
+  EXPECT_EQ(med().audit(1).buffers, live.buffers);
+  EXPECT_EQ(med().audit(1).pinned_pages, live.pinned_pages);
+  EXPECT_EQ(g.finish(oc), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(m->ret, TEE_SUCCESS);
+  EXPECT_EQ(g.close_session(m->session), TEE_SUCCESS);
+  g.free_page(m.page);
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+}
+
+// FM "the guest reuses a cookie right after OP-TEE's SHM_FREE or RPC_FREE, on another vCPU. Must
+// succeed" (Xen 5b13eb1d97, 5d2d5365ff): the mediator forgets the buffer before the guest sees
+// the free.
+TEST_F(MessageTest, CookiesAreReusableAsSoonAsTheGuestSeesTheFree) {
+  RawGuest& g = raw(1);
+  GBuf& b = g.client(1);
+  // SHM_FREE of the TA image buffer: while serving it, register a buffer under that cookie.
+  bool reused = false;
+  g.hook = [&](Rpc& r) {
+    if (r.cmd() != OPTEE_RPC_CMD_SHM_FREE || reused) return false;
+    const uint64_t cookie = r.arg->params[0].u.value.b;
+    g.serve(r);
+    reused = true;
+    EXPECT_EQ(g.register_buf(b, cookie), TEE_SUCCESS);
+    EXPECT_EQ(g.unregister_shm(cookie), TEE_SUCCESS);
+    return true;
+  };
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  EXPECT_TRUE(reused);
+  g.hook = nullptr;
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+  // RPC FREE: with the RPC argument cache off every call frees its argument at its end; while
+  // the guest serves that FREE, another call gets the same cookie for its own argument.
+  for (;;) {
+    SmcRegs r = g.fast(OPTEE_SMC_DISABLE_SHM_CACHE);
+    if (r.w(0) != OPTEE_SMC_RETURN_OK) break;
+    EXPECT_TRUE(g.take_back_rpc_arg(reg_pair_to_64(r[1], r[2])));
+  }
+  uint64_t freed = 0;
+  bool nested = false;
+  g.hook = [&](Rpc& r) {
+    if (r.func == OPTEE_SMC_RPC_FUNC_FREE && freed == 0) {
+      freed = reg_pair_to_64(r.out[1], r.out[2]);
+      g.serve(r);
+      nested = true;
+      uint32_t s2 = 0;
+      EXPECT_EQ(g.open_session(&s2), TEE_SUCCESS);  // its ALLOC is answered with `freed`
+      EXPECT_EQ(g.close_session(s2), TEE_SUCCESS);
+      nested = false;
+      return true;
+    }
+    if (r.func == OPTEE_SMC_RPC_FUNC_ALLOC && nested) {
+      g.answer_alloc(r, freed);
+      return true;
+    }
+    return false;
+  };
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  g.hook = nullptr;
+  EXPECT_NE(freed, 0u);
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+  EXPECT_EQ(g.fast(OPTEE_SMC_ENABLE_SHM_CACHE).w(0), OPTEE_SMC_RETURN_OK);
+}
+
+// Inv 35: the mediator trusts arg->ret for its bookkeeping only when the secure OS's a0 is OK.
+// With ETHREAD_LIMIT from the secure OS (the mediator's call quota set above the secure thread
+// count) the guest's own ret = 0 must neither keep a REGISTER_SHM pinned nor let an UNREGISTER_SHM
+// unpin.
+TEST_F(MessageTest, BookkeepingTrustsRetOnlyAfterOk) {
+  hyp::MediatorLimits l;
+  l.max_calls = 4;
+  RawGuest& g = raw(1, l);
+  uint32_t s1 = 0, s2 = 0;
+  ASSERT_EQ(g.open_session(&s1), TEE_SUCCESS);
+  ASSERT_EQ(g.open_session(&s2), TEE_SUCCESS);
+  GBuf& b = g.client(2);
+  const uint64_t c = g.new_cookie();
+  ASSERT_EQ(g.register_buf(b, c), TEE_SUCCESS);
+  Msg w1 = wait_msg(g, s1);
+  Msg w2 = wait_msg(g, s2);
+  w1.p(0).u.value.a = 50;
+  w2.p(0).u.value.a = 50;
+  Call c1 = g.start(w1);
+  ASSERT_TRUE(g.step_until_wait(c1));
+  Call c2 = g.start(w2);
+  ASSERT_TRUE(g.step_until_wait(c2));
+  const auto base = med().audit(1);
+  {
+    Msg m = g.msg(OPTEE_MSG_CMD_REGISTER_SHM, 1);
+    m.p(0).attr = kNoncontigOut;
+    m.p(0).u.tmem = {g.page_list(b), b.size(), g.new_cookie()};
+    m->ret = TEE_SUCCESS;
+    EXPECT_EQ(g.call(m), OPTEE_SMC_RETURN_ETHREAD_LIMIT);
+    g.free_page(m.page);
+  }
+  EXPECT_EQ(med().audit(1).buffers, base.buffers);
+  EXPECT_EQ(med().audit(1).pinned_pages, base.pinned_pages);
+  {
+    Msg m = g.msg(OPTEE_MSG_CMD_UNREGISTER_SHM, 1);
+    m.p(0).attr = OPTEE_MSG_ATTR_TYPE_RMEM_INPUT;
+    m.p(0).u.rmem = {0, 0, c};
+    m->ret = TEE_SUCCESS;
+    EXPECT_EQ(g.call(m), OPTEE_SMC_RETURN_ETHREAD_LIMIT);
+    g.free_page(m.page);
+  }
+  EXPECT_EQ(med().audit(1).buffers, base.buffers);
+  EXPECT_EQ(med().audit(1).pinned_pages, base.pinned_pages);
+  EXPECT_EQ(g.finish(c1), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(g.finish(c2), OPTEE_SMC_RETURN_OK);
+  uint64_t sum = 0;
+  EXPECT_EQ(g.invoke_sum(s1, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, b.size(), c}, &sum), TEE_SUCCESS);
+  EXPECT_EQ(g.unregister_shm(c), TEE_SUCCESS);
+  g.free_page(w1.page);
+  g.free_page(w2.page);
+  EXPECT_EQ(g.close_session(s1), TEE_SUCCESS);
+  EXPECT_EQ(g.close_session(s2), TEE_SUCCESS);
+}
+
+// ============================================================================================
+// Client programs in guests, through their kernels
+// ============================================================================================
+
+using KernelGuestTest = VirtTest;
+
+// Page-aligned client memory of a test "process".
+struct ClientMem {
+  explicit ClientMem(size_t bytes) : size(bytes) {
+    p = static_cast<uint8_t*>(std::aligned_alloc(kPage, (bytes + kPage - 1) / kPage * kPage));
+  }
+  ~ClientMem() { std::free(p); }
+  uint8_t* p;
+  size_t size;
+};
+
+// Inv 6, FM "the same cookie and the same session ids in two guests": two guest kernels number
+// their sessions, shm ids and cookies alike; each guest's client works on its own memory only and
+// closing in one guest changes nothing in the other.
+TEST_F(KernelGuestTest, ClientsOfTwoGuestsShareNothing) {
+  hyp::Guest* g1 = m().kernel_guest(1);
+  hyp::Guest* g2 = m().kernel_guest(2);
+  ASSERT_TRUE(g1 && g2);
+  KernelClient c1(g1->kernel()), c2(g2->kernel());
+  ASSERT_TRUE(c1.ok() && c2.ok());
+  uint32_t s1 = 0, s2 = 0, ret = 0;
+  ASSERT_EQ(c1.open_session(&s1, &ret), 0);
+  ASSERT_EQ(ret, TEE_SUCCESS);
+  ASSERT_EQ(c2.open_session(&s2, &ret), 0);
+  ASSERT_EQ(ret, TEE_SUCCESS);
+  EXPECT_EQ(s1, s2);
+  ClientMem m1(3 * kPage), m2(3 * kPage);
+  std::memset(m1.p, 0x11, m1.size);
+  std::memset(m2.p, 0x22, m2.size);
+  int id1 = -1, id2 = -1;
+  const int f1 = c1.register_mem(m1.p, m1.size, &id1);
+  const int f2 = c2.register_mem(m2.p, m2.size, &id2);
+  ASSERT_GE(f1, 0);
+  ASSERT_GE(f2, 0);
+  EXPECT_EQ(id1, id2);
+  for (int round = 0; round < 3; ++round) {
+    std::vector<tee_ioctl_param> p1 = {
+        KernelClient::memref(TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT, id1, 100, m1.size - 100),
+        KernelClient::value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT, 0x0F)};
+    std::vector<tee_ioctl_param> p2 = {
+        KernelClient::memref(TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT, id2, 100, m2.size - 100),
+        KernelClient::value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT, 0xF0)};
+    ASSERT_EQ(c1.invoke(s1, TA_SHM_TEST_CMD_XOR, p1, &ret), 0);
+    EXPECT_EQ(ret, TEE_SUCCESS);
+    ASSERT_EQ(c2.invoke(s2, TA_SHM_TEST_CMD_XOR, p2, &ret), 0);
+    EXPECT_EQ(ret, TEE_SUCCESS);
+    const uint8_t x1 = round % 2 == 0 ? 0x11 ^ 0x0F : 0x11;
+    const uint8_t x2 = round % 2 == 0 ? 0x22 ^ 0xF0 : 0x22;
+    for (size_t i = 0; i < m1.size; ++i) {
+      ASSERT_EQ(m1.p[i], i < 100 ? 0x11 : x1) << i;
+      ASSERT_EQ(m2.p[i], i < 100 ? 0x22 : x2) << i;
+    }
+  }
+  // Guest 1 ends its session and its registration; guest 2's stay.
+  EXPECT_EQ(c1.close(f1), 0);
+  EXPECT_EQ(c1.close_session(s1), 0);
+  EXPECT_EQ(os().audit(1).sessions, 0u);
+  EXPECT_EQ(os().audit(1).registered_shm, 0u);
+  EXPECT_EQ(os().audit(2).sessions, 1u);
+  EXPECT_EQ(os().audit(2).registered_shm, 1u);
+  std::vector<tee_ioctl_param> p = {
+      KernelClient::memref(TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT, id2, 0, m2.size),
+      KernelClient::value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT, 7)};
+  ASSERT_EQ(c2.invoke(s2, TA_SHM_TEST_CMD_FILL, p, &ret), 0);
+  EXPECT_EQ(ret, TEE_SUCCESS);
+  for (size_t i = 0; i < m2.size; ++i) ASSERT_EQ(m2.p[i], static_cast<uint8_t>(7 + i)) << i;
+  EXPECT_EQ(c2.close(f2), 0);
+  EXPECT_EQ(c2.close_session(s2), 0);
+}
+
+// FM "destroying a VM while one of its threads is suspended in RPC", through the hypervisor: a
+// client of guest 1 sleeps in the TA with a registered buffer; killing the guest returns its call
+// at once (with an error), its pins go, the partition goes; guest 2 never notices; the killed
+// guest's kernel and memory are reaped once its client is out.
+TEST_F(KernelGuestTest, KillingAGuestWithAClientInsideACall) {
+  hyp::Guest* g1 = m().kernel_guest(1);
+  hyp::Guest* g2 = m().kernel_guest(2);
+  ASSERT_TRUE(g1 && g2);
+  KernelClient by(g2->kernel());
+  uint32_t bs = 0, ret = 0;
+  ASSERT_EQ(by.open_session(&bs, &ret), 0);
+  ClientMem bm(2 * kPage);
+  int bid = -1;
+  const int bfd = by.register_mem(bm.p, bm.size, &bid);
+  ASSERT_GE(bfd, 0);
+  std::atomic<bool> returned{false}, invoking{false};
+  int rc = 0;
+  uint32_t inner_ret = 0;
+  std::thread client([&] {
+    KernelClient c(g1->kernel());
+    ASSERT_TRUE(c.ok());
+    uint32_t s = 0, r = 0;
+    ASSERT_EQ(c.open_session(&s, &r), 0);
+    ASSERT_EQ(r, TEE_SUCCESS);
+    ClientMem cm(4 * kPage);
+    int id = -1;
+    const int fd = c.register_mem(cm.p, cm.size, &id);
+    ASSERT_GE(fd, 0);
+    std::vector<tee_ioctl_param> p = {
+        KernelClient::value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT, 20000),
+        KernelClient::memref(TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT, id, 0, cm.size)};
+    invoking = true;
+    rc = c.invoke(s, TA_SHM_TEST_CMD_WAIT_CANCEL, p, &inner_ret);
+    returned = true;
+    c.close(fd);
+    c.close_session(s);
+  });
+  const auto deadline = Clock::now() + kSafetyTimeout;
+  while ((!invoking.load() || os().audit(1).busy_threads == 0) && Clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(os().audit(1).busy_threads, 1u);
+  EXPECT_GT(med().audit(1).pinned_pages, 4);  // the registered buffer and RPC arguments
+  const auto t0 = Clock::now();
+  m().hyp->kill_guest(1);
+  client.join();
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_TRUE(returned.load());
+  EXPECT_TRUE(rc != 0 || inner_ret != TEE_SUCCESS) << rc << " " << hex(inner_ret);
+  EXPECT_EQ(os().audit(1).partitions, 0u);
+  EXPECT_EQ(g1->memory().pinned_pages(), 0);
+  m().hyp->reap_guest(1);
+  EXPECT_EQ(m().hyp->guest(1), nullptr);
+  std::memset(bm.p, 1, bm.size);
+  std::vector<tee_ioctl_param> p = {
+      KernelClient::memref(TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT, bid, 0, bm.size),
+      KernelClient::value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT)};
+  ASSERT_EQ(by.invoke(bs, TA_SHM_TEST_CMD_SUM, p, &ret), 0);
+  EXPECT_EQ(ret, TEE_SUCCESS);
+  EXPECT_EQ(p[1].a, bm.size);
+  EXPECT_EQ(by.close(bfd), 0);
+  EXPECT_EQ(by.close_session(bs), 0);
+}
+
+// Inv 9, FM "guest A exhausts its threads; guest B is unaffected", through the kernels: while
+// every secure thread of guest 1 sleeps in the TA, guest 2's clients run; guest 2 cannot cancel
+// guest 1's sessions (its ids name its own sessions or nothing).
+TEST_F(KernelGuestTest, ThreadsAreCountedPerGuest) {
+  hyp::Guest* g1 = m().kernel_guest(1);
+  hyp::Guest* g2 = m().kernel_guest(2);
+  ASSERT_TRUE(g1 && g2);
+  std::vector<std::thread> sleepers;
+  std::atomic<int> slept{0};
+  KernelClient c1(g1->kernel());
+  uint32_t ss[2] = {0, 0}, ret = 0;
+  for (uint32_t& s : ss) {
+    ASSERT_EQ(c1.open_session(&s, &ret), 0);
+    ASSERT_EQ(ret, TEE_SUCCESS);
+  }
+  for (int i = 0; i < 2; ++i)
+    sleepers.emplace_back([&, i] {
+      std::vector<tee_ioctl_param> p = {
+          KernelClient::value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT, 2000)};
+      uint32_t r = 0;
+      EXPECT_EQ(c1.invoke(ss[i], TA_SHM_TEST_CMD_WAIT_CANCEL, p, &r, /*cancel_id=*/10 + i), 0);
+      if (r == TEE_SUCCESS) ++slept;
+    });
+  const auto deadline = Clock::now() + kSafetyTimeout;
+  while (os().audit(1).busy_threads < 2 && Clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(os().audit(1).busy_threads, 2u);
+  KernelClient c2(g2->kernel());
+  uint32_t s2 = 0;
+  ASSERT_EQ(c2.open_session(&s2, &ret), 0);
+  for (uint64_t i = 0; i < 20; ++i) {
+    std::vector<tee_ioctl_param> p = {KernelClient::value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT, i)};
+    ASSERT_EQ(c2.invoke(s2, TA_SHM_TEST_CMD_INC, p, &ret), 0);
+    EXPECT_EQ(p[0].a, i + 1);
+  }
+  EXPECT_EQ(c2.close_session(s2), 0);
+  EXPECT_EQ(c2.cancel(ss[0], 10), -EINVAL);
+  EXPECT_EQ(c2.cancel(ss[1], 11), -EINVAL);
+  EXPECT_EQ(os().audit(1).busy_threads, 2u);
+  for (auto& t : sleepers) t.join();
+  EXPECT_EQ(slept.load(), 2);
+  for (uint32_t s : ss) EXPECT_EQ(c1.close_session(s), 0);
+}
+
+// FM "a panic-inducing input from guest A takes down guest B": a TA panicking in guest 1 is dead
+// for guest 1's session only; guest 2's instance of the same TA is another instance.
+TEST_F(KernelGuestTest, TaPanicInOneGuestStaysThere) {
+  hyp::Guest* g1 = m().kernel_guest(1);
+  hyp::Guest* g2 = m().kernel_guest(2);
+  ASSERT_TRUE(g1 && g2);
+  KernelClient c1(g1->kernel()), c2(g2->kernel());
+  uint32_t s1 = 0, s2 = 0, ret = 0;
+  ASSERT_EQ(c1.open_session(&s1, &ret), 0);
+  ASSERT_EQ(c2.open_session(&s2, &ret), 0);
+  std::vector<tee_ioctl_param> none;
+  ASSERT_EQ(c1.invoke(s1, TA_SHM_TEST_CMD_PANIC, none, &ret), 0);
+  EXPECT_EQ(ret, TEE_ERROR_TARGET_DEAD);
+  std::vector<tee_ioctl_param> p = {KernelClient::value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT, 1)};
+  ASSERT_EQ(c1.invoke(s1, TA_SHM_TEST_CMD_INC, p, &ret), 0);
+  EXPECT_EQ(ret, TEE_ERROR_TARGET_DEAD);
+  ASSERT_EQ(c2.invoke(s2, TA_SHM_TEST_CMD_INC, p, &ret), 0);
+  EXPECT_EQ(ret, TEE_SUCCESS);
+  EXPECT_EQ(c1.close_session(s1), 0);
+  EXPECT_EQ(c2.close_session(s2), 0);
 }
 
 }  // namespace
