@@ -3362,5 +3362,359 @@ TEST_F(KernelGuestTest, TaPanicInOneGuestStaysThere) {
   EXPECT_EQ(c2.close_session(s2), 0);
 }
 
+
+// ============================================================================================
+// Stress: 16 guests x 4 client threads, one guest destroyed and recreated again and again
+// ============================================================================================
+
+// What the stress clients found wrong (reported at the end, at most a few).
+class Problems {
+ public:
+  void add(std::string p) {
+    std::lock_guard<std::mutex> l(mu_);
+    ++count_;
+    if (list_.size() < 20) list_.push_back(std::move(p));
+  }
+  size_t count() {
+    std::lock_guard<std::mutex> l(mu_);
+    return count_;
+  }
+  std::string all() {
+    std::lock_guard<std::mutex> l(mu_);
+    std::string s;
+    for (auto& p : list_) s += p + "\n";
+    return s;
+  }
+
+ private:
+  std::mutex mu_;
+  size_t count_ = 0;
+  std::vector<std::string> list_;
+};
+
+// One client program of a guest: random register / invoke / unregister / cancel / close on its
+// guest's kernel, checking after every operation that each of its buffers holds exactly what it
+// expects (the TA works in place on client memory, so another guest's data or a write meant for
+// another guest would show up here). A client of a guest being destroyed stops at its first
+// failure once `dying` is set; any other failure is a problem.
+class StressClient {
+ public:
+  StressClient(ree::Kernel& k, uint16_t guest, int index, const std::atomic<bool>& stop,
+               const std::atomic<bool>& dying, Problems& problems)
+      : k_(k),
+        guest_(guest),
+        index_(index),
+        stop_(stop),
+        dying_(dying),
+        problems_(problems),
+        rng_(guest * 1000003u + static_cast<uint32_t>(index) * 7919u +
+             static_cast<uint32_t>(Clock::now().time_since_epoch().count())) {}
+
+  uint64_t ops() const { return ops_; }
+
+  void run() {
+    KernelClient c(k_);
+    if (!c.ok()) return fail("open /dev/tee0");
+    c_ = &c;
+    uint32_t ret = 0;
+    if (c.open_session(&session_, &ret) != 0 || ret != TEE_SUCCESS) return fail("open session");
+    while (!stop_.load() && !failed_) {
+      last_op_ = static_cast<int>(rng_() % 10);
+      switch (last_op_) {
+        case 0: op_register(); break;
+        case 1: op_unregister(); break;
+        case 2:
+        case 3: op_xor(); break;
+        case 4: op_sum(); break;
+        case 5: op_fill_temporary(); break;
+        case 6: op_cancel(); break;
+        case 7: op_reopen(); break;
+        default: op_inc(); break;
+      }
+      if (failed_) break;
+      ++ops_;
+      check_all();
+    }
+    for (auto& b : bufs_) c.close(b.fd);
+    bufs_.clear();
+    if (session_ != 0 && !failed_) c.close_session(session_);
+    c_ = nullptr;
+  }
+
+ private:
+  struct Buf {
+    std::unique_ptr<ClientMem> mem;
+    std::vector<uint8_t> expect;
+    int fd = -1;
+    int id = -1;
+  };
+
+  // A failed operation: a problem unless the guest is being destroyed.
+  void fail(const std::string& what) {
+    failed_ = true;
+    if (dying_.load()) return;
+    problems_.add("guest " + std::to_string(guest_) + " client " + std::to_string(index_) + ": " +
+                  what);
+  }
+  // (Call it with values read after the operation: never as ok(op(&ret), ret, ...), whose
+  // arguments may be evaluated in either order.)
+  bool ok(int rc, uint32_t ret, const char* what, uint32_t also_ok = TEE_SUCCESS) {
+    if (rc == 0 && (ret == TEE_SUCCESS || ret == also_ok)) return true;
+    fail(std::string(what) + " rc=" + std::to_string(rc) + " ret=" + hex(ret));
+    return false;
+  }
+  void check_all() {
+    for (auto& b : bufs_)
+      if (std::memcmp(b.mem->p, b.expect.data(), b.expect.size()) != 0) {
+        size_t i = 0;
+        while (b.mem->p[i] == b.expect[i]) ++i;
+        size_t bad = 0, last = 0;
+        for (size_t j = 0; j < b.expect.size(); ++j)
+          if (b.mem->p[j] != b.expect[j]) ++bad, last = j;
+        problems_.add("  " + std::to_string(bad) + " bad bytes up to " + std::to_string(last) +
+                      " of " + std::to_string(b.expect.size()) + "; last xor " + last_xor_);
+        problems_.add("guest " + std::to_string(guest_) + " client " + std::to_string(index_) +
+                      ": buffer byte " + std::to_string(i) + " is " + hex(b.mem->p[i]) +
+                      ", expected " + hex(b.expect[i]) + " after op " + std::to_string(last_op_) +
+                      (dying_.load() ? " (dying)" : ""));
+        failed_ = true;
+        return;
+      }
+  }
+  size_t pages() { return 1 + rng_() % 48; }
+  void pattern(std::vector<uint8_t>& v) {
+    const uint8_t seed = static_cast<uint8_t>(rng_());
+    for (size_t i = 0; i < v.size(); ++i)
+      v[i] = static_cast<uint8_t>(seed + guest_ * 31 + index_ * 7 + i * 13 + (i >> 9));
+  }
+  bool make(Buf& b, size_t bytes) {
+    b.mem = std::make_unique<ClientMem>(bytes);
+    b.expect.resize(bytes);
+    pattern(b.expect);
+    std::memcpy(b.mem->p, b.expect.data(), bytes);
+    b.fd = c_->register_mem(b.mem->p, bytes, &b.id);
+    if (b.fd < 0) {
+      fail("register " + std::to_string(bytes) + " bytes: " + std::to_string(b.fd));
+      return false;
+    }
+    return true;
+  }
+  Buf* any() { return bufs_.empty() ? nullptr : &bufs_[rng_() % bufs_.size()]; }
+
+  void op_register() {
+    if (bufs_.size() >= 2) return op_unregister();
+    Buf b;
+    if (!make(b, pages() * kPage - rng_() % 100)) return;
+    bufs_.push_back(std::move(b));
+  }
+  void op_unregister() {
+    if (bufs_.empty()) return op_register();
+    const size_t i = rng_() % bufs_.size();
+    c_->close(bufs_[i].fd);
+    bufs_.erase(bufs_.begin() + static_cast<long>(i));
+  }
+  void op_xor() {
+    Buf* b = any();
+    if (b == nullptr) return op_register();
+    const size_t off = rng_() % b->expect.size();
+    const size_t len = 1 + rng_() % (b->expect.size() - off);
+    const uint8_t key = static_cast<uint8_t>(1 + rng_() % 255);
+    std::vector<tee_ioctl_param> p = {
+        KernelClient::memref(TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INOUT, b->id, off, len),
+        KernelClient::value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT, key)};
+    uint32_t ret = 0;
+    last_xor_ = std::to_string(off) + "+" + std::to_string(len) + "^" + hex(key);
+    const int rc = c_->invoke(session_, TA_SHM_TEST_CMD_XOR, p, &ret);
+    if (!ok(rc, ret, "XOR")) return;
+    for (size_t i = off; i < off + len; ++i) b->expect[i] ^= key;
+  }
+  void op_sum() {
+    Buf* b = any();
+    if (b == nullptr) return op_register();
+    std::vector<tee_ioctl_param> p = {
+        KernelClient::memref(TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT, b->id, 0, b->expect.size()),
+        KernelClient::value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_OUTPUT)};
+    uint32_t ret = 0;
+    const int rc = c_->invoke(session_, TA_SHM_TEST_CMD_SUM, p, &ret);
+    if (!ok(rc, ret, "SUM")) return;
+    const uint64_t got = (p[1].b << 32) | p[1].a;
+    const uint64_t want = sum_bytes(b->expect.data(), b->expect.size());
+    if (got != want) fail("SUM " + std::to_string(got) + " != " + std::to_string(want));
+  }
+  // A temporary buffer (registered for one call, as libteec does with a client's memory).
+  void op_fill_temporary() {
+    Buf t;
+    if (!make(t, pages() * kPage)) return;
+    const uint8_t seed = static_cast<uint8_t>(rng_());
+    std::vector<tee_ioctl_param> p = {
+        KernelClient::memref(TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_OUTPUT, t.id, 0, t.expect.size()),
+        KernelClient::value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT, seed)};
+    uint32_t ret = 0;
+    const int rc = c_->invoke(session_, TA_SHM_TEST_CMD_FILL, p, &ret);
+    const bool good = ok(rc, ret, "FILL");
+    c_->close(t.fd);
+    if (!good) return;
+    for (size_t i = 0; i < t.expect.size(); ++i)
+      if (t.mem->p[i] != static_cast<uint8_t>(seed + i))
+        return fail("FILL byte " + std::to_string(i) + " is " + hex(t.mem->p[i]));
+  }
+  void op_cancel() {
+    uint32_t s = 0, ret = 0;
+    const int orc = c_->open_session(&s, &ret);
+    if (!ok(orc, ret, "open for cancel")) return;
+    const uint32_t cancel_id = 0x1000 + static_cast<uint32_t>(rng_() % 1000);
+    int wrc = 0;
+    uint32_t wret = 0;
+    std::thread waiter([&] {
+      std::vector<tee_ioctl_param> p = {
+          KernelClient::value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT, 30 + rng2() % 50)};
+      wrc = c_->invoke(s, TA_SHM_TEST_CMD_WAIT_CANCEL, p, &wret, cancel_id);
+    });
+    std::this_thread::sleep_for(std::chrono::microseconds(rng_() % 3000));
+    const int crc = c_->cancel(s, cancel_id);
+    waiter.join();
+    if (crc != 0 && !dying_.load()) fail("cancel rc=" + std::to_string(crc));
+    ok(wrc, wret, "WAIT_CANCEL", TEE_ERROR_CANCEL);
+    if (c_->close_session(s) != 0) fail("close cancelled session");
+  }
+  void op_reopen() {
+    if (c_->close_session(session_) != 0) return fail("close session");
+    session_ = 0;
+    uint32_t ret = 0;
+    if (c_->open_session(&session_, &ret) != 0 || ret != TEE_SUCCESS) {
+      session_ = 0;
+      fail("reopen session ret=" + hex(ret));
+    }
+  }
+  void op_inc() {
+    const uint64_t a = rng_() % 1000000;
+    std::vector<tee_ioctl_param> p = {
+        KernelClient::value(TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT, a, a * 3)};
+    uint32_t ret = 0;
+    const int rc = c_->invoke(session_, TA_SHM_TEST_CMD_INC, p, &ret);
+    if (!ok(rc, ret, "INC")) return;
+    if (p[0].a != a + 1 || p[0].b != a * 3 + 2) fail("INC result");
+  }
+  uint32_t rng2() {
+    std::lock_guard<std::mutex> l(rng2_mu_);
+    return static_cast<uint32_t>(rng2_());
+  }
+
+  ree::Kernel& k_;
+  uint16_t guest_;
+  int index_;
+  const std::atomic<bool>& stop_;
+  const std::atomic<bool>& dying_;
+  Problems& problems_;
+  std::mt19937 rng_;
+  std::mutex rng2_mu_;
+  std::mt19937 rng2_{12345};
+  KernelClient* c_ = nullptr;
+  uint32_t session_ = 0;
+  std::vector<Buf> bufs_;
+  bool failed_ = false;
+  uint64_t ops_ = 0;
+  int last_op_ = -1;
+  std::string last_xor_;
+};
+
+// How long the stress runs: TEEMU_VIRT_STRESS_SECONDS, else `def`.
+std::chrono::milliseconds stress_duration(int def_seconds) {
+  const char* e = std::getenv("TEEMU_VIRT_STRESS_SECONDS");
+  const double s = e != nullptr ? std::atof(e) : def_seconds;
+  return std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
+}
+
+class StressTest : public VirtTest {
+ protected:
+  void stress(std::chrono::milliseconds duration) {
+    constexpr uint16_t kGuests = 16;
+    constexpr int kClients = 4;
+    constexpr uint16_t kVictim = kGuests;
+    tap().set_recording(false);
+    for (uint16_t id = 1; id <= kGuests; ++id) ASSERT_NE(m().kernel_guest(id), nullptr);
+    Problems problems;
+    std::atomic<bool> stop{false}, never{false};
+    std::vector<std::unique_ptr<StressClient>> clients;
+    std::vector<std::thread> threads;
+    for (uint16_t id = 1; id < kVictim; ++id)
+      for (int i = 0; i < kClients; ++i) {
+        clients.push_back(std::make_unique<StressClient>(m().hyp->guest(id)->kernel(), id, i,
+                                                         stop, never, problems));
+        threads.emplace_back([c = clients.back().get()] { c->run(); });
+      }
+    // The victim: its clients run until the guest is destroyed under them; then it comes back.
+    int epochs = 0;
+    uint64_t victim_ops = 0;
+    std::thread victim([&] {
+      std::mt19937 rng(99);
+      while (!stop.load()) {
+        hyp::Guest* g = m().hyp->guest(kVictim);
+        if (g == nullptr) g = m().kernel_guest(kVictim);
+        if (g == nullptr) return problems.add("victim not recreated");
+        std::atomic<bool> dying{false};
+        std::vector<std::unique_ptr<StressClient>> vc;
+        std::vector<std::thread> vt;
+        for (int i = 0; i < kClients; ++i) {
+          vc.push_back(
+              std::make_unique<StressClient>(g->kernel(), kVictim, i, stop, dying, problems));
+          vt.emplace_back([c = vc.back().get()] { c->run(); });
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(30 + rng() % 300));
+        dying = true;
+        m().hyp->kill_guest(kVictim);
+        for (auto& t : vt) t.join();
+        for (auto& c : vc) victim_ops += c->ops();
+        if (g->memory().pinned_pages() != 0) problems.add("victim pages pinned after kill");
+        if (os().audit(kVictim).partitions != 0) problems.add("victim partition after kill");
+        m().hyp->reap_guest(kVictim);
+        ++epochs;
+      }
+    });
+    std::this_thread::sleep_for(duration);
+    stop = true;
+    victim.join();
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(problems.count(), 0u) << problems.all();
+    uint64_t total = victim_ops;
+    for (auto& c : clients) {
+      EXPECT_GT(c->ops(), 0u);
+      total += c->ops();
+    }
+    EXPECT_GE(epochs, 3);
+    std::printf("stress: %llu operations in %lld ms, guest %u destroyed %d times\n",
+                static_cast<unsigned long long>(total), static_cast<long long>(duration.count()),
+                kVictim, epochs);
+    // Quiescent: nothing of any client is left in the secure OS or the mediator.
+    auto a = os().audit();
+    EXPECT_EQ(a.sessions, 0u);
+    EXPECT_EQ(a.instances, 0u);
+    EXPECT_EQ(a.registered_shm, 0u);
+    EXPECT_EQ(a.busy_threads, 0u);
+    EXPECT_EQ(a.charged_bytes, 0u);
+    for (uint16_t id : m().hyp->guest_ids()) {
+      auto ma = med().audit(id);
+      EXPECT_EQ(ma.buffers, 0u) << id;
+      EXPECT_EQ(ma.calls, 0u) << id;
+      EXPECT_EQ(static_cast<size_t>(ma.pinned_pages), ma.rpc_args) << id;
+      hyp::Guest* g = m().hyp->guest(id);
+      EXPECT_EQ(g->memory().pinned_pages(), ma.pinned_pages) << id;
+      EXPECT_EQ(g->memory().zombie_pages(), 0) << id;
+      auto ka = g->kernel().audit();
+      EXPECT_EQ(ka.open_files, 1u) << id;  // the supplicant's
+      EXPECT_EQ(ka.sessions, 0u) << id;
+      EXPECT_EQ(ka.client_shm, 0u) << id;
+    }
+    // The fixture's teardown destroys every guest and checks the machine is back to its boot
+    // state (page pool, aliased frames, one VM_DESTROYED per VM_CREATED).
+  }
+};
+
+// The stress test, bounded for the normal suite (TEEMU_VIRT_STRESS_SECONDS overrides).
+TEST_F(StressTest, SixteenGuestsFourClientsEachOneGuestRecreated) { stress(stress_duration(12)); }
+
+// The same for two minutes: run with --gtest_also_run_disabled_tests.
+TEST_F(StressTest, DISABLED_SixteenGuestsLong) { stress(stress_duration(120)); }
+
 }  // namespace
 }  // namespace teemu

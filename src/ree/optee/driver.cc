@@ -170,8 +170,24 @@ KResult<void> Driver::probe() {
 }
 
 void Driver::remove() {
-  if (!probed_) return;
-  probed_ = false;
+  if (probed_) {
+    probed_ = false;
+    stop();
+  }
+  // Whatever the secure world still held (RPC buffers it never freed: it is gone, or the guest
+  // was destroyed mid-call) is released now. Calls still using one hold references of their own.
+  // This part runs on every remove(): an RPC still being served when the first one ran (a guest
+  // destroyed mid-call) can hand the secure world a buffer after it; the kernel's shutdown, when
+  // no call is left, releases that one.
+  std::unordered_map<uint64_t, TeeShm*> held;
+  {
+    base::MutexLock lock(cookie_lock_);
+    held.swap(cookies_);
+  }
+  for (auto& [cookie, shm] : held) put_cookie_ref(shm);
+}
+
+void Driver::stop() {
   // Take back every RPC argument buffer the secure world cached.
   for (int attempts = 0; attempts < 1000;) {
     SmcRegs in;
@@ -206,14 +222,6 @@ void Driver::remove() {
     base::MutexLock lock(cq_lock_);
     cq_cv_.notify_all();
   }
-  // Whatever the secure world still held (RPC buffers it never freed: it is gone, or the guest
-  // was destroyed mid-call) is released now. Calls still using one hold references of their own.
-  std::unordered_map<uint64_t, TeeShm*> held;
-  {
-    base::MutexLock lock(cookie_lock_);
-    held.swap(cookies_);
-  }
-  for (auto& [cookie, shm] : held) put_cookie_ref(shm);
 }
 
 size_t Driver::live_private_buffers() const {

@@ -44,7 +44,8 @@ class Driver : public TeeDriver {
   // GET_SHM_CONFIG (only with a reserved carve-out; none is fine with DYNAMIC_SHM), pools,
   // ENABLE_SHM_CACHE. EINVAL for an incompatible secure world.
   KResult<void> probe();
-  // optee_remove: hands every cached RPC argument back (DISABLE_SHM_CACHE) and stops waiters.
+  // optee_remove: hands every cached RPC argument back (DISABLE_SHM_CACHE) and stops waiters
+  // (the first time), and releases the RPC buffers the secure world still held (every time).
   void remove();
   void set_devices(TeeDevice* client, TeeDevice* supp) {
     client_dev_ = client;
@@ -87,6 +88,8 @@ class Driver : public TeeDriver {
     uint64_t pool_off = 0;    // static: offset in the private pool
     uint64_t pool_size = 0;   // static: rounded block size (0 for dynamic)
   };
+  // The first part of remove(): cached RPC arguments back, waiters woken.
+  void stop();
   KResult<MsgArg> get_msg_arg(uint32_t num_params);
   void free_msg_arg(const MsgArg& arg);
   // Sends a teardown message (CLOSE_SESSION, UNREGISTER_SHM): `fill` writes it. These must reach
