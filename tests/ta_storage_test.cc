@@ -57,7 +57,6 @@ constexpr uint64_t kMaxPosition = 0xFFFFFFFF;
 
 const TEEC_UUID kStorageUuid = TA_STORAGE_TEST_UUID;
 const TEEC_UUID kStorage2Uuid = TA_STORAGE_TEST2_UUID;
-const TEEC_UUID kGp11Uuid = TA_STORAGE_GP11_UUID;
 const uint8_t kAesKey[] = TA_STORAGE_AES_KEY;
 
 Bytes text(const std::string& s) { return Bytes(s.begin(), s.end()); }
@@ -1009,11 +1008,12 @@ class StorageMachineTest : public ::testing::Test {
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
-  void boot() {
+  void boot(uint32_t guests = 0) {
     shutdown();
     platform::MachineConfig c;
     c.ta_path = {TEEMU_TEST_TA_DIR};
     c.storage_dir = dir_;
+    c.guests = guests;
     std::string error;
     machine_ = platform::Machine::create(c, &error);
     ASSERT_NE(machine_, nullptr) << error;
@@ -1027,8 +1027,9 @@ class StorageMachineTest : public ::testing::Test {
     }
     machine_.reset();
   }
-  Store& session(const TEEC_UUID& uuid = kStorageUuid) {
-    sessions_.push_back(std::make_unique<RawSession>(machine_->kernel(), uuid));
+  Store& session(const TEEC_UUID& uuid = kStorageUuid, ree::Kernel* kernel = nullptr) {
+    sessions_.push_back(
+        std::make_unique<RawSession>(kernel != nullptr ? *kernel : machine_->kernel(), uuid));
     EXPECT_EQ(sessions_.back()->result(), TEEC_SUCCESS);
     stores_.push_back(std::make_unique<Store>(*sessions_.back()));
     return *stores_.back();
@@ -1080,6 +1081,33 @@ TEST_F(StorageMachineTest, LeftoversAreCollectedOnceABoot) {
   EXPECT_FALSE(fs::exists(d / "dirf.db.tmp"));
   EXPECT_TRUE(fs::exists(d / "notes.txt"));
   EXPECT_EQ(object_files(dir_, kStorageUuid), live);
+}
+
+// With virtualization every guest has its own tee-supplicant and file system: the same TA in
+// two guests has two storages, with their own device keys, rollback floors and open objects.
+TEST_F(StorageMachineTest, GuestsHaveStoragesOfTheirOwn) {
+  boot(2);
+  ASSERT_NE(machine_->guest_kernel(1), nullptr);
+  Store& g1 = session(kStorageUuid, machine_->guest_kernel(1));
+  Store& g2 = session(kStorageUuid, machine_->guest_kernel(2));
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(g1.put("same id", text("guest one")), TEEC_SUCCESS);
+  ASSERT_EQ(g2.put("same id", text("guest two")), TEEC_SUCCESS);
+  Bytes got;
+  ASSERT_EQ(g1.read_object("same id", &got), TEEC_SUCCESS);
+  EXPECT_EQ(got, text("guest one"));
+  ASSERT_EQ(g2.read_object("same id", &got), TEEC_SUCCESS);
+  EXPECT_EQ(got, text("guest two"));
+  // An exclusive handle in one guest does not lock the other guest's object.
+  uint32_t s1 = 0, s2 = 0;
+  ASSERT_EQ(g1.open("same id", kRead | kWriteMeta, &s1), TEEC_SUCCESS);
+  ASSERT_EQ(g2.open("same id", kRead | kWriteMeta, &s2), TEEC_SUCCESS);
+  for (int g = 1; g <= 2; ++g) {
+    const std::string root = dir_ + "/guest-" + std::to_string(g);
+    EXPECT_TRUE(fs::exists(fs::path(root) / "devkey.bin"));
+    EXPECT_EQ(object_files(root, kStorageUuid).size(), 1u);
+  }
+  EXPECT_NE(read_file(fs::path(dir_) / "guest-1/devkey.bin"),
+            read_file(fs::path(dir_) / "guest-2/devkey.bin"));
 }
 
 TEST_F(StorageMachineTest, OtherTasCannotReadAnObject) {

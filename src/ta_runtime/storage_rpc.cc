@@ -17,7 +17,7 @@ using tee::RpcParam;
 
 // --- SecureMutex ---------------------------------------------------------------------------------
 
-void SecureMutex::lock(tee::SecureThread& t) {
+bool SecureMutex::lock(tee::SecureThread& t) {
   const uint32_t key = t.wait_key();
   for (;;) {
     {
@@ -27,8 +27,9 @@ void SecureMutex::lock(tee::SecureThread& t) {
       if (pos != waiters_.end()) waiters_.erase(pos);
       if (!held_) {
         held_ = true;
-        return;
+        return true;
       }
+      if (t.aborting()) return false;
       waiters_.push_back(key);
     }
     t.partition->os().rpc().wait(t, key, 0);
@@ -36,17 +37,14 @@ void SecureMutex::lock(tee::SecureThread& t) {
 }
 
 void SecureMutex::unlock(tee::SecureThread& t) {
-  uint32_t key = 0;
+  std::deque<uint32_t> keys;
   {
     base::MutexLock l(m_);
     TEEMU_ASSERT(held_);
     held_ = false;
-    if (!waiters_.empty()) {
-      key = waiters_.front();
-      waiters_.pop_front();
-    }
+    keys.swap(waiters_);
   }
-  if (key != 0) t.partition->os().rpc().wake(t, key);
+  for (uint32_t key : keys) t.partition->os().rpc().wake(t, key);
 }
 
 // --- ReeFsClient ---------------------------------------------------------------------------------

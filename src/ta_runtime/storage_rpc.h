@@ -28,11 +28,15 @@ class SecureThread;
 namespace teemu::ta_runtime::storage {
 
 // A mutex for secure threads, which may not hold a host mutex across an RPC: a waiter sleeps in
-// the normal world (RPC NOTIFICATION WAIT on its thread's wait key) and the owner wakes the first
-// waiter when it unlocks, as OP-TEE's mutexes do. Spurious wake-ups only cause a recheck.
+// the normal world (RPC NOTIFICATION WAIT on its thread's wait key) and the owner wakes the
+// waiters when it unlocks, as OP-TEE's mutexes do. Spurious wake-ups only cause a recheck.
 class SecureMutex {
  public:
-  void lock(tee::SecureThread& t) EXCLUDES(m_);
+  // True once the lock is held. False, without the lock, for a thread whose partition is being
+  // torn down (it can no longer sleep in the normal world): the caller must not go on.
+  [[nodiscard]] bool lock(tee::SecureThread& t) EXCLUDES(m_);
+  // Wakes every waiter: one registered by a thread that gave up would otherwise take the only
+  // wake-up with it.
   void unlock(tee::SecureThread& t) EXCLUDES(m_);
 
  private:

@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "ta_runtime/entry.h"
 #include "ta_runtime/storage_rpc.h"
+#include "tee/secure_os.h"
 #include "tee/thread.h"
 
 namespace teemu::ta_runtime::storage {
@@ -53,32 +54,59 @@ void describe(ManifestEntry& e, const ObjectContent& c) {
   e.data_size = c.data.size();
 }
 
+tee::SecureThread& this_thread() {
+  tee::SecureThread* t = tee::current_thread();
+  TEEMU_ASSERT(t != nullptr && t->partition != nullptr);
+  return *t;
+}
+
+uint16_t current_guest() { return this_thread().partition->guest_id(); }
+
 }  // namespace
 
-// One storage transaction: the storage lock and an FS client (whose RPC buffer goes back to the
-// normal world when the transaction ends). Runs on the calling secure thread.
-class Txn {
- public:
-  explicit Txn(StorageService& s) : s_(s), t_(*this_thread()), fs_(t_) { s_.lock_->lock(t_); }
-  ~Txn() { s_.lock_->unlock(t_); }
-  Txn(const Txn&) = delete;
-  Txn& operator=(const Txn&) = delete;
-  ReeFsClient& fs() { return fs_; }
-
- private:
-  static tee::SecureThread* this_thread() {
-    tee::SecureThread* t = tee::current_thread();
-    TEEMU_ASSERT(t != nullptr && t->partition != nullptr);
-    return t;
-  }
-  StorageService& s_;
-  tee::SecureThread& t_;
-  ReeFsClient fs_;
+// What storage keeps per guest. Its fields are guarded by `lock`.
+struct GuestStore {
+  SecureMutex lock;
+  SecretBytes device_key;                                      // once unsealed
+  std::vector<std::pair<Uuid16, uint64_t>> known_generation;  // per TA: the rollback floor
 };
 
-StorageService::StorageService(SecretBytes huk)
-    : huk_(std::move(huk)), lock_(std::make_unique<SecureMutex>()) {
+// One storage transaction of the calling thread's guest: its storage lock and an FS client
+// (whose RPC buffer goes back to the normal world when the transaction ends). A thread whose
+// partition is being torn down cannot wait for the lock: the transaction then fails
+// (locked() is false) and touches nothing.
+class Txn {
+ public:
+  explicit Txn(StorageService& s)
+      : t_(this_thread()), store_(s.guest_store(t_.partition->guest_id())), fs_(t_) {
+    locked_ = store_.lock.lock(t_);
+  }
+  ~Txn() {
+    if (locked_) store_.lock.unlock(t_);
+  }
+  Txn(const Txn&) = delete;
+  Txn& operator=(const Txn&) = delete;
+  bool locked() const { return locked_; }
+  ReeFsClient& fs() { return fs_; }
+  GuestStore& store() { return store_; }
+
+ private:
+  tee::SecureThread& t_;
+  GuestStore& store_;
+  ReeFsClient fs_;
+  bool locked_ = false;
+};
+
+StorageService::StorageService(SecretBytes huk) : huk_(std::move(huk)) {
   TEEMU_ASSERT(huk_.size() == kKeySize);
+}
+
+GuestStore& StorageService::guest_store(uint16_t guest) {
+  base::MutexLock l(guests_lock_);
+  for (auto& [id, store] : guests_)
+    if (id == guest) return *store;
+  guests_.emplace_back(guest, std::make_unique<GuestStore>());
+  return *guests_.back().second;
 }
 
 StorageService::~StorageService() {
@@ -89,11 +117,11 @@ StorageService::~StorageService() {
 
 // --- the table of open objects -------------------------------------------------------------------
 
-uint32_t StorageService::acquire(const Uuid16& ta, std::span<const uint8_t> id, uint32_t flags,
-                                 Usage usage, ObjectRef* out) {
+uint32_t StorageService::acquire(uint16_t guest, const Uuid16& ta, std::span<const uint8_t> id,
+                                 uint32_t flags, Usage usage, ObjectRef* out) {
   base::MutexLock l(reg_lock_);
   for (const ObjectRef& o : open_) {
-    if (o->ta_ != ta || !same_id(o->id_, id)) continue;
+    if (o->guest_ != guest || o->ta_ != ta || !same_id(o->id_, id)) continue;
     // An object being created is nobody else's yet; creating over an open object needs
     // OVERWRITE, and then the same sharing rules as an open.
     if (o->creating_ || usage == Usage::kRename ||
@@ -104,6 +132,7 @@ uint32_t StorageService::acquire(const Uuid16& ta, std::span<const uint8_t> id, 
     return abi::TEE_SUCCESS;
   }
   auto o = std::make_shared<OpenObject>();
+  o->guest_ = guest;
   o->ta_ = ta;
   o->id_.assign(id.begin(), id.end());
   o->flags_ = flags;
@@ -141,7 +170,10 @@ size_t StorageService::open_objects() const {
 // --- keys and files ------------------------------------------------------------------------------
 
 uint32_t StorageService::device_key(Txn& tx) {
-  if (!device_key_.empty()) return abi::TEE_SUCCESS;
+  // Every transaction starts here: one that could not take the lock does nothing.
+  if (!tx.locked()) return abi::TEE_ERROR_STORAGE_NOT_AVAILABLE;
+  SecretBytes& device_key = tx.store().device_key;
+  if (!device_key.empty()) return abi::TEE_SUCCESS;
   const FileHeader want{FileKind::kDeviceKey, {}, 0, 0};
   for (int attempt = 0; attempt < 2; ++attempt) {
     Bytes file;
@@ -154,7 +186,7 @@ uint32_t StorageService::device_key(Txn& tx) {
         TEEMU_LOG_ERROR("storage", "the device key does not unseal: all storage is unreadable");
         return abi::TEE_ERROR_CORRUPT_OBJECT;
       }
-      device_key_ = std::move(key);
+      device_key = std::move(key);
       return abi::TEE_SUCCESS;
     }
     if (r == abi::TEE_ERROR_EXCESS_DATA) return abi::TEE_ERROR_CORRUPT_OBJECT;
@@ -168,7 +200,7 @@ uint32_t StorageService::device_key(Txn& tx) {
     r = tx.fs().write_file(kDeviceKeyTmpName, sealed);
     if (r == abi::TEE_SUCCESS) r = tx.fs().rename(kDeviceKeyTmpName, kDeviceKeyName, false);
     if (r == abi::TEE_SUCCESS) {
-      device_key_ = std::move(key);
+      device_key = std::move(key);
       return abi::TEE_SUCCESS;
     }
     (void)tx.fs().remove(kDeviceKeyTmpName);
@@ -179,9 +211,10 @@ uint32_t StorageService::device_key(Txn& tx) {
 
 uint32_t StorageService::load_manifest(Txn& tx, const Uuid16& ta, std::span<const uint8_t> key,
                                        Manifest* m) {
-  auto known = std::find_if(known_generation_.begin(), known_generation_.end(),
+  auto& generations = tx.store().known_generation;
+  auto known = std::find_if(generations.begin(), generations.end(),
                             [&](const auto& p) { return p.first == ta; });
-  const uint64_t floor = known == known_generation_.end() ? 0 : known->second;
+  const uint64_t floor = known == generations.end() ? 0 : known->second;
   Bytes file;
   uint32_t r = tx.fs().read_file(manifest_name(ta), kMaxManifestFile, &file);
   if (r == abi::TEE_ERROR_ITEM_NOT_FOUND) {
@@ -209,9 +242,9 @@ uint32_t StorageService::load_manifest(Txn& tx, const Uuid16& ta, std::span<cons
                     ta_dir(ta), floor, got.generation);
     return abi::TEE_ERROR_CORRUPT_OBJECT;
   }
-  const bool first_load = known == known_generation_.end();
+  const bool first_load = known == generations.end();
   if (first_load)
-    known_generation_.emplace_back(ta, got.generation);
+    generations.emplace_back(ta, got.generation);
   else
     known->second = got.generation;
   *m = std::move(got);
@@ -235,23 +268,29 @@ void StorageService::collect_garbage(Txn& tx, const Uuid16& ta, const Manifest& 
 
 uint32_t StorageService::commit_manifest(Txn& tx, const Uuid16& ta, std::span<const uint8_t> key,
                                          Manifest& m) {
-  Manifest next = m;
-  ++next.generation;
-  Bytes sealed = seal(key, FileHeader{FileKind::kManifest, ta, 0, next.generation},
-                      encode_manifest(next));
-  if (sealed.empty()) return abi::TEE_ERROR_GENERIC;
+  // The generation is bumped in place (pointers into m.entries stay valid) and put back if the
+  // commit fails.
+  ++m.generation;
+  Bytes sealed = seal(key, FileHeader{FileKind::kManifest, ta, 0, m.generation},
+                      encode_manifest(m));
+  if (sealed.empty()) {
+    --m.generation;
+    return abi::TEE_ERROR_GENERIC;
+  }
   // The rename is the commit point: before it the old manifest (and every file it names) is
   // intact, after it the new one is.
   uint32_t r = tx.fs().write_file(manifest_tmp_name(ta), sealed);
   if (r == abi::TEE_SUCCESS) r = tx.fs().rename(manifest_tmp_name(ta), manifest_name(ta), true);
-  if (r != abi::TEE_SUCCESS) return storage_error(r) == abi::TEE_ERROR_ACCESS_CONFLICT
-                                        ? abi::TEE_ERROR_STORAGE_NOT_AVAILABLE
-                                        : storage_error(r);
-  m = std::move(next);
-  auto known = std::find_if(known_generation_.begin(), known_generation_.end(),
+  if (r != abi::TEE_SUCCESS) {
+    --m.generation;
+    // Even a conflict (impossible for a rename with overwrite) means the storage failed us.
+    return abi::TEE_ERROR_STORAGE_NOT_AVAILABLE;
+  }
+  auto& generations = tx.store().known_generation;
+  auto known = std::find_if(generations.begin(), generations.end(),
                             [&](const auto& p) { return p.first == ta; });
-  if (known == known_generation_.end())
-    known_generation_.emplace_back(ta, m.generation);
+  if (known == generations.end())
+    generations.emplace_back(ta, m.generation);
   else
     known->second = m.generation;
   return abi::TEE_SUCCESS;
@@ -294,7 +333,7 @@ uint32_t StorageService::read_object(Txn& tx, const Uuid16& ta, std::span<const 
 uint32_t StorageService::begin_update(Txn& tx, const OpenObject& o, SecretBytes* key, Manifest* m,
                                       ManifestEntry** e) {
   if (uint32_t r = device_key(tx); r != abi::TEE_SUCCESS) return r;
-  *key = derive_ta_key(device_key_, o.ta_);
+  *key = derive_ta_key(tx.store().device_key, o.ta_);
   if (uint32_t r = load_manifest(tx, o.ta_, *key, m); r != abi::TEE_SUCCESS) return r;
   *e = m->find(id_of(o));
   if (*e == nullptr || (*e)->file_no != o.file_no_ || (*e)->version != o.version_ || !o.loaded_)
@@ -304,6 +343,7 @@ uint32_t StorageService::begin_update(Txn& tx, const OpenObject& o, SecretBytes*
 
 uint32_t StorageService::commit_object(Txn& tx, OpenObject& o, std::span<const uint8_t> key,
                                        Manifest& m, ManifestEntry& e, ObjectContent c) {
+  const uint32_t file_no = e.file_no;
   const uint64_t old_version = e.version;
   const uint64_t version = old_version + 1;
   Hash hash{};
@@ -314,10 +354,10 @@ uint32_t StorageService::commit_object(Txn& tx, OpenObject& o, std::span<const u
   e.hash = hash;
   describe(e, c);
   if (uint32_t r = commit_manifest(tx, o.ta_, key, m); r != abi::TEE_SUCCESS) {
-    (void)tx.fs().remove(object_name(o.ta_, e.file_no, version));
+    (void)tx.fs().remove(object_name(o.ta_, file_no, version));
     return r;
   }
-  (void)tx.fs().remove(object_name(o.ta_, e.file_no, old_version));
+  (void)tx.fs().remove(object_name(o.ta_, file_no, old_version));
   o.version_ = version;
   o.data_size_.store(c.data.size(), std::memory_order_release);
   o.content_ = std::move(c);
@@ -329,7 +369,7 @@ uint32_t StorageService::commit_object(Txn& tx, OpenObject& o, std::span<const u
 uint32_t StorageService::open(const Uuid16& ta, std::span<const uint8_t> id, uint32_t flags,
                               ObjectRef* out, ObjectContent* meta) {
   ObjectRef o;
-  if (uint32_t r = acquire(ta, id, flags, Usage::kOpen, &o); r != abi::TEE_SUCCESS) return r;
+  if (uint32_t r = acquire(current_guest(), ta, id, flags, Usage::kOpen, &o); r != abi::TEE_SUCCESS) return r;
   uint32_t r;
   {
     Txn tx(*this);
@@ -337,7 +377,7 @@ uint32_t StorageService::open(const Uuid16& ta, std::span<const uint8_t> id, uin
     SecretBytes key;
     Manifest m;
     if (r == abi::TEE_SUCCESS) {
-      key = derive_ta_key(device_key_, ta);
+      key = derive_ta_key(tx.store().device_key, ta);
       r = load_manifest(tx, ta, key, &m);
     }
     ManifestEntry* e = r == abi::TEE_SUCCESS ? m.find(id) : nullptr;
@@ -378,7 +418,7 @@ uint32_t StorageService::create(const Uuid16& ta, std::span<const uint8_t> id, u
                                 ObjectContent content, ObjectRef* out) {
   if (content.data.size() > kMaxObjectData) return abi::TEE_ERROR_STORAGE_NO_SPACE;
   ObjectRef o;
-  if (uint32_t r = acquire(ta, id, flags, Usage::kCreate, &o); r != abi::TEE_SUCCESS) return r;
+  if (uint32_t r = acquire(current_guest(), ta, id, flags, Usage::kCreate, &o); r != abi::TEE_SUCCESS) return r;
   uint32_t r;
   {
     Txn tx(*this);
@@ -386,7 +426,7 @@ uint32_t StorageService::create(const Uuid16& ta, std::span<const uint8_t> id, u
     SecretBytes key;
     Manifest m;
     if (r == abi::TEE_SUCCESS) {
-      key = derive_ta_key(device_key_, ta);
+      key = derive_ta_key(tx.store().device_key, ta);
       r = load_manifest(tx, ta, key, &m);
     }
     ManifestEntry* existing = r == abi::TEE_SUCCESS ? m.find(id) : nullptr;
@@ -447,8 +487,9 @@ uint32_t StorageService::create(const Uuid16& ta, std::span<const uint8_t> id, u
 
 uint32_t StorageService::read(const ObjectRef& o, uint64_t pos, size_t n, SecretBytes* out) {
   Txn tx(*this);
-  const SecretBytes& d = o->content_.data;
   out->clear();
+  if (!tx.locked()) return abi::TEE_ERROR_STORAGE_NOT_AVAILABLE;
+  const SecretBytes& d = o->content_.data;
   if (pos >= d.size()) return abi::TEE_SUCCESS;
   const size_t count = static_cast<size_t>(std::min<uint64_t>(n, d.size() - pos));
   out->assign(d.begin() + static_cast<ptrdiff_t>(pos),
@@ -487,7 +528,7 @@ uint32_t StorageService::rename(const ObjectRef& o, std::span<const uint8_t> new
   // Reserve the new name first, as OP-TEE does: nothing can open or create it meanwhile, and an
   // object open under it (this one included) is a conflict.
   ObjectRef target;
-  if (uint32_t r = acquire(o->ta_, new_id, kAccessWriteMeta, Usage::kRename, &target);
+  if (uint32_t r = acquire(o->guest_, o->ta_, new_id, kAccessWriteMeta, Usage::kRename, &target);
       r != abi::TEE_SUCCESS)
     return r;
   uint32_t r;
@@ -532,11 +573,12 @@ uint32_t StorageService::remove(const ObjectRef& o) {
 
 uint32_t StorageService::list(const Uuid16& ta, std::vector<EnumEntry>* out) {
   out->clear();
+  const uint16_t guest = current_guest();
   Manifest m;
   {
     Txn tx(*this);
     if (uint32_t r = device_key(tx); r != abi::TEE_SUCCESS) return r;
-    if (uint32_t r = load_manifest(tx, ta, derive_ta_key(device_key_, ta), &m);
+    if (uint32_t r = load_manifest(tx, ta, derive_ta_key(tx.store().device_key, ta), &m);
         r != abi::TEE_SUCCESS)
       return r;
   }
@@ -550,7 +592,8 @@ uint32_t StorageService::list(const Uuid16& ta, std::vector<EnumEntry>* out) {
     x.usage = e.usage;
     x.data_size = e.data_size;
     for (const ObjectRef& o : open_)
-      if (o->ta_ == ta && same_id(o->id_, e.id) && !o->creating_) x.handle_flags = o->flags_;
+      if (o->guest_ == guest && o->ta_ == ta && same_id(o->id_, e.id) && !o->creating_)
+        x.handle_flags = o->flags_;
     out->push_back(std::move(x));
   }
   return abi::TEE_SUCCESS;

@@ -4,8 +4,10 @@
 //
 // The TA runtime owns one service per machine (the TA loader holds it; every instance it makes
 // points to it). All operations run on the secure thread of the calling TA entry point and reach
-// files only through tee-supplicant (storage_rpc.h); one storage lock serializes them, as
-// OP-TEE's REE FS mutex does. Results are GP codes; an operation that fails changes nothing a TA
+// files only through tee-supplicant (storage_rpc.h). With virtualization every guest (secure
+// partition) has its own tee-supplicant and file system, so everything here is per guest: the
+// device key, the rollback floor, the open objects and the storage lock that serializes a
+// guest's transactions, as OP-TEE's REE FS mutex does. Results are GP codes; an operation that fails changes nothing a TA
 // can observe (the previous version of every file stays until a manifest naming the new one is
 // committed). docs/storage.md has the formats, the keys and the threat model.
 //
@@ -25,8 +27,8 @@
 
 namespace teemu::ta_runtime::storage {
 
-class SecureMutex;
 class Txn;
+struct GuestStore;
 
 // TEE_DATA_FLAG_* and limits (tee_api_defines.h).
 inline constexpr uint32_t kAccessRead = 0x00000001;
@@ -47,19 +49,21 @@ inline constexpr uint64_t kMaxObjectData = 32ull << 20;
 // on it, in any instance of its TA. Handles keep it alive with a reference from acquire().
 class OpenObject {
  public:
+  uint16_t guest() const { return guest_; }
   const Uuid16& ta() const { return ta_; }
   // Size of the data stream (any thread; exact under the storage lock).
   uint64_t data_size() const { return data_size_.load(std::memory_order_acquire); }
 
  private:
   friend class StorageService;
+  uint16_t guest_ = 0;
   Uuid16 ta_{};
   // Registry state, guarded by the service's registry lock.
   Bytes id_;
   uint32_t flags_ = 0;  // the first opener's flags: what later openers must be compatible with
   uint32_t refs_ = 0;
   bool creating_ = false;
-  // Content, guarded by the storage lock.
+  // Content, guarded by the guest's storage lock.
   bool loaded_ = false;
   ObjectContent content_;
   uint32_t file_no_ = 0;
@@ -83,6 +87,7 @@ class StorageService {
   StorageService(const StorageService&) = delete;
   StorageService& operator=(const StorageService&) = delete;
 
+  // Every operation works in the storage of the calling thread's guest (partition).
   // TEE_OpenPersistentObject: a reference to object `id` of `ta`, opened with `flags`.
   // `meta` receives its description and attributes (not its data). ITEM_NOT_FOUND,
   // ACCESS_CONFLICT (sharing rules), CORRUPT_OBJECT (the object is then deleted, as OP-TEE
@@ -115,11 +120,14 @@ class StorageService {
 
  private:
   enum class Usage { kOpen, kCreate, kRename };
-  uint32_t acquire(const Uuid16& ta, std::span<const uint8_t> id, uint32_t flags, Usage usage,
-                   ObjectRef* out) EXCLUDES(reg_lock_);
+  uint32_t acquire(uint16_t guest, const Uuid16& ta, std::span<const uint8_t> id, uint32_t flags,
+                   Usage usage, ObjectRef* out) EXCLUDES(reg_lock_);
+  // The state of `guest`, made on first use and kept for the machine's life (a guest created
+  // again with the same id has the same storage directory, and its rollback floor stays).
+  GuestStore& guest_store(uint16_t guest) EXCLUDES(guests_lock_);
   Bytes id_of(const OpenObject& o) const EXCLUDES(reg_lock_);
 
-  // --- under the storage lock (a Txn holds it) ---
+  // --- under the guest's storage lock (a Txn holds it) ---
   uint32_t device_key(Txn& tx);
   uint32_t load_manifest(Txn& tx, const Uuid16& ta, std::span<const uint8_t> key, Manifest* m);
   // Removes what a crash or a tampering normal world left in a TA's directory: object files the
@@ -140,10 +148,8 @@ class StorageService {
 
   friend class Txn;
   SecretBytes huk_;
-  std::unique_ptr<SecureMutex> lock_;
-  // Under the storage lock.
-  SecretBytes device_key_;
-  std::vector<std::pair<Uuid16, uint64_t>> known_generation_;  // per TA, this boot
+  mutable base::Mutex guests_lock_;
+  std::vector<std::pair<uint16_t, std::unique_ptr<GuestStore>>> guests_ GUARDED_BY(guests_lock_);
 
   mutable base::Mutex reg_lock_;
   std::vector<ObjectRef> open_ GUARDED_BY(reg_lock_);

@@ -58,12 +58,9 @@ typedef struct __TEE_ObjectHandle *TEE_ObjectHandle;
 typedef struct __TEE_ObjectEnumHandle *TEE_ObjectEnumHandle;
 typedef struct __TEE_OperationHandle *TEE_OperationHandle;
 
-/* TEE_SeekObjectData's origin. */
-typedef enum {
-  TEE_DATA_SEEK_SET = 0,
-  TEE_DATA_SEEK_CUR = 1,
-  TEE_DATA_SEEK_END = 2
-} TEE_Whence;
+/* TEE_SeekObjectData's origin: TEE_DATA_SEEK_* (tee_api_defines.h). A plain 32-bit type as in
+ * OP-TEE, so that any value a TA passes is a valid one to check. */
+typedef uint32_t TEE_Whence;
 
 /* --- Objects and cryptographic operations (GP 1.3.1; layouts as OP-TEE's) ------------------- */
 
