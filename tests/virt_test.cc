@@ -2841,6 +2841,24 @@ TEST_F(DestroyTest, WithAnRpcAllocatedBufferLive) {
   by.finish();
 }
 
+// Inv 37: a thread waiting for a busy TA instance (another call of the same session sleeps in it)
+// unwinds too; neither runs TA code again.
+TEST_F(DestroyTest, WhileWaitingForABusyTaInstance) {
+  RawGuest& g = raw(1);
+  Bystander by(raw(2));
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  Msg w1 = wait_msg(g, s);
+  Call c1 = g.start(w1);
+  ASSERT_TRUE(g.step_until_wait(c1));
+  Msg w2 = wait_msg(g, s);
+  Call c2 = g.start(w2);
+  ASSERT_TRUE(g.step_until_wait(c2));  // enter(): the instance is busy
+  EXPECT_EQ(os().audit(1).busy_threads, 2u);
+  destroy_and_check(g);
+  by.finish();
+}
+
 // Inv 38, FM "check: no pages reused before VM_DESTROYED": when VM_DESTROYED reaches the secure
 // world, every page it was given for the guest's suspended call (the shadow argument, the
 // guest's pages behind a memref, even those the guest gave up meanwhile) is still allocated.
