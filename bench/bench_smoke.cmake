@@ -15,7 +15,7 @@ if(NOT rc EQUAL 0)
 endif()
 
 file(READ "${OUT}/bench.json" json)
-# The metrics of issue 5 (numbers; guest_invoke_vs_native is null until a hypervisor exists).
+# The metrics of issue 5 (numbers; guest_invoke_vs_native may be null when no guest figure can be had).
 set(metrics invoke_vs_pipe open_close_vs_invoke register_vs_memcpy register_ns_per_page
             zero_copy_vs_native temp_dynamic_overhead static_bounce_vs_dynamic scaling_2_threads
             metadata_bytes_per_page)
