@@ -19,6 +19,7 @@
 #include "abi/optee_smc.h"
 #include "bench.h"
 #include "demo_guests.h"
+#include "soak.h"
 #include "abi/tee_uapi.h"
 #include "hw/phys_mem.h"
 #include "platform/config.h"
@@ -328,6 +329,17 @@ int main(int argc, char** argv) {
   tool::BenchOptions bench_opts;
   tool::add_bench_options(bench, bench_opts);
 
+  auto* soak = app.add_subcommand("soak", "Randomized soak of the whole stack, then the audit");
+  tool::SoakOptions soak_opts;
+  soak->add_option("--seconds", soak_opts.seconds, "How long")->check(CLI::Range(0.5, 86400.0));
+  soak->add_option("--threads", soak_opts.threads, "Client threads (per guest)")
+      ->check(CLI::Range(1u, 64u));
+  soak->add_option("--guests", soak_opts.guests, "Run under a hypervisor with N guests")
+      ->check(CLI::Range(0u, 64u));
+  soak->add_option("--seed", soak_opts.seed, "Random seed");
+  bool soak_no_churn = false;
+  soak->add_flag("--no-churn", soak_no_churn, "With --guests: keep every guest alive");
+
   auto* phase = app.add_subcommand("demo-phase", "");
   phase->group("");  // internal
   std::string phase_name;
@@ -341,6 +353,10 @@ int main(int argc, char** argv) {
   if (*demo) return demo_guests != 0 ? tool::run_guest_demo(demo_guests, demo_seconds)
                                      : cmd_demo(demo_mib);
   if (*bench) return tool::run_bench(bench_opts);
+  if (*soak) {
+    soak_opts.churn_guest = !soak_no_churn;
+    return tool::run_soak(soak_opts);
+  }
   if (*phase) return cmd_demo_phase(phase_name, phase_size);
   return 2;
 }
