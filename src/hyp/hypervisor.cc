@@ -43,7 +43,8 @@ tl::expected<Guest*, std::string> Hypervisor::create_guest(uint16_t client_id,
   if (!g->mem_) return fail_with("cannot set up the guest's memory");
   if (auto r = mediator_.add_guest(client_id, *g->mem_, config.limits); !r)
     return fail_with("the secure world refused the guest (VM_CREATED)");
-  // From here on a failure must send VM_DESTROYED.
+  // From here on a failure must send VM_DESTROYED (inv 36; Xen's late creation failures do not,
+  // reference/virtualization.md A.4 and A.16 #3: the partition would keep its slot).
   g->conduit_ = std::make_unique<GuestConduit>(mediator_, client_id);
   // Descriptor ranges stay distinct for the first 32766 guests (within a 32-bit int).
   g->kernel_ = ree::Kernel::boot(*g->mem_, *g->conduit_, stats_,

@@ -6,8 +6,13 @@
 // RPCs from the secure world are translated the same way on their way to the guest and back.
 //
 // Where Xen's mediator has known weaknesses (reference/virtualization.md A.16) teemu does not
-// copy them: buffers are unpinned only by the operation that created them, a contiguous RPC
-// SHM_ALLOC reply is refused (never passed through), and VM_DESTROYED follows every VM_CREATED.
+// copy them: buffers are unpinned only by the operation that created them (#1), a call refused
+// half-way through its params unpins what it had translated (#5), an RPC SHM_ALLOC reply must be
+// one translated page list of at least the requested size (a contiguous one is refused, never
+// passed through: #2), and VM_DESTROYED follows every VM_CREATED (#3). Further, a refused
+// RPC_FUNC_ALLOC answer's FREE never drops a live RPC argument that has the same cookie, and a
+// destroyed guest's pins and shadows are released only after VM_DESTROYED (Xen unpins first,
+// but frees the pages later; here a page given up by the guest is freed by its last unpin).
 #pragma once
 
 #include <atomic>
