@@ -102,5 +102,24 @@ TEST(VirtSmoke, GuestsAreCreatedAndDestroyed) {
   inc_in(m.hyp->guest(1)->kernel(), 7);
 }
 
+// A descriptor a process kept from a destroyed guest must not name a file of the guest that took
+// its id: every kernel booted gets a descriptor range of its own.
+TEST(VirtSmoke, RecreatedGuestHasFreshDescriptors) {
+  VirtMachine m(1);
+  const int old_fd = m.hyp->guest(1)->kernel().sys_open("/dev/tee0");
+  ASSERT_GE(old_fd, 0);
+  m.hyp->guest(1)->kernel().sys_close(old_fd);
+  m.hyp->kill_guest(1);
+  m.hyp->reap_guest(1);
+  hyp::GuestConfig gc;
+  gc.ta_path = {TEEMU_TEST_TA_DIR};
+  ASSERT_TRUE(m.hyp->create_guest(1, gc));
+  ree::Kernel& k = m.hyp->guest(1)->kernel();
+  EXPECT_FALSE(k.owns_fd(old_fd));
+  tee_ioctl_version_data v{};
+  EXPECT_EQ(k.sys_ioctl(old_fd, TEE_IOC_VERSION, &v), -EBADF);
+  inc_in(k, 1);
+}
+
 }  // namespace
 }  // namespace teemu

@@ -46,9 +46,8 @@ tl::expected<Guest*, std::string> Hypervisor::create_guest(uint16_t client_id,
   // From here on a failure must send VM_DESTROYED (inv 36; Xen's late creation failures do not,
   // reference/virtualization.md A.4 and A.16 #3: the partition would keep its slot).
   g->conduit_ = std::make_unique<GuestConduit>(mediator_, client_id);
-  // Descriptor ranges stay distinct for the first 32766 guests (within a 32-bit int).
   g->kernel_ = ree::Kernel::boot(*g->mem_, *g->conduit_, stats_,
-                                 ree::kFdBase + (int{client_id} % 0x7FFF) * ree::kFdSpan);
+                                 ree::kFdBase + allocate_fd_slot() * ree::kFdSpan);
   if (!g->kernel_) {
     mediator_.stop_guest(client_id);
     mediator_.remove_guest(client_id);
@@ -97,6 +96,20 @@ void Hypervisor::reap_guest(uint16_t client_id) {
     guests_.erase(it);
   }
   g.reset();
+}
+
+int Hypervisor::allocate_fd_slot() {
+  // Each kernel ever booted gets the next free range, so a descriptor a process kept from a
+  // destroyed guest is EBADF, not a file of the guest that took its id (until the slots wrap).
+  base::MutexLock lock(lock_);
+  for (;;) {
+    const int slot = next_fd_slot_;
+    next_fd_slot_ = next_fd_slot_ % kFdSlots + 1;
+    bool used = false;
+    for (auto& [id, g] : guests_)
+      if (g->kernel_ && g->kernel_->owns_fd(ree::kFdBase + slot * ree::kFdSpan)) used = true;
+    if (!used) return slot;
+  }
 }
 
 Guest* Hypervisor::guest(uint16_t client_id) {

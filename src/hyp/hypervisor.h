@@ -79,11 +79,16 @@ class Hypervisor {
   OpteeMediator& mediator() { return mediator_; }
 
  private:
+  // Descriptor ranges of guest kernels: slots 1..kFdSlots above ree::kFdBase (a 32-bit int).
+  static constexpr int kFdSlots = 0x7FFE;
+  int allocate_fd_slot();
+
   hw::PhysMem& machine_;
   hw::MachineStats& stats_;
   OpteeMediator mediator_;
   base::Mutex lock_;
   std::map<uint16_t, std::unique_ptr<Guest>> guests_ GUARDED_BY(lock_);
+  int next_fd_slot_ GUARDED_BY(lock_) = 1;
 };
 
 }  // namespace teemu::hyp
