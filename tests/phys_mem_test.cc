@@ -100,6 +100,49 @@ TEST(PhysMem, AliasedFramesReachTheClientBytes) {
   std::free(buf);
 }
 
+// Returned frame numbers are reused (most recent first) before fresh ones, a returned frame is no
+// frame to any lookup, and a frame window that runs out is ENOMEM with nothing taken.
+TEST(PhysMem, ReturnedFrameNumbersAreReusedAndInvisible) {
+  PhysMemConfig c;
+  c.ns_dram_size = 1 << 20;
+  c.frame_table_pfns = kScatteredFirstPfn + 2048;  // a window of 2048 frame numbers
+  auto m = PhysMem::create(c);
+  ASSERT_NE(m, nullptr);
+  auto* buf = static_cast<uint8_t*>(std::aligned_alloc(4096, 2048 * 4096));
+  const auto host = reinterpret_cast<uintptr_t>(buf);
+  std::vector<Pfn> first(1500);
+  ASSERT_TRUE(m->alias_host_pages(host, first));
+  std::vector<Pfn> too_many(600);
+  EXPECT_FALSE(m->alias_host_pages(host, too_many));  // 548 left
+  m->unalias(std::span<const Pfn>(first).first(1000));
+  for (size_t i = 0; i < 1000; ++i) {
+    EXPECT_EQ(m->bank_of(first[i]), Bank::kNone);
+    EXPECT_EQ(m->host_of(first[i]), nullptr);
+    EXPECT_EQ(m->ns_range(pfn_to_pa(first[i]), 1), nullptr);
+  }
+  // 1000 returned + 548 fresh: exactly enough, and the returned ones come back first.
+  std::vector<Pfn> second(1548);
+  ASSERT_TRUE(m->alias_host_pages(host, second));
+  std::set<Pfn> returned(first.begin(), first.begin() + 1000);
+  for (size_t i = 0; i < 1000; ++i) EXPECT_TRUE(returned.count(second[i])) << i;
+  EXPECT_EQ(second[0], first[999]);
+  for (size_t i = 0; i < second.size(); ++i)
+    EXPECT_EQ(reinterpret_cast<uint8_t*>(m->host_of(second[i])), buf + i * 4096);
+  std::vector<Pfn> one(1);
+  EXPECT_FALSE(m->alias_host_pages(host, one));
+  // Kernel pages share the frame numbers: freeing one makes room for one.
+  m->unalias(std::span<const Pfn>(second).first(1));
+  auto page = m->alloc_ns_page();
+  ASSERT_TRUE(page);
+  EXPECT_EQ(*page, second[0]);
+  EXPECT_EQ(m->bank_of(*page), Bank::kNsDram);
+  m->free_ns_page(*page);
+  m->unalias(std::span<const Pfn>(second).subspan(1));
+  m->unalias(std::span<const Pfn>(first).subspan(1000));
+  EXPECT_EQ(m->frames_aliased(), 0);
+  std::free(buf);
+}
+
 TEST(PhysMem, NoCarveOut) {
   auto m = make(0);
   EXPECT_EQ(m->static_shm_size(), 0u);

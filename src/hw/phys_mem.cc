@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "base/assert.h"
@@ -13,6 +14,10 @@ namespace teemu::hw {
 namespace {
 
 constexpr uint64_t kBankMask = 0x7;
+// A returned frame number's table entry links the free list: (next << kFreeLinkShift) | kFreeTag.
+// The tag is no Bank, so lookups see no frame there; the list costs no memory of its own.
+constexpr uint64_t kFreeTag = 0x7;
+constexpr unsigned kFreeLinkShift = 3;
 constexpr uint32_t kScrambleMask = 511;
 
 void* map_anonymous(size_t bytes, bool noreserve) {
@@ -88,14 +93,10 @@ void PhysMem::set_entry(Pfn pfn, uintptr_t host, Bank bank) {
   table_[pfn].store(host | static_cast<uint64_t>(bank), std::memory_order_release);
 }
 
-void PhysMem::clear_entry(Pfn pfn) {
-  TEEMU_ASSERT(pfn < config_.frame_table_pfns);
-  table_[pfn].store(0, std::memory_order_release);
-}
-
 PhysMem::Frame PhysMem::frame(Pfn pfn) const {
   if (pfn >= config_.frame_table_pfns) return {};
   uint64_t e = table_[pfn].load(std::memory_order_acquire);
+  if ((e & kBankMask) == kFreeTag) return {};
   return {reinterpret_cast<std::byte*>(e & ~base::kPageMask), static_cast<Bank>(e & kBankMask)};
 }
 
@@ -127,15 +128,25 @@ std::byte* PhysMem::ns_range(PhysAddr pa, uint64_t len) const {
   return base_host + (pa.value & base::kPageMask);
 }
 
+void PhysMem::push_free_pfn_locked(Pfn pfn) {
+  TEEMU_ASSERT(pfn < config_.frame_table_pfns);
+  table_[pfn].store((uint64_t{free_head_} << kFreeLinkShift) | kFreeTag, std::memory_order_release);
+  free_head_ = pfn;
+  ++free_count_;
+}
+
 bool PhysMem::take_pfns_locked(std::span<Pfn> out) {
+  const uint64_t from_list = std::min<uint64_t>(out.size(), free_count_);
+  if (out.size() - from_list > window_size_ - fresh_index_) return false;
   size_t i = 0;
-  while (i < out.size() && !free_pfns_.empty()) {
-    out[i++] = free_pfns_.back();
-    free_pfns_.pop_back();
-  }
-  if (out.size() - i > window_size_ - fresh_index_) {
-    for (size_t j = 0; j < i; ++j) free_pfns_.push_back(out[j]);
-    return false;
+  for (; i < from_list; ++i) {
+    const Pfn pfn = free_head_;
+    const uint64_t e = table_[pfn].load(std::memory_order_relaxed);
+    TEEMU_ASSERT((e & kBankMask) == kFreeTag);
+    free_head_ = static_cast<Pfn>(e >> kFreeLinkShift);
+    --free_count_;
+    table_[pfn].store(0, std::memory_order_release);
+    out[i] = pfn;
   }
   // Within each block of 512 frames (one page of the frame table), multiplying by an odd
   // constant permutes the slots: neighbours are never adjacent, and a run of allocations touches
@@ -170,10 +181,9 @@ void PhysMem::free_ns_page(Pfn pfn) {
   uint64_t e = table_[pfn].load(std::memory_order_acquire);
   TEEMU_ASSERT(static_cast<Bank>(e & kBankMask) == Bank::kNsDram);
   auto* host = reinterpret_cast<std::byte*>(e & ~base::kPageMask);
-  clear_entry(pfn);
   base::MutexLock lock(lock_);
   free_ns_slots_.push_back(static_cast<uint32_t>((host - ns_dram_host_) / base::kPageSize));
-  free_pfns_.push_back(pfn);
+  push_free_pfn_locked(pfn);
   ns_pages_in_use_.sub(1);
 }
 
@@ -191,12 +201,9 @@ KResult<void> PhysMem::alias_host_pages(uintptr_t host_start, std::span<Pfn> out
 }
 
 void PhysMem::unalias(std::span<const Pfn> pfns) {
-  for (Pfn pfn : pfns) {
-    TEEMU_ASSERT(bank_of(pfn) == Bank::kPinned);
-    clear_entry(pfn);
-  }
+  for (Pfn pfn : pfns) TEEMU_ASSERT(bank_of(pfn) == Bank::kPinned);
   base::MutexLock lock(lock_);
-  free_pfns_.insert(free_pfns_.end(), pfns.begin(), pfns.end());
+  for (Pfn pfn : pfns) push_free_pfn_locked(pfn);
   frames_aliased_.sub(static_cast<int64_t>(pfns.size()));
 }
 

@@ -111,9 +111,11 @@ class PhysMem : public PhysSpace {
   explicit PhysMem(const PhysMemConfig& config);
   bool init();
   void set_entry(Pfn pfn, uintptr_t host, Bank bank);
-  void clear_entry(Pfn pfn);
-  // Takes n frame numbers from the scrambled window. Requires lock_.
+  // Takes out.size() frame numbers: returned ones first (LIFO), then fresh ones from the
+  // scrambled window. All or nothing.
   bool take_pfns_locked(std::span<Pfn> out) REQUIRES(lock_);
+  // Returns a frame number: its table entry becomes a link of the free list.
+  void push_free_pfn_locked(Pfn pfn) REQUIRES(lock_);
 
   PhysMemConfig config_;
   std::atomic<uint64_t>* table_ = nullptr;  // frame_table_pfns entries, mmap'd NORESERVE
@@ -126,7 +128,9 @@ class PhysMem : public PhysSpace {
   std::byte* ns_dram_host_ = nullptr;
 
   base::Mutex lock_;
-  std::vector<Pfn> free_pfns_ GUARDED_BY(lock_);        // returned frame numbers (LIFO)
+  // Returned frame numbers, linked through their own (otherwise empty) table entries.
+  Pfn free_head_ GUARDED_BY(lock_) = ~Pfn{0};
+  uint64_t free_count_ GUARDED_BY(lock_) = 0;
   uint32_t fresh_index_ GUARDED_BY(lock_) = 0;          // next never-used scrambled index
   uint32_t window_size_ = 0;                            // power of two
   std::vector<uint32_t> free_ns_slots_ GUARDED_BY(lock_);  // free host pages of ns_dram
