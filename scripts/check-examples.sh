@@ -8,11 +8,27 @@ shift
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# Trusted storage of the examples (secure_storage) stays in the scratch directory.
+export TEEMU_STORAGE_DIR="$work/storage"
 devkit="$prefix/lib/teemu/ta_dev_kit"
 
+# The documented output of each example: extended regular expressions, one per line, that must
+# all match.
 declare -A expect=(
   [hello_world]='TA incremented value to 43'
   [random]='TA generated UUID value = 0x[0-9a-f]{32}'
+  [secure_storage]='Content read-out correctly
+Read into a 10-byte buffer: TEEC_ERROR_SHORT_BUFFER, the object needs 7000 bytes
+Reading it again: TEEC_ERROR_ITEM_NOT_FOUND, the object is gone'
+  [aes]='Cipher text starts with [0-9a-f]{32}
+Clear text and decoded text match'
+  [ecdsa]='Public key X: [0-9a-f]{64}
+Signature \(r \|\| s\): [0-9a-f]{128}
+Signature verified by the TA
+rejected: signature invalid'
+  [hotp]='HOTP counter 0: 755224 \(RFC 4226: ok\)
+HOTP counter 9: 520489 \(RFC 4226: ok\)
+10 of 10 values match RFC 4226 appendix D'
 )
 examples=("$@")
 ((${#examples[@]})) || examples=("${!expect[@]}")
@@ -25,10 +41,14 @@ for ex in "${examples[@]}"; do
   fi
   bin=$(find "$work/$ex/host" -maxdepth 1 -type f -executable -name 'teemu_example_*' | head -n1)
   out=$("$prefix/bin/teemu" run --ta-dir "$work/$ex/ta" -- "$bin" 2>&1) || { echo "FAIL $ex: exit $?"; echo "$out"; failed=1; continue; }
-  if grep -Eq "${expect[$ex]}" <<<"$out"; then
+  missing=
+  while IFS= read -r pattern; do
+    grep -Eq -- "$pattern" <<<"$out" || missing+="  $pattern"$'\n'
+  done <<<"${expect[$ex]}"
+  if [[ -z $missing ]]; then
     echo "ok   $ex"
   else
-    echo "FAIL $ex: output does not match '${expect[$ex]}'"; echo "$out"; failed=1
+    echo "FAIL $ex: output does not match"; printf '%s' "$missing"; echo "$out"; failed=1
   fi
 done
 exit $failed

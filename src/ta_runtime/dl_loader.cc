@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/log.h"
@@ -50,52 +52,484 @@ abi::Uuid to_octets(const TeeUuid& u) {
   return o;
 }
 
-bool plausible_elf(const std::vector<uint8_t>& image) {
-  if (image.size() < sizeof(Elf64_Ehdr)) return false;
-  Elf64_Ehdr eh;
-  std::memcpy(&eh, image.data(), sizeof(eh));
-  if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0) return false;
-  if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_type != ET_DYN) return false;
+// --- the image checks made before dlopen ------------------------------------------------------
+//
+// glibc's dynamic loader trusts the object it maps: a table address, count or index out of range
+// is a wild read or write inside the secure OS's process, a segment placed outside the object's
+// reservation is mapped over other memory (MAP_FIXED), a RELRO range outside the object is made
+// read-only wherever it points, an assert in ld.so aborts the process. So every structure the
+// loader reads before it runs any TA code is checked here against the image itself, at the
+// addresses the loader will read it from (through the PT_LOAD mappings, not the file layout).
+// What remains out of reach is the TA's code and what it computes with: dlopen runs the image's
+// constructors (DT_INIT, DT_INIT_ARRAY), and a corrupt constructor or GOT entry it follows is TA
+// code misbehaving in-process, outside the entry-point fault guard (docs/robustness.md).
+
+constexpr uint64_t kPage = 4096;
+// Bounds on what a TA image may describe: they stop a few header bytes from making the loader
+// reserve gigabytes or walk tables for long.
+constexpr uint32_t kMaxPhdrs = 64;
+constexpr uint64_t kMaxImageSpan = 256ull << 20;
+constexpr uint64_t kMaxSymbols = 1u << 20;
+constexpr uint64_t kMaxVersionEntries = 256;
+constexpr uint64_t kMaxInitFunctions = 1024;
+
 #if defined(__x86_64__)
-  if (eh.e_machine != EM_X86_64) return false;
+constexpr uint16_t kMachine = EM_X86_64;
+constexpr uint32_t kRelNone = R_X86_64_NONE, kRelAbs64 = R_X86_64_64,
+                   kRelGlobDat = R_X86_64_GLOB_DAT, kRelJumpSlot = R_X86_64_JUMP_SLOT,
+                   kRelRelative = R_X86_64_RELATIVE;
 #elif defined(__aarch64__)
-  if (eh.e_machine != EM_AARCH64) return false;
+constexpr uint16_t kMachine = EM_AARCH64;
+constexpr uint32_t kRelNone = R_AARCH64_NONE, kRelAbs64 = R_AARCH64_ABS64,
+                   kRelGlobDat = R_AARCH64_GLOB_DAT, kRelJumpSlot = R_AARCH64_JUMP_SLOT,
+                   kRelRelative = R_AARCH64_RELATIVE;
 #endif
-  // Program headers must lie inside the image.
-  const uint64_t size = image.size();
-  if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0) return false;
-  if (eh.e_phoff > size || uint64_t{eh.e_phnum} * sizeof(Elf64_Phdr) > size - eh.e_phoff)
-    return false;
-  // So must every segment's file contents: the dynamic loader maps them from the file and
-  // touches their last page, which past the end of the file is a SIGBUS that takes the whole
-  // process (the secure OS) down. A truncated image from the normal world must be refused here.
-  std::vector<Elf64_Phdr> loads;
-  Elf64_Phdr dyn{};
-  bool has_dyn = false;
-  for (uint32_t i = 0; i < eh.e_phnum; ++i) {
-    Elf64_Phdr ph;
-    std::memcpy(&ph, image.data() + eh.e_phoff + uint64_t{i} * sizeof(ph), sizeof(ph));
-    if (ph.p_offset > size || ph.p_filesz > size - ph.p_offset) return false;
-    if (ph.p_type == PT_LOAD) {
-      if (ph.p_filesz > ph.p_memsz) return false;
-      loads.push_back(ph);
-    } else if (ph.p_type == PT_DYNAMIC) {
-      dyn = ph;
-      has_dyn = true;
-    }
+
+// DT_FLAGS_1 bits an image may not carry: it would stay loaded for ever (NODELETE), publish its
+// symbols to every later TA (GLOBAL), run its constructors before its dependencies' (INITFIRST),
+// interpose on the secure OS's own symbols (INTERPOSE), pull in filtees (LOADFLTR), or be an
+// executable (PIE).
+constexpr uint64_t kRefusedFlags1 = DF_1_NODELETE | DF_1_GLOBAL | DF_1_INITFIRST | DF_1_INTERPOSE |
+                                    DF_1_LOADFLTR | 0x08000000 /* DF_1_PIE */;
+
+class ImageChecker {
+ public:
+  explicit ImageChecker(const std::vector<uint8_t>& image) : b_(image) {}
+
+  // Null if the image may be handed to dlopen, else what is wrong with it.
+  const char* problem() {
+    if (const char* p = headers()) return p;
+    if (const char* p = dynamic()) return p;
+    if (const char* p = hash_tables()) return p;
+    if (const char* p = versions()) return p;
+    if (const char* p = relocations()) return p;
+    if (const char* p = symbols()) return p;
+    return nullptr;
   }
-  if (loads.empty()) return false;
-  // The loader reads the dynamic section at its load address: it must be file-backed loaded data.
-  if (has_dyn &&
-      std::none_of(loads.begin(), loads.end(), [&](const Elf64_Phdr& l) {
-        return dyn.p_vaddr >= l.p_vaddr && dyn.p_filesz <= l.p_filesz &&
-               dyn.p_vaddr - l.p_vaddr <= l.p_filesz - dyn.p_filesz;
-      }))
+
+ private:
+  struct Seg {
+    uint64_t vaddr, memsz, offset, filesz;
+    uint32_t flags;
+  };
+
+  template <class T>
+  bool read(uint64_t off, T* out) const {
+    if (off > b_.size() || sizeof(T) > b_.size() - off) return false;
+    std::memcpy(out, b_.data() + off, sizeof(T));
+    return true;
+  }
+  // The file offset of the bytes the loader will find at [vaddr, vaddr + len): they must lie in
+  // the file-backed part of one PT_LOAD (with `flags` among its permissions).
+  bool file_at(uint64_t vaddr, uint64_t len, uint64_t* off, uint32_t flags = 0) const {
+    for (const Seg& s : loads_) {
+      if ((s.flags & flags) != flags) continue;
+      if (vaddr < s.vaddr || vaddr - s.vaddr > s.filesz || len > s.filesz - (vaddr - s.vaddr))
+        continue;
+      *off = s.offset + (vaddr - s.vaddr);
+      return true;
+    }
     return false;
+  }
+  // [vaddr, vaddr + len) is mapped memory of one PT_LOAD (its zero-filled tail included).
+  bool mapped(uint64_t vaddr, uint64_t len, uint32_t flags = 0) const {
+    for (const Seg& s : loads_) {
+      if ((s.flags & flags) != flags) continue;
+      if (vaddr >= s.vaddr && vaddr - s.vaddr <= s.memsz && len <= s.memsz - (vaddr - s.vaddr))
+        return true;
+    }
+    return false;
+  }
+  // A NUL-terminated string at `name` in the string table.
+  bool string_at(uint64_t name) const {
+    if (name >= strsz_) return false;
+    return std::memchr(b_.data() + strtab_ + name, 0, strsz_ - name) != nullptr;
+  }
+  const char* str(uint64_t name) const {
+    return reinterpret_cast<const char*>(b_.data() + strtab_ + name);
+  }
+  // Table `tag` of `count` entries of `entsize` bytes, read by the loader in memory: its file
+  // offset (0 = absent).
+  const char* table(int64_t tag, uint64_t count, uint64_t entsize, uint64_t* off,
+                    const char* what) {
+    *off = 0;
+    auto it = dyn_.find(tag);
+    if (it == dyn_.end()) return nullptr;
+    if (count > kMaxSymbols * 64 || entsize == 0) return what;
+    if (!file_at(it->second, count * entsize, off)) return what;
+    return nullptr;
+  }
+
+  const char* headers() {
+    Elf64_Ehdr eh{};
+    if (!read(0, &eh)) return "smaller than an ELF header";
+    if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0) return "not an ELF file";
+    if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
+        eh.e_ident[EI_VERSION] != EV_CURRENT || eh.e_version != EV_CURRENT)
+      return "not a 64-bit little-endian ELF of version 1";
+    if (eh.e_type != ET_DYN) return "not a shared object";
+    if (eh.e_machine != kMachine) return "built for another machine";
+    if (eh.e_ehsize != sizeof(Elf64_Ehdr)) return "ELF header size";
+    // Program headers must lie inside the image.
+    if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > kMaxPhdrs)
+      return "program header count or size";
+    const uint64_t size = b_.size();
+    if (eh.e_phoff > size || uint64_t{eh.e_phnum} * sizeof(Elf64_Phdr) > size - eh.e_phoff ||
+        eh.e_phoff % 8 != 0)
+      return "program headers outside the image";
+    phoff_ = eh.e_phoff;
+    phnum_ = eh.e_phnum;
+    std::vector<Elf64_Phdr> others;
+    bool stack_seen = false;
+    for (uint32_t i = 0; i < eh.e_phnum; ++i) {
+      Elf64_Phdr ph{};
+      read(eh.e_phoff + uint64_t{i} * sizeof(ph), &ph);
+      // Every segment's file contents lie in the file: the dynamic loader maps them and touches
+      // their last page, which past the end of the file is a SIGBUS that takes the whole process
+      // (the secure OS) down. A truncated image from the normal world is refused here.
+      if (ph.p_offset > size || ph.p_filesz > size - ph.p_offset) return "segment outside the file";
+      if (ph.p_memsz > kMaxImageSpan || ph.p_vaddr > kMaxImageSpan)
+        return "segment address or size too large";
+      switch (ph.p_type) {
+        case PT_LOAD: {
+          // As glibc requires, and in ascending address order with page ranges that do not
+          // overlap: the mappings then stay inside the reservation made for the first to the last.
+          if (ph.p_filesz > ph.p_memsz) return "PT_LOAD file size above its memory size";
+          if (ph.p_align < kPage || (ph.p_align & (ph.p_align - 1)) != 0 ||
+              (ph.p_vaddr - ph.p_offset) % ph.p_align != 0)
+            return "PT_LOAD alignment";
+          if (!loads_.empty()) {
+            const Seg& prev = loads_.back();
+            const uint64_t prev_end = (prev.vaddr + prev.memsz + kPage - 1) & ~(kPage - 1);
+            if ((ph.p_vaddr & ~(kPage - 1)) < prev_end) return "PT_LOAD out of order or overlapping";
+          }
+          loads_.push_back({ph.p_vaddr, ph.p_memsz, ph.p_offset, ph.p_filesz, ph.p_flags});
+          break;
+        }
+        case PT_DYNAMIC:
+          if (dyn_seen_) return "two PT_DYNAMIC";
+          dyn_seen_ = true;
+          dyn_vaddr_ = ph.p_vaddr;
+          dyn_size_ = ph.p_filesz;
+          break;
+        case PT_INTERP: return "PT_INTERP (an executable, not a TA)";
+        case PT_TLS: return "PT_TLS (TAs have no thread-local storage)";
+        case PT_GNU_STACK:
+          // An executable stack request would make every thread stack of the process executable.
+          if (ph.p_flags & PF_X) return "executable stack";
+          stack_seen = true;
+          break;
+        default: others.push_back(ph); break;
+      }
+    }
+    if (!stack_seen) return "no PT_GNU_STACK (the loader would assume an executable stack)";
+    if (loads_.empty()) return "no PT_LOAD";
+    if (loads_.back().vaddr + loads_.back().memsz - (loads_.front().vaddr & ~(kPage - 1)) >
+        kMaxImageSpan)
+      return "image span too large";
+    // Segments the loader reads or protects in memory lie inside a mapping.
+    for (const Elf64_Phdr& ph : others) {
+      uint64_t off = 0;
+      switch (ph.p_type) {
+        case PT_GNU_RELRO:
+          // mprotect'ed read-only after relocation, wherever it points.
+          if (!mapped(ph.p_vaddr, ph.p_memsz)) return "PT_GNU_RELRO outside the image";
+          break;
+        case PT_NOTE:
+        case PT_GNU_PROPERTY:
+        case PT_GNU_EH_FRAME:
+        case PT_PHDR:
+          if (!file_at(ph.p_vaddr, ph.p_memsz, &off)) return "segment not in loaded file contents";
+          break;
+        default: break;
+      }
+    }
+    if (!dyn_seen_) return "no PT_DYNAMIC";
+    // The loader reads the dynamic section at its load address: it must be file-backed data.
+    if (dyn_size_ < sizeof(Elf64_Dyn) || dyn_size_ % sizeof(Elf64_Dyn) != 0 ||
+        !file_at(dyn_vaddr_, dyn_size_, &dyn_off_))
+      return "PT_DYNAMIC not in loaded file contents";
+    return nullptr;
+  }
+
+  const char* dynamic() {
+    // Read as glibc does: up to DT_NULL, the last entry of a tag wins.
+    bool terminated = false;
+    for (uint64_t i = 0; i < dyn_size_ / sizeof(Elf64_Dyn); ++i) {
+      Elf64_Dyn d{};
+      read(dyn_off_ + i * sizeof(d), &d);
+      if (d.d_tag == DT_NULL) {
+        terminated = true;
+        break;
+      }
+      switch (d.d_tag) {
+        case DT_NEEDED: needed_.push_back(d.d_un.d_val); break;
+        case DT_RPATH:
+        case DT_RUNPATH:
+        case DT_SONAME: names_.push_back(d.d_un.d_val); break;
+        // What a TA has no use for and the loader would act on: text relocations, TLS, REL and
+        // RELR relocation formats, filtees and auditors, pre-init arrays.
+        case DT_TEXTREL: return "DT_TEXTREL";
+        case DT_REL:
+        case DT_RELSZ:
+        case DT_RELENT: return "DT_REL relocations";
+        case DT_RELR:
+        case DT_RELRSZ:
+        case DT_RELRENT: return "DT_RELR relocations";
+        case DT_PREINIT_ARRAY:
+        case DT_PREINIT_ARRAYSZ: return "DT_PREINIT_ARRAY";
+        case DT_AUXILIARY:
+        case DT_FILTER:
+        case DT_AUDIT:
+        case DT_DEPAUDIT: return "filtee or auditor";
+        case DT_TLSDESC_PLT:
+        case DT_TLSDESC_GOT: return "TLS descriptors";
+        default: dyn_[d.d_tag] = d.d_un.d_val; break;
+      }
+    }
+    if (!terminated) return "dynamic section without DT_NULL";
+    auto get = [&](int64_t tag, uint64_t dflt) {
+      auto it = dyn_.find(tag);
+      return it == dyn_.end() ? dflt : it->second;
+    };
+    if (get(DT_FLAGS, 0) & (DF_TEXTREL | DF_STATIC_TLS)) return "DT_FLAGS";
+    if (get(DT_FLAGS_1, 0) & kRefusedFlags1) return "DT_FLAGS_1";
+    if (!dyn_.count(DT_STRTAB) || !dyn_.count(DT_STRSZ) || !dyn_.count(DT_SYMTAB))
+      return "no string or symbol table";
+    if (get(DT_SYMENT, sizeof(Elf64_Sym)) != sizeof(Elf64_Sym)) return "DT_SYMENT";
+    strsz_ = dyn_[DT_STRSZ];
+    if (strsz_ == 0 || strsz_ > kMaxImageSpan || !file_at(dyn_[DT_STRTAB], strsz_, &strtab_))
+      return "string table outside the loaded image";
+    for (uint64_t n : needed_) {
+      if (!string_at(n)) return "DT_NEEDED name";
+      // A TA links only against what the secure OS itself has loaded: naming anything else
+      // would make the secure OS load (and run the constructors of) another host library.
+      if (std::strchr(str(n), '/') != nullptr) return "DT_NEEDED with a path";
+      void* h = dlopen(str(n), RTLD_LAZY | RTLD_NOLOAD);
+      if (h == nullptr) return "DT_NEEDED names a library the secure OS has not loaded";
+      dlclose(h);
+    }
+    for (uint64_t n : names_)
+      if (!string_at(n)) return "DT_SONAME/RPATH/RUNPATH name";
+    // Constructors and destructors: code in an executable segment, arrays in loaded data.
+    for (int64_t tag : {DT_INIT, DT_FINI})
+      if (dyn_.count(tag) && !mapped(dyn_[tag], 1, PF_X)) return "DT_INIT/DT_FINI outside code";
+    for (auto [arr, sz] : {std::pair{DT_INIT_ARRAY, DT_INIT_ARRAYSZ},
+                           std::pair{DT_FINI_ARRAY, DT_FINI_ARRAYSZ}}) {
+      if (!dyn_.count(arr) && !dyn_.count(sz)) continue;
+      const uint64_t bytes = get(sz, 0);
+      if (!dyn_.count(arr) || bytes % 8 != 0 || bytes / 8 > kMaxInitFunctions ||
+          !mapped(dyn_[arr], bytes))
+        return "DT_INIT_ARRAY/DT_FINI_ARRAY";
+    }
+    if (dyn_.count(DT_PLTGOT) && !mapped(dyn_[DT_PLTGOT], 3 * 8, PF_W)) return "DT_PLTGOT";
+    return nullptr;
+  }
+
+  // The symbol count, from the hash tables glibc looks symbols up with: every chain they lead
+  // to must end inside the table, and every symbol they name must exist.
+  const char* hash_tables() {
+    uint64_t off = 0;
+    if (!dyn_.count(DT_GNU_HASH) && !dyn_.count(DT_HASH)) return "no hash table";
+    if (dyn_.count(DT_HASH)) {
+      uint32_t hdr[2] = {};
+      if (!file_at(dyn_[DT_HASH], sizeof(hdr), &off) || !read(off, &hdr)) return "DT_HASH";
+      const uint64_t nbucket = hdr[0], nchain = hdr[1];
+      // glibc divides by nbucket and indexes the chains with what the buckets hold.
+      if (nbucket == 0 || nchain > kMaxSymbols ||
+          !file_at(dyn_[DT_HASH], (2 + nbucket + nchain) * 4, &off))
+        return "DT_HASH size";
+      for (uint64_t i = 0; i < nbucket + nchain; ++i) {
+        uint32_t v = 0;
+        read(off + 8 + i * 4, &v);
+        if (v >= nchain) return "DT_HASH index";
+      }
+      nsyms_ = std::max<uint64_t>(nsyms_, nchain);
+    }
+    if (dyn_.count(DT_GNU_HASH)) {
+      uint32_t hdr[4] = {};
+      if (!file_at(dyn_[DT_GNU_HASH], sizeof(hdr), &off) || !read(off, &hdr)) return "DT_GNU_HASH";
+      const uint64_t nbuckets = hdr[0], symoffset = hdr[1], bloom = hdr[2];
+      // The bloom filter is indexed with (size - 1) as a mask, the buckets modulo their count.
+      if (nbuckets == 0 || nbuckets > kMaxSymbols || bloom == 0 || (bloom & (bloom - 1)) != 0 ||
+          bloom > kMaxSymbols || symoffset > kMaxSymbols)
+        return "DT_GNU_HASH header";
+      const uint64_t buckets_at = dyn_[DT_GNU_HASH] + 16 + bloom * 8;
+      if (!file_at(buckets_at, nbuckets * 4, &off)) return "DT_GNU_HASH buckets";
+      const uint64_t chains_at = buckets_at + nbuckets * 4;
+      uint64_t max_sym = symoffset;  // one past the last symbol reachable
+      for (uint64_t i = 0; i < nbuckets; ++i) {
+        uint32_t start = 0;
+        read(off + i * 4, &start);
+        if (start == 0) continue;
+        if (start < symoffset) return "DT_GNU_HASH bucket";
+        // Each chain runs until an entry with the low bit set.
+        for (uint64_t s = start;; ++s) {
+          if (s - symoffset > kMaxSymbols) return "DT_GNU_HASH chain";
+          uint64_t coff = 0;
+          uint32_t h = 0;
+          if (!file_at(chains_at + (s - symoffset) * 4, 4, &coff) || !read(coff, &h))
+            return "DT_GNU_HASH chain outside the image";
+          max_sym = std::max(max_sym, s + 1);
+          if (h & 1) break;
+        }
+      }
+      nsyms_ = std::max(nsyms_, max_sym);
+    }
+    if (nsyms_ == 0 || nsyms_ > kMaxSymbols) return "symbol count";
+    if (!file_at(dyn_[DT_SYMTAB], nsyms_ * sizeof(Elf64_Sym), &symtab_))
+      return "symbol table outside the loaded image";
+    for (uint64_t i = 0; i < nsyms_; ++i) {
+      Elf64_Sym s{};
+      read(symtab_ + i * sizeof(s), &s);
+      if (i != 0 && !string_at(s.st_name)) return "symbol name";
+      // Resolving an IFUNC runs TA code at load time; a unique symbol pins the image.
+      if (ELF64_ST_TYPE(s.st_info) == STT_GNU_IFUNC && s.st_shndx != SHN_UNDEF) return "IFUNC symbol";
+      if (ELF64_ST_BIND(s.st_info) == STB_GNU_UNIQUE) return "unique symbol";
+      if (ELF64_ST_TYPE(s.st_info) == STT_TLS) return "TLS symbol";
+    }
+    return nullptr;
+  }
+
+  // Symbol versions: glibc indexes its version array with every DT_VERSYM entry, and asserts
+  // that each DT_VERNEED file is one of the image's DT_NEEDED.
+  const char* versions() {
+    uint64_t off = 0;
+    uint64_t max_index = 1;  // 0 (local) and 1 (global) always exist
+    if (dyn_.count(DT_VERNEED)) {
+      const uint64_t num = dyn_.count(DT_VERNEEDNUM) ? dyn_[DT_VERNEEDNUM] : 0;
+      if (num == 0 || num > kMaxVersionEntries) return "DT_VERNEEDNUM";
+      uint64_t at = dyn_[DT_VERNEED];
+      for (uint64_t i = 0;; ++i) {
+        Elf64_Verneed vn{};
+        if (i >= kMaxVersionEntries || !file_at(at, sizeof(vn), &off) || !read(off, &vn))
+          return "DT_VERNEED entry";
+        if (vn.vn_version != VER_NEED_CURRENT || !string_at(vn.vn_file)) return "DT_VERNEED entry";
+        if (std::none_of(needed_.begin(), needed_.end(),
+                         [&](uint64_t n) { return std::strcmp(str(n), str(vn.vn_file)) == 0; }))
+          return "DT_VERNEED file not in DT_NEEDED";
+        uint64_t aux = at + vn.vn_aux;
+        for (uint64_t j = 0; j < vn.vn_cnt; ++j) {
+          Elf64_Vernaux va{};
+          if (j >= kMaxVersionEntries || !file_at(aux, sizeof(va), &off) || !read(off, &va))
+            return "DT_VERNEED aux entry";
+          if (!string_at(va.vna_name)) return "DT_VERNEED version name";
+          max_index = std::max<uint64_t>(max_index, va.vna_other & 0x7fff);
+          if (va.vna_next == 0) break;
+          aux += va.vna_next;
+        }
+        if (vn.vn_next == 0) break;
+        at += vn.vn_next;
+      }
+    }
+    if (dyn_.count(DT_VERDEF)) {
+      const uint64_t num = dyn_.count(DT_VERDEFNUM) ? dyn_[DT_VERDEFNUM] : 0;
+      if (num == 0 || num > kMaxVersionEntries) return "DT_VERDEFNUM";
+      uint64_t at = dyn_[DT_VERDEF];
+      for (uint64_t i = 0;; ++i) {
+        Elf64_Verdef vd{};
+        if (i >= kMaxVersionEntries || !file_at(at, sizeof(vd), &off) || !read(off, &vd))
+          return "DT_VERDEF entry";
+        if (vd.vd_version != VER_DEF_CURRENT) return "DT_VERDEF entry";
+        max_index = std::max<uint64_t>(max_index, vd.vd_ndx & 0x7fff);
+        Elf64_Verdaux va{};
+        if (vd.vd_cnt == 0 || !file_at(at + vd.vd_aux, sizeof(va), &off) || !read(off, &va) ||
+            !string_at(va.vda_name))
+          return "DT_VERDEF name";
+        if (vd.vd_next == 0) break;
+        at += vd.vd_next;
+      }
+    }
+    if (dyn_.count(DT_VERSYM)) {
+      if (!dyn_.count(DT_VERNEED) && !dyn_.count(DT_VERDEF)) return "DT_VERSYM without versions";
+      if (!file_at(dyn_[DT_VERSYM], nsyms_ * 2, &off)) return "DT_VERSYM outside the image";
+      for (uint64_t i = 0; i < nsyms_; ++i) {
+        uint16_t v = 0;
+        read(off + i * 2, &v);
+        if ((v & 0x7fff) > max_index) return "DT_VERSYM index";
+      }
+    }
+    return nullptr;
+  }
+
+  // Relocations write where they say: only into writable loaded memory, only of the kinds a TA
+  // needs (no COPY, IRELATIVE, TLS or text relocations), naming only symbols that exist.
+  const char* relocations() {
+    const uint64_t relaent = dyn_.count(DT_RELAENT) ? dyn_[DT_RELAENT] : sizeof(Elf64_Rela);
+    if (relaent != sizeof(Elf64_Rela)) return "DT_RELAENT";
+    if (dyn_.count(DT_JMPREL) && (!dyn_.count(DT_PLTREL) || dyn_[DT_PLTREL] != DT_RELA))
+      return "DT_PLTREL";
+    for (auto [tag, sz] : {std::pair{DT_RELA, DT_RELASZ}, std::pair{DT_JMPREL, DT_PLTRELSZ}}) {
+      if (!dyn_.count(tag) && !dyn_.count(sz)) continue;
+      const uint64_t bytes = dyn_.count(sz) ? dyn_[sz] : 0;
+      if (!dyn_.count(tag) || bytes % sizeof(Elf64_Rela) != 0) return "relocation table size";
+      uint64_t off = 0;
+      if (const char* p = table(tag, bytes / sizeof(Elf64_Rela), sizeof(Elf64_Rela), &off,
+                                "relocation table outside the image"))
+        return p;
+      for (uint64_t i = 0; i < bytes / sizeof(Elf64_Rela); ++i) {
+        Elf64_Rela r{};
+        read(off + i * sizeof(r), &r);
+        const uint32_t type = ELF64_R_TYPE(r.r_info);
+        const uint64_t sym = ELF64_R_SYM(r.r_info);
+        // Whatever the type (glibc applies the first DT_RELACOUNT entries as relative ones
+        // without looking, and reads the version of every entry's symbol).
+        if (r.r_offset % 8 != 0 || !mapped(r.r_offset, 8, PF_W)) return "relocation target";
+        if (sym >= nsyms_) return "relocation symbol";
+        if (type == kRelNone) continue;
+        if (type != kRelAbs64 && type != kRelGlobDat && type != kRelJumpSlot && type != kRelRelative)
+          return "relocation type";
+        if ((type == kRelGlobDat || type == kRelJumpSlot) && sym == 0) return "relocation symbol";
+      }
+    }
+    return nullptr;
+  }
+
+  // What the runtime reads or calls by name: ta_head and ta_data_size in mapped memory, the entry
+  // points in code.
+  const char* symbols() {
+    bool head = false;
+    for (uint64_t i = 1; i < nsyms_; ++i) {
+      Elf64_Sym s{};
+      read(symtab_ + i * sizeof(s), &s);
+      if (s.st_shndx == SHN_UNDEF) continue;
+      const char* name = str(s.st_name);
+      if (std::strcmp(name, "ta_head") == 0) {
+        if (!mapped(s.st_value, 32)) return "ta_head outside the image";
+        head = true;
+      } else if (std::strcmp(name, "ta_data_size") == 0) {
+        if (!mapped(s.st_value, 4)) return "ta_data_size outside the image";
+      } else if (std::strncmp(name, "TA_", 3) == 0 || std::strncmp(name, "__GP11_TA_", 10) == 0) {
+        if (!mapped(s.st_value, 1, PF_X)) return "entry point outside code";
+      }
+    }
+    return head ? nullptr : "no ta_head";
+  }
+
+  const std::vector<uint8_t>& b_;
+  uint64_t phoff_ = 0;
+  uint32_t phnum_ = 0;
+  std::vector<Seg> loads_;
+  bool dyn_seen_ = false;
+  uint64_t dyn_vaddr_ = 0, dyn_size_ = 0, dyn_off_ = 0;
+  std::map<int64_t, uint64_t> dyn_;
+  std::vector<uint64_t> needed_, names_;
+  uint64_t strtab_ = 0, strsz_ = 0, symtab_ = 0, nsyms_ = 0;
+};
+
+bool plausible_elf(const std::vector<uint8_t>& image) {
+  if (const char* p = DlTaLoader::image_problem(image)) {
+    TEEMU_LOG_INFO("ta", "TA image refused before loading: {}", p);
+    return false;
+  }
   return true;
 }
 
 }  // namespace
+
+const char* DlTaLoader::image_problem(const std::vector<uint8_t>& image) {
+  return ImageChecker(image).problem();
+}
 
 DlTaLoader::DlTaLoader(std::unique_ptr<storage::StorageService> storage)
     : storage_(std::move(storage)) {}

@@ -27,6 +27,11 @@ class DlTaLoader : public tee::TaLoader {
                                                        const std::vector<uint8_t>& image) override;
   storage::StorageService* storage() const { return storage_.get(); }
 
+  // The checks an image passes before it is handed to the dynamic loader (instantiate makes
+  // them; tests and the fuzzer call them alone): null if the image may be loaded, else what is
+  // wrong with it.
+  static const char* image_problem(const std::vector<uint8_t>& image);
+
  private:
   std::unique_ptr<storage::StorageService> storage_;
 };

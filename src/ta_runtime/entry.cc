@@ -13,6 +13,7 @@
 #include "base/fault.h"
 #include <iterator>
 #include "base/log.h"
+#include "ta_runtime/ta_time.h"
 #include "tee/thread.h"
 
 namespace teemu::ta_runtime {
@@ -56,6 +57,7 @@ struct Escape {
   void* jmp[5];
   void* prev;
   DlTaInstance* instance;
+  const tee::TaParams* params;  // the entry point's memrefs, null if it has none
   int fault_signal;  // set when a hardware fault, not TEE_Panic, ended the TA
   void* fault_addr;
 };
@@ -85,13 +87,15 @@ using Body = uint32_t (*)(void* ctx);
 
 // Runs body(ctx) so that TEE_Panic inside it returns here with panicked = true. The TA's frames
 // are C frames; nothing between this frame and the TA needs unwinding.
-__attribute__((noinline)) tee::TaOutcome run_guarded(DlTaInstance* inst, Body body, void* ctx) {
+__attribute__((noinline)) tee::TaOutcome run_guarded(DlTaInstance* inst, Body body, void* ctx,
+                                                    const tee::TaParams* params) {
   tee::SecureThread* t = tee::current_thread();
   TEEMU_ASSERT(t != nullptr);
   install_fault_handlers();
   base::ensure_alt_stack();
   Escape esc;
   esc.instance = inst;
+  esc.params = params;
   esc.fault_signal = 0;
   esc.fault_addr = nullptr;
   esc.prev = t->ta_escape;
@@ -204,13 +208,27 @@ DlTaInstance* current_instance() {
   return static_cast<Escape*>(t->ta_escape)->instance;
 }
 
-tee::TaOutcome DlTaInstance::run(uint32_t (*body)(void*), void* ctx) {
-  return run_guarded(this, body, ctx);
+const tee::TaParams* current_call_params() {
+  tee::SecureThread* t = tee::current_thread();
+  if (t == nullptr || t->ta_escape == nullptr) return nullptr;
+  return static_cast<Escape*>(t->ta_escape)->params;
+}
+
+const void* current_entry_frame() {
+  tee::SecureThread* t = tee::current_thread();
+  return t == nullptr ? nullptr : t->ta_escape;
+}
+
+tee::TaOutcome DlTaInstance::run(uint32_t (*body)(void*), void* ctx,
+                                 const tee::TaParams* params) {
+  return run_guarded(this, body, ctx, params);
 }
 
 std::unique_ptr<DlTaInstance> DlTaInstance::create(void* handle, int image_fd,
                                                    const tee::TaProperties& props,
                                                    storage::StorageService* storage) {
+  // The UUID under which the runtime keeps every TA's persistent time is no TA's.
+  if (props.uuid == kTimeNamespace) return nullptr;
   std::unique_ptr<DlTaInstance> inst(new DlTaInstance());
   inst->props_ = props;
   inst->storage_ = storage;
@@ -228,6 +246,7 @@ std::unique_ptr<DlTaInstance> DlTaInstance::create(void* handle, int image_fd,
     return nullptr;
   inst->gp11_ = gp11_open;
   inst->handle_ = handle;
+  inst->image_ = image_segments(handle);
   inst->image_fd_ = image_fd;
   return inst;
 }
@@ -254,19 +273,19 @@ tee::TaOutcome DlTaInstance::destroy() {
 tee::TaOutcome DlTaInstance::open_session(tee::TaParams& params, void** session_ctx) {
   if (gp11_) {
     OpenCtx<TeeParamGp11> c{open_, &params, session_ctx};
-    return run(&OpenCtx<TeeParamGp11>::run, &c);
+    return run(&OpenCtx<TeeParamGp11>::run, &c, &params);
   }
   OpenCtx<TeeParam> c{open_, &params, session_ctx};
-  return run(&OpenCtx<TeeParam>::run, &c);
+  return run(&OpenCtx<TeeParam>::run, &c, &params);
 }
 
 tee::TaOutcome DlTaInstance::invoke(void* session_ctx, uint32_t cmd, tee::TaParams& params) {
   if (gp11_) {
     InvokeCtx<TeeParamGp11> c{invoke_, session_ctx, cmd, &params};
-    return run(&InvokeCtx<TeeParamGp11>::run, &c);
+    return run(&InvokeCtx<TeeParamGp11>::run, &c, &params);
   }
   InvokeCtx<TeeParam> c{invoke_, session_ctx, cmd, &params};
-  return run(&InvokeCtx<TeeParam>::run, &c);
+  return run(&InvokeCtx<TeeParam>::run, &c, &params);
 }
 
 tee::TaOutcome DlTaInstance::close_session(void* session_ctx) {

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "ta_runtime/instance_state.h"
+#include "ta_runtime/ta_memory.h"
 #include "tee/ta.h"
 
 namespace teemu::ta_runtime {
@@ -32,16 +34,23 @@ class DlTaInstance : public tee::TaInstance {
 
   InstanceState& state() { return *state_; }
   storage::StorageService* storage() const { return storage_; }
+  // The dlopen handle of this instance's image and its loaded segments.
+  void* dl_handle() const { return handle_; }
+  const std::vector<ImageSegment>& image() const { return image_; }
+  // TEE_SetInstanceData / TEE_GetInstanceData.
+  const void* instance_data = nullptr;
 
  private:
   DlTaInstance() = default;
   // Runs body(ctx) on the calling secure thread with this instance current; TEE_Panic inside
   // it returns here with panicked = true.
-  tee::TaOutcome run(uint32_t (*body)(void*), void* ctx);
+  // `params`, if given, are the memrefs the entry point receives (for TEE_CheckMemoryAccessRights).
+  tee::TaOutcome run(uint32_t (*body)(void*), void* ctx, const tee::TaParams* params = nullptr);
 
   std::unique_ptr<InstanceState> state_;
   storage::StorageService* storage_ = nullptr;
   void* handle_ = nullptr;
+  std::vector<ImageSegment> image_;
   int image_fd_ = -1;
   tee::TaProperties props_;
   bool gp11_ = false;
@@ -54,6 +63,11 @@ class DlTaInstance : public tee::TaInstance {
 
 // The instance whose entry point runs on the calling host thread; null outside of one.
 DlTaInstance* current_instance();
+
+// The running entry point's parameters (null for entry points without any) and the address its
+// caller's frame ends at: the TA's stack lies below it. Null outside of an entry point.
+const tee::TaParams* current_call_params();
+const void* current_entry_frame();
 
 // TEE_Panic: unwinds to the entry point's caller on the current secure thread. Never returns.
 [[noreturn]] void panic_current_ta(uint32_t code);

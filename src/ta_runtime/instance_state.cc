@@ -54,6 +54,19 @@ bool InstanceState::owns(const void* p) const {
   return header.magic == kMagic && header.owner == this;
 }
 
+bool InstanceState::find_allocation(const void* p, const void** start, size_t* size) const {
+  const auto addr = reinterpret_cast<uintptr_t>(p);
+  for (const Block* b = blocks_; b != nullptr; b = b->next) {
+    const auto begin = reinterpret_cast<uintptr_t>(b + 1);
+    if (addr >= begin && addr - begin < b->size) {
+      *start = b + 1;
+      *size = b->size;
+      return true;
+    }
+  }
+  return false;
+}
+
 bool InstanceState::free(void* p) {
   if (p == nullptr) return true;
   if (!owns(p)) return false;

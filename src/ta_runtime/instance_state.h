@@ -34,6 +34,8 @@ class InstanceState {
   bool free(void* p);
   size_t heap_used() const { return used_; }
   bool owns(const void* p) const;
+  // The live allocation holding address `p` (anywhere inside it): its start and size.
+  bool find_allocation(const void* p, const void** start, size_t* size) const;
 
   // --- handles: the handle is the object's address, valid only if registered here ---
   template <class T>

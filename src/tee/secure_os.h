@@ -117,6 +117,38 @@ class SecureOs : public hw::SmcHandler {
   // Sets the mask, returns the previous value (TEE_MaskCancellation/TEE_UnmaskCancellation).
   bool ta_set_cancel_mask(bool masked);
 
+  // ===== TA-to-TA sessions (ta_sessions.cc) ==================================================
+  // GP TEE_OpenTASession / TEE_InvokeTACommand / TEE_CloseTASession for the TA running on the
+  // calling secure thread. The TA runtime prepares `params` (memrefs the callee may use
+  // directly) and owns the returned session; the client identity the callee sees is
+  // TEE_LOGIN_TRUSTED_APP with the calling TA's UUID. Results carry GP origins: TEE for what the
+  // secure OS decided (no such TA, BUSY, TARGET_DEAD when the callee panicked: the caller lives
+  // on), TRUSTED_APP for the callee's own answer.
+  // A target instance that is busy on this thread's own chain of TA calls, or any busy target
+  // while a single-instance TA is on that chain, is TEE_ERROR_BUSY instead of a wait that could
+  // never end (OP-TEE's single-instance rule).
+  Error ta_open_session(const abi::Uuid& destination, TaParams& params,
+                        std::shared_ptr<Session>* session);
+  Error ta_invoke_command(Session& session, uint32_t command, TaParams& params);
+  // Runs the callee's TA_CloseSessionEntryPoint (unless it is dead) and drops the session from
+  // its instance. Called from a destructor when the calling instance goes: off a secure thread of
+  // the session's partition (its teardown) it only lets go of the session.
+  void ta_close_session(std::shared_ptr<Session> session);
+
+ private:
+  // Takes `c` for an entry point called by a TA on `t` (see the BUSY rule above).
+  uint32_t enter_from_ta(SecureThread& t, TaContext& c);
+  bool on_ta_chain(const SecureThread& t, const TaContext& c);
+  bool single_instance_on_ta_chain(const SecureThread& t);
+  // Runs `call` with the callee's session current on `t` and the caller's instance on the chain.
+  template <class F>
+  auto nested_ta_call(SecureThread& t, Session* callee, F&& call);
+  // The TA instances that called into the one running on each thread, outermost first.
+  base::Mutex ta_chain_lock_;
+  std::unordered_map<const SecureThread*, std::vector<TaContext*>> ta_chains_
+      GUARDED_BY(ta_chain_lock_);
+  // ===== end of TA-to-TA sessions ==============================================================
+
  private:
   friend class Partition;
   // The partition of a caller (a7): a reference is held for the duration of one SMC. Null for

@@ -75,6 +75,16 @@
 #define TEE_MEMORY_ACCESS_WRITE 0x00000002
 #define TEE_MEMORY_ACCESS_ANY_OWNER 0x00000004
 
+/* Pseudo handles of the property sets (TEE_GetPropertyAs*, TEE_StartPropertyEnumerator). */
+#define TEE_PROPSET_TEE_IMPLEMENTATION ((TEE_PropSetHandle)0xFFFFFFFD)
+#define TEE_PROPSET_CURRENT_CLIENT ((TEE_PropSetHandle)0xFFFFFFFE)
+#define TEE_PROPSET_CURRENT_TA ((TEE_PropSetHandle)0xFFFFFFFF)
+
+/* GP 1.3.1 TEE_CORE_API_VERSION as gpd.tee.internalCore.version reports it. */
+#define TEE_CORE_API_VERSION                                                   \
+  ((TEE_CORE_API_MAJOR_VERSION << 24) | (TEE_CORE_API_MINOR_VERSION << 16) | \
+   (TEE_CORE_API_MAINTENANCE_VERSION << 8))
+
 /* --- Trusted storage (GP TEE Internal Core API 1.3.1, 5.7-5.9) -------------------------------
  * OP-TEE's implementation-specific storage ids are in tee_api_defines_extensions.h. */
 #define TEE_STORAGE_PRIVATE 0x00000001

@@ -20,16 +20,74 @@ void TA_CloseSessionEntryPoint(void *sessionContext);
 TEE_Result TA_InvokeCommandEntryPoint(void *sessionContext, uint32_t commandID,
                                       uint32_t paramTypes, TEE_Param params[TEE_NUM_PARAMS]);
 
+/* --- Properties (GP 1.3.1, 4.4) ----------------------------------------------------------- */
+TEE_Result TEE_GetPropertyAsString(TEE_PropSetHandle propsetOrEnumerator, const char *name,
+                                   char *valueBuffer, size_t *valueBufferLen);
+TEE_Result __GP11_TEE_GetPropertyAsString(TEE_PropSetHandle propsetOrEnumerator,
+                                          const char *name, char *valueBuffer,
+                                          uint32_t *valueBufferLen);
+TEE_Result TEE_GetPropertyAsBool(TEE_PropSetHandle propsetOrEnumerator, const char *name,
+                                 bool *value);
+TEE_Result TEE_GetPropertyAsU32(TEE_PropSetHandle propsetOrEnumerator, const char *name,
+                                uint32_t *value);
+TEE_Result TEE_GetPropertyAsU64(TEE_PropSetHandle propsetOrEnumerator, const char *name,
+                                uint64_t *value);
+TEE_Result TEE_GetPropertyAsBinaryBlock(TEE_PropSetHandle propsetOrEnumerator, const char *name,
+                                        void *valueBuffer, size_t *valueBufferLen);
+TEE_Result __GP11_TEE_GetPropertyAsBinaryBlock(TEE_PropSetHandle propsetOrEnumerator,
+                                               const char *name, void *valueBuffer,
+                                               uint32_t *valueBufferLen);
+TEE_Result TEE_GetPropertyAsUUID(TEE_PropSetHandle propsetOrEnumerator, const char *name,
+                                 TEE_UUID *value);
+TEE_Result TEE_GetPropertyAsIdentity(TEE_PropSetHandle propsetOrEnumerator, const char *name,
+                                     TEE_Identity *value);
+TEE_Result TEE_AllocatePropertyEnumerator(TEE_PropSetHandle *enumerator);
+void TEE_FreePropertyEnumerator(TEE_PropSetHandle enumerator);
+void TEE_StartPropertyEnumerator(TEE_PropSetHandle enumerator, TEE_PropSetHandle propSet);
+void TEE_ResetPropertyEnumerator(TEE_PropSetHandle enumerator);
+TEE_Result TEE_GetPropertyName(TEE_PropSetHandle enumerator, void *nameBuffer,
+                               size_t *nameBufferLen);
+TEE_Result __GP11_TEE_GetPropertyName(TEE_PropSetHandle enumerator, void *nameBuffer,
+                                      uint32_t *nameBufferLen);
+TEE_Result TEE_GetNextProperty(TEE_PropSetHandle enumerator);
+
 /* Panic */
 void TEE_Panic(TEE_Result panicCode) __attribute__((noreturn));
 
+/* --- Sessions with other TAs (GP 1.3.1, 4.9) ------------------------------------------------ */
+TEE_Result TEE_OpenTASession(const TEE_UUID *destination, uint32_t cancellationRequestTimeout,
+                             uint32_t paramTypes, TEE_Param params[TEE_NUM_PARAMS],
+                             TEE_TASessionHandle *session, uint32_t *returnOrigin);
+TEE_Result __GP11_TEE_OpenTASession(const TEE_UUID *destination,
+                                    uint32_t cancellationRequestTimeout, uint32_t paramTypes,
+                                    __GP11_TEE_Param params[TEE_NUM_PARAMS],
+                                    TEE_TASessionHandle *session, uint32_t *returnOrigin);
+void TEE_CloseTASession(TEE_TASessionHandle session);
+TEE_Result TEE_InvokeTACommand(TEE_TASessionHandle session, uint32_t cancellationRequestTimeout,
+                               uint32_t commandID, uint32_t paramTypes,
+                               TEE_Param params[TEE_NUM_PARAMS], uint32_t *returnOrigin);
+TEE_Result __GP11_TEE_InvokeTACommand(TEE_TASessionHandle session,
+                                      uint32_t cancellationRequestTimeout, uint32_t commandID,
+                                      uint32_t paramTypes,
+                                      __GP11_TEE_Param params[TEE_NUM_PARAMS],
+                                      uint32_t *returnOrigin);
+
 /* Memory */
+TEE_Result TEE_CheckMemoryAccessRights(uint32_t accessFlags, void *buffer, size_t size);
+TEE_Result __GP11_TEE_CheckMemoryAccessRights(uint32_t accessFlags, void *buffer, uint32_t size);
+void TEE_SetInstanceData(const void *instanceData);
+const void *TEE_GetInstanceData(void);
 void *TEE_Malloc(size_t size, uint32_t hint);
+void *__GP11_TEE_Malloc(uint32_t size, uint32_t hint);
 void *TEE_Realloc(void *buffer, size_t newSize);
+void *__GP11_TEE_Realloc(void *buffer, uint32_t newSize);
 void TEE_Free(void *buffer);
 void *TEE_MemMove(void *dest, const void *src, size_t size);
+void *__GP11_TEE_MemMove(void *dest, const void *src, uint32_t size);
 int32_t TEE_MemCompare(const void *buffer1, const void *buffer2, size_t size);
+int32_t __GP11_TEE_MemCompare(const void *buffer1, const void *buffer2, uint32_t size);
 void *TEE_MemFill(void *buff, uint32_t x, size_t size);
+void *__GP11_TEE_MemFill(void *buff, uint32_t x, uint32_t size);
 
 /* Cancellation */
 bool TEE_GetCancellationFlag(void);
@@ -39,6 +97,9 @@ bool TEE_MaskCancellation(void);
 /* Time */
 void TEE_GetSystemTime(TEE_Time *time);
 TEE_Result TEE_Wait(uint32_t timeout);
+TEE_Result TEE_GetTAPersistentTime(TEE_Time *time);
+TEE_Result TEE_SetTAPersistentTime(const TEE_Time *time);
+void TEE_GetREETime(TEE_Time *time);
 
 /* Random */
 void TEE_GenerateRandom(void *randomBuffer, size_t randomBufferLen);

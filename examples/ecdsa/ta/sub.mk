@@ -1,0 +1,2 @@
+global-incdirs-y += include
+srcs-y += ecdsa_ta.c
