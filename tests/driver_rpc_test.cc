@@ -48,6 +48,7 @@ constexpr uint8_t kShmTestTa[16] = {0xf9, 0xb9, 0xac, 0xc0, 0x80, 0x6d, 0x41, 0x
 struct FakeConfig {
   uint32_t sec_caps = OPTEE_SMC_SEC_CAP_DYNAMIC_SHM | OPTEE_SMC_SEC_CAP_MEMREF_NULL;
   uint32_t threads = 8;  // concurrent std calls before ETHREAD_LIMIT
+  uint32_t spurious_thread_limits = 0;  // std calls refused with ETHREAD_LIMIT whatever is busy
   uint32_t uid0 = OPTEE_MSG_UID_0;
   uint32_t revision_major = OPTEE_MSG_REVISION_MAJOR;
   uint32_t exchange_result = OPTEE_SMC_RETURN_OK;
@@ -118,7 +119,8 @@ using Script = std::function<void(Call&)>;
 
 class FakeSecureWorld : public hw::SmcHandler {
  public:
-  FakeSecureWorld(hw::PhysMem& mem, FakeConfig config) : mem_(mem), config_(config) {}
+  FakeSecureWorld(hw::PhysMem& mem, FakeConfig config)
+      : mem_(mem), config_(config), spurious_left_(config.spurious_thread_limits) {}
   ~FakeSecureWorld() override { EXPECT_EQ(active(), 0u); }
 
   hw::PhysMem& mem() { return mem_; }
@@ -169,6 +171,10 @@ class FakeSecureWorld : public hw::SmcHandler {
     return registered_.size();
   }
   uint64_t thread_limit_returns() { return thread_limit_returns_.load(); }
+  void set_spurious_thread_limits(uint32_t n) {
+    std::lock_guard lock(lock_);
+    spurious_left_ = n;
+  }
   uint64_t std_calls() { return std_calls_.load(); }
   uint32_t next_session() {
     std::lock_guard lock(lock_);
@@ -237,7 +243,8 @@ class FakeSecureWorld : public hw::SmcHandler {
     Script script;
     {
       std::lock_guard lock(lock_);
-      if (calls_.size() >= config_.threads) {
+      if (calls_.size() >= config_.threads || spurious_left_ > 0) {
+        if (spurious_left_ > 0) --spurious_left_;
         ++thread_limit_returns_;
         out[0] = OPTEE_SMC_RETURN_ETHREAD_LIMIT;
         return out;
@@ -347,6 +354,7 @@ class FakeSecureWorld : public hw::SmcHandler {
  private:
   hw::PhysMem& mem_;
   FakeConfig config_;
+  uint32_t spurious_left_;  // under lock_
   std::mutex lock_;
   std::map<uint32_t, Call*> calls_;
   uint32_t next_call_ = 1;
@@ -1437,6 +1445,16 @@ TEST_F(DriverRpcTest, RegisteringIdNamesNothingUntilRegistered) {
 }
 
 // --- the call queue (9.3 #28) ---------------------------------------------------------------------
+
+// ETHREAD_LIMIT while none of the driver's other calls is in the secure world: no completion
+// will come to wake the caller (driver_rpc fuzzer finding, fuzz/regressions/driver_rpc/
+// lone-ethread-limit-hang). The driver retries after a short sleep instead of waiting for ever.
+TEST_F(DriverRpcTest, ThreadLimitWithNothingElseInFlightIsRetried) {
+  boot();
+  sw_->set_spurious_thread_limits(3);
+  EXPECT_EQ(run([](Call& c) { c.arg()->ret = TEE_SUCCESS; }), TEE_SUCCESS);
+  EXPECT_EQ(sw_->thread_limit_returns(), 3u);
+}
 
 TEST_F(DriverRpcTest, ThreadLimitMakesCallersWaitAndRetry) {
   FakeConfig c;

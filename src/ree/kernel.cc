@@ -11,7 +11,7 @@ namespace teemu::ree {
 
 Kernel::Kernel(hw::PhysSpace& mem, hw::SmcHandler& conduit, hw::MachineStats& stats,
                int fd_base)
-    : mem_(mem), stats_(stats), fd_base_(fd_base) {
+    : fd_base_(fd_base) {
   driver_ = std::make_unique<optee::Driver>(mem, conduit, stats);
   client_ = std::make_unique<TeeDevice>("tee0", false, *driver_, mem, stats);
   supp_ = std::make_unique<TeeDevice>("teepriv0", true, *driver_, mem, stats);
@@ -201,8 +201,7 @@ Kernel::Audit Kernel::audit() const {
       if (f) ++a.open_files;
   }
   {
-    auto& self = const_cast<Kernel&>(*this);
-    base::MutexLock lock(self.maps_lock_);
+    base::MutexLock lock(maps_lock_);
     a.mappings = maps_.size();
   }
   a.client_shm = client_->live_shm();

@@ -83,8 +83,6 @@ class Kernel {
   std::shared_ptr<File> get_file(int fd) const;
   int install(std::shared_ptr<File> f);
 
-  hw::PhysSpace& mem_;
-  hw::MachineStats& stats_;
   std::unique_ptr<optee::Driver> driver_;
   std::unique_ptr<TeeDevice> client_;
   std::unique_ptr<TeeDevice> supp_;
@@ -94,7 +92,7 @@ class Kernel {
   std::vector<std::shared_ptr<File>> files_;  // index = fd - fd_base_
   std::vector<int> free_fds_;
 
-  base::Mutex maps_lock_;
+  mutable base::Mutex maps_lock_;
   // One entry per mapping: mapping the same range twice is two mappings, each holding its own
   // reference (two VMAs), and each munmap ends one of them.
   std::unordered_multimap<uintptr_t, TeeShm*> maps_ GUARDED_BY(maps_lock_);

@@ -211,6 +211,7 @@ class ImageChecker {
           dyn_seen_ = true;
           dyn_vaddr_ = ph.p_vaddr;
           dyn_size_ = ph.p_filesz;
+          dyn_flags_ = ph.p_flags;
           break;
         case PT_INTERP: return "PT_INTERP (an executable, not a TA)";
         case PT_TLS: return "PT_TLS (TAs have no thread-local storage)";
@@ -245,9 +246,11 @@ class ImageChecker {
       }
     }
     if (!dyn_seen_) return "no PT_DYNAMIC";
-    // The loader reads the dynamic section at its load address: it must be file-backed data.
+      // The loader reads the dynamic section at its load address: it must be file-backed data. A
+    // PT_DYNAMIC marked writable is rewritten in place (its addresses relocated by the load
+    // base), so it must then lie in a writable mapping.
     if (dyn_size_ < sizeof(Elf64_Dyn) || dyn_size_ % sizeof(Elf64_Dyn) != 0 ||
-        !file_at(dyn_vaddr_, dyn_size_, &dyn_off_))
+        !file_at(dyn_vaddr_, dyn_size_, &dyn_off_, dyn_flags_ & PF_W))
       return "PT_DYNAMIC not in loaded file contents";
     return nullptr;
   }
@@ -455,10 +458,13 @@ class ImageChecker {
   // Relocations write where they say: only into writable loaded memory, only of the kinds a TA
   // needs (no COPY, IRELATIVE, TLS or text relocations), naming only symbols that exist.
   const char* relocations() {
+    // glibc reads DT_RELAENT whenever DT_RELA is present (a missing one is a null dereference)
+    // and DT_PLTREL whenever it is present, before looking at DT_JMPREL.
+    if (dyn_.count(DT_RELA) && !dyn_.count(DT_RELAENT)) return "DT_RELA without DT_RELAENT";
     const uint64_t relaent = dyn_.count(DT_RELAENT) ? dyn_[DT_RELAENT] : sizeof(Elf64_Rela);
     if (relaent != sizeof(Elf64_Rela)) return "DT_RELAENT";
-    if (dyn_.count(DT_JMPREL) && (!dyn_.count(DT_PLTREL) || dyn_[DT_PLTREL] != DT_RELA))
-      return "DT_PLTREL";
+    if (dyn_.count(DT_PLTREL) && dyn_[DT_PLTREL] != DT_RELA) return "DT_PLTREL";
+    if (dyn_.count(DT_JMPREL) && !dyn_.count(DT_PLTREL)) return "DT_PLTREL";
     for (auto [tag, sz] : {std::pair{DT_RELA, DT_RELASZ}, std::pair{DT_JMPREL, DT_PLTRELSZ}}) {
       if (!dyn_.count(tag) && !dyn_.count(sz)) continue;
       const uint64_t bytes = dyn_.count(sz) ? dyn_[sz] : 0;
@@ -512,6 +518,7 @@ class ImageChecker {
   std::vector<Seg> loads_;
   bool dyn_seen_ = false;
   uint64_t dyn_vaddr_ = 0, dyn_size_ = 0, dyn_off_ = 0;
+  uint32_t dyn_flags_ = 0;
   std::map<int64_t, uint64_t> dyn_;
   std::vector<uint64_t> needed_, names_;
   uint64_t strtab_ = 0, strsz_ = 0, symtab_ = 0, nsyms_ = 0;

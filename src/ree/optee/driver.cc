@@ -335,12 +335,16 @@ uint32_t Driver::do_call_with_arg(const MsgArg& arg) {
   reg_pair_from_64(arg.pa.value, regs[1], regs[2]);
   CallCtx call;
   uint32_t ret;
+  calls_in_flight_.fetch_add(1);
   for (;;) {
     const uint64_t gen = cq_gen_.load();
     SmcRegs res = conduit_.smc(regs);
     const uint32_t a0 = res.w(0);
     if (a0 == OPTEE_SMC_RETURN_ETHREAD_LIMIT) {
-      // No free secure thread: sleep until some call completes, then retry the same SMC.
+      // No free secure thread: sleep until some call completes, then retry the same SMC. When
+      // none of this driver's other calls is in the secure world, no completion will come (the
+      // threads are another guest's, or the answer was wrong): then retry after a short sleep
+      // instead, so a spurious ETHREAD_LIMIT delays the call rather than blocking it for ever.
       stats_.eth_thread_limit_waits.add();
       base::MutexLock lock(cq_lock_);
       cq_waiters_.fetch_add(1);
@@ -349,7 +353,13 @@ uint32_t Driver::do_call_with_arg(const MsgArg& arg) {
           base::MutexLock nl(notif_lock_);
           if (stopping_) break;
         }
-        cq_cv_.wait(cq_lock_);
+        if (calls_in_flight_.load() > 1) {
+          cq_cv_.wait(cq_lock_);
+        } else if (cq_cv_.wait_until(cq_lock_, std::chrono::steady_clock::now() +
+                                                   kLoneThreadLimitRetry) ==
+                   std::cv_status::timeout) {
+          break;
+        }
       }
       cq_waiters_.fetch_sub(1);
       continue;
@@ -366,6 +376,7 @@ uint32_t Driver::do_call_with_arg(const MsgArg& arg) {
     break;
   }
   free_page_list(call.list_pages);
+  calls_in_flight_.fetch_sub(1);
   cq_completed();
   return ret;
 }

@@ -7,6 +7,7 @@
 // looked up, never dereferenced; sizes and counts are bounded; bad requests get the real error.
 #pragma once
 
+#include <chrono>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -175,6 +176,10 @@ class Driver : public TeeDriver {
   // Call queue.
   std::atomic<uint64_t> cq_gen_{0};
   std::atomic<int> cq_waiters_{0};
+  std::atomic<int> calls_in_flight_{0};  // std calls between their first SMC and their result
+  // How long a call refused with ETHREAD_LIMIT waits before it retries when no other call of this
+  // driver is in the secure world to complete and wake it.
+  static constexpr std::chrono::microseconds kLoneThreadLimitRetry{200};
   base::Mutex cq_lock_;
   base::CondVar cq_cv_;
 

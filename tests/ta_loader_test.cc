@@ -1,0 +1,129 @@
+// The TA loader's image checks (DlTaLoader::image_problem): a real TA image passes, and each
+// corruption the dynamic loader would crash on, or act on against the secure OS, is refused
+// before dlopen sees it. Cases found by the ta_loader fuzzer carry the name of its finding.
+#include <elf.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "ta_runtime/dl_loader.h"
+
+namespace teemu::ta_runtime {
+namespace {
+
+const char* const kShmTestTa = TEEMU_TEST_TA_DIR "/f9b9acc0-806d-415c-bade-7aecc600e80f.ta";
+
+std::vector<uint8_t> read_image() {
+  std::ifstream in(kShmTestTa, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+// The file offset of the dynamic section (PT_DYNAMIC's p_offset) and its entry count.
+struct DynamicSection {
+  uint64_t offset = 0, count = 0;
+};
+
+DynamicSection dynamic_section(const std::vector<uint8_t>& image) {
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, image.data(), sizeof eh);
+  for (unsigned i = 0; i < eh.e_phnum; ++i) {
+    Elf64_Phdr ph;
+    std::memcpy(&ph, image.data() + eh.e_phoff + i * sizeof ph, sizeof ph);
+    if (ph.p_type == PT_DYNAMIC) return {ph.p_offset, ph.p_filesz / sizeof(Elf64_Dyn)};
+  }
+  return {};
+}
+
+// Rewrites the first dynamic entry with tag `from` to (`to`, `value`); false if there is none.
+bool rewrite_dynamic(std::vector<uint8_t>& image, int64_t from, int64_t to, uint64_t value) {
+  const DynamicSection dyn = dynamic_section(image);
+  for (uint64_t i = 0; i < dyn.count; ++i) {
+    Elf64_Dyn d;
+    uint8_t* at = image.data() + dyn.offset + i * sizeof d;
+    std::memcpy(&d, at, sizeof d);
+    if (d.d_tag == DT_NULL) break;
+    if (d.d_tag != from) continue;
+    d.d_tag = to;
+    d.d_un.d_val = value;
+    std::memcpy(at, &d, sizeof d);
+    return true;
+  }
+  return false;
+}
+
+class TaLoaderChecks : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    image_ = read_image();
+    ASSERT_GT(image_.size(), sizeof(Elf64_Ehdr)) << kShmTestTa;
+  }
+  std::vector<uint8_t> image_;
+};
+
+TEST_F(TaLoaderChecks, RealTaPasses) { EXPECT_EQ(DlTaLoader::image_problem(image_), nullptr); }
+
+// Cut anywhere before the end of the loaded contents. (What lies past them, section headers and
+// non-loaded sections, the loader never reads: an image without them is still a valid TA.)
+TEST_F(TaLoaderChecks, TruncatedImageRefused) {
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, image_.data(), sizeof eh);
+  uint64_t loaded_end = 0;
+  for (unsigned i = 0; i < eh.e_phnum; ++i) {
+    Elf64_Phdr ph;
+    std::memcpy(&ph, image_.data() + eh.e_phoff + i * sizeof ph, sizeof ph);
+    if (ph.p_type == PT_LOAD) loaded_end = std::max(loaded_end, ph.p_offset + ph.p_filesz);
+  }
+  ASSERT_GT(loaded_end, sizeof(Elf64_Ehdr));
+  std::vector<uint8_t> without_sections(image_.begin(), image_.begin() + static_cast<long>(loaded_end));
+  EXPECT_EQ(DlTaLoader::image_problem(without_sections), nullptr);
+  for (size_t keep : {size_t{0}, size_t{16}, sizeof(Elf64_Ehdr), size_t(loaded_end / 2),
+                      size_t(loaded_end - 1)}) {
+    std::vector<uint8_t> cut(image_.begin(), image_.begin() + static_cast<long>(keep));
+    EXPECT_NE(DlTaLoader::image_problem(cut), nullptr) << "kept " << keep << " bytes";
+  }
+}
+
+// ta_loader fuzzer finding (fuzz/regressions/ta_loader/dt-rela-without-relaent): glibc reads
+// DT_RELAENT whenever DT_RELA is present, through a null pointer when it is missing.
+TEST_F(TaLoaderChecks, RelaWithoutRelaentRefused) {
+  ASSERT_TRUE(rewrite_dynamic(image_, DT_RELAENT, DT_DEBUG, 0)) << "the TA has no DT_RELAENT";
+  ASSERT_NE(DlTaLoader::image_problem(image_), nullptr);
+  EXPECT_STREQ(DlTaLoader::image_problem(image_), "DT_RELA without DT_RELAENT");
+}
+
+// glibc asserts (aborting the process) that DT_PLTREL names REL or RELA whenever it is present.
+TEST_F(TaLoaderChecks, PltrelOtherThanRelaRefused) {
+  ASSERT_TRUE(rewrite_dynamic(image_, DT_PLTREL, DT_PLTREL, 0x1234));
+  EXPECT_STREQ(DlTaLoader::image_problem(image_), "DT_PLTREL");
+}
+
+TEST_F(TaLoaderChecks, TextRelocationsRefused) {
+  ASSERT_TRUE(rewrite_dynamic(image_, DT_DEBUG, DT_TEXTREL, 0) ||
+              rewrite_dynamic(image_, DT_RELACOUNT, DT_TEXTREL, 0));
+  EXPECT_STREQ(DlTaLoader::image_problem(image_), "DT_TEXTREL");
+}
+
+TEST_F(TaLoaderChecks, ExecutableStackRefused) {
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, image_.data(), sizeof eh);
+  bool found = false;
+  for (unsigned i = 0; i < eh.e_phnum; ++i) {
+    Elf64_Phdr ph;
+    uint8_t* at = image_.data() + eh.e_phoff + i * sizeof ph;
+    std::memcpy(&ph, at, sizeof ph);
+    if (ph.p_type != PT_GNU_STACK) continue;
+    ph.p_flags |= PF_X;
+    std::memcpy(at, &ph, sizeof ph);
+    found = true;
+  }
+  ASSERT_TRUE(found);
+  EXPECT_STREQ(DlTaLoader::image_problem(image_), "executable stack");
+}
+
+}  // namespace
+}  // namespace teemu::ta_runtime
