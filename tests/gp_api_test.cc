@@ -486,6 +486,44 @@ TEST(GpContextLeak, FinalizeReleasesWhatTheClientForgot) {
   (void)first;  // released (and freed) by the library with its context
 }
 
+// A client bug the library and kernel must survive: one thread finalizes the context while
+// another of its threads is inside a call on it (with a registered buffer in the call). The
+// call ends (its result is the TA's or a GP error), the finalize returns, and once the call is
+// over nothing of the context is left.
+TEST(GpContextLeak, FinalizeWhileAnotherThreadIsInACall) {
+  TEEC_Context ctx;
+  ASSERT_EQ(TEEC_InitializeContext(nullptr, &ctx), TEEC_SUCCESS);
+  TEEC_Session sess;
+  ASSERT_EQ(TEEC_OpenSession(&ctx, &sess, &kShmTestUuid, TEEC_LOGIN_PUBLIC, nullptr, nullptr,
+                             nullptr),
+            TEEC_SUCCESS);
+  std::vector<uint8_t> data(4 * kPage, 1);
+  TEEC_SharedMemory shm{};
+  shm.buffer = data.data();
+  shm.size = data.size();
+  shm.flags = TEEC_MEM_INPUT;
+  ASSERT_EQ(TEEC_RegisterSharedMemory(&ctx, &shm), TEEC_SUCCESS);
+  TEEC_Operation op{};
+  op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_MEMREF_WHOLE, TEEC_NONE, TEEC_NONE);
+  op.params[0].value.a = 300;  // ms in TEE_Wait
+  op.params[1].memref.parent = &shm;
+  std::atomic<bool> done{false};
+  TEEC_Result result = TEEC_SUCCESS;
+  std::thread caller([&] {
+    result = TEEC_InvokeCommand(&sess, kCmdWaitCancel, &op, nullptr);
+    done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(done.load()) << "the call should still be in the TA";
+  TEEC_FinalizeContext(&ctx);  // sessions and shm still open, a call in flight
+  caller.join();
+  EXPECT_TRUE(result == TEEC_SUCCESS || result == TEEC_ERROR_BAD_PARAMETERS ||
+              result == TEEC_ERROR_COMMUNICATION || result == TEEC_ERROR_BAD_STATE ||
+              result == TEEC_ERROR_CANCEL)
+      << std::hex << result;
+  EXPECT_TRUE(machine().audit().quiescent()) << machine().audit().describe();
+}
+
 TEST_F(GpTest, SharedMemoryArgumentChecks) {
   TEEC_SharedMemory shm{};
   shm.flags = TEEC_MEM_INPUT;

@@ -43,6 +43,7 @@ const TEEC_UUID kCreateFail = TA_LIFECYCLE_CREATE_FAIL_UUID;
 const TEEC_UUID kBadFlags = TA_LIFECYCLE_BAD_FLAGS_UUID;
 const TEEC_UUID kWrongUuidFile = TA_LIFECYCLE_WRONG_UUID_FILE;
 const TEEC_UUID kMissing = TA_LIFECYCLE_MISSING_UUID;
+const TEEC_UUID kCreatePanic = TA_LIFECYCLE_CREATE_PANIC_UUID;
 
 // A fresh storage directory for the embedded machine, set before it boots.
 class StorageEnv : public ::testing::Environment {
@@ -930,6 +931,61 @@ TEST_F(Lifecycle, PanicKillsItsInstanceAndNothingElse) {
     EXPECT_EQ(counter(k), 1u) << "a dead keep-alive instance is not kept";
     g_keep_alive_instance = true;
   }
+}
+
+// A panic in each of the five entry points: the instance dies (TARGET_DEAD from the TEE where
+// the client waits for a result), a bystander instance of the same TA keeps working, the next
+// session gets a fresh instance, and nothing of the dead one is left (close_context's audit).
+TEST_F(Lifecycle, PanicInEveryEntryPointKillsOnlyItsInstance) {
+  Session bystander(&ctx_, kMulti);
+  ASSERT_EQ(bystander.result(), TEEC_SUCCESS);
+  const size_t base_instances = machine().audit().ta_instances;
+  auto instances = [&] { return machine().audit().ta_instances - base_instances; };
+
+  // TA_CreateEntryPoint.
+  {
+    Session s(&ctx_, kCreatePanic);
+    EXPECT_EQ(s.result(), TEEC_ERROR_TARGET_DEAD);
+    EXPECT_EQ(s.origin(), TEEC_ORIGIN_TEE);
+    EXPECT_EQ(instances(), 0u);
+  }
+  // TA_OpenSessionEntryPoint.
+  {
+    TEEC_Session raw{};
+    Op op;
+    op.value_in(0, LIFECYCLE_OPEN_PANIC);
+    uint32_t origin = 0;
+    EXPECT_EQ(TEEC_OpenSession(&ctx_, &raw, &kMulti, TEEC_LOGIN_PUBLIC, nullptr, op.get(), &origin),
+              TEEC_ERROR_TARGET_DEAD);
+    EXPECT_EQ(origin, TEEC_ORIGIN_TEE);
+    EXPECT_EQ(instances(), 0u);
+  }
+  // TA_InvokeCommandEntryPoint.
+  {
+    Session s(&ctx_, kMulti);
+    uint32_t origin = 0;
+    EXPECT_EQ(s.invoke(LIFECYCLE_CMD_PANIC, &origin), TEEC_ERROR_TARGET_DEAD);
+    EXPECT_EQ(origin, TEEC_ORIGIN_TEE);
+  }
+  EXPECT_EQ(instances(), 0u);
+  // TA_CloseSessionEntryPoint (TEEC_CloseSession has no result: the instance just goes).
+  {
+    Session s(&ctx_, kShared);
+    ASSERT_EQ(s.result(), TEEC_SUCCESS);
+    EXPECT_EQ(s.invoke(LIFECYCLE_CMD_PANIC_AT_CLOSE), TEEC_SUCCESS);
+    EXPECT_EQ(instances(), 1u);
+  }
+  EXPECT_EQ(instances(), 0u);
+  // TA_DestroyEntryPoint, run when the last session of a multi-instance TA closes.
+  {
+    Session s(&ctx_, kMulti);
+    EXPECT_EQ(s.invoke(LIFECYCLE_CMD_PANIC_AT_DESTROY), TEEC_SUCCESS);
+  }
+  EXPECT_EQ(instances(), 0u);
+
+  EXPECT_EQ(counter(bystander), 1u) << "the bystander's instance never noticed";
+  Session fresh(&ctx_, kShared);
+  EXPECT_EQ(counter(fresh), 1u);
 }
 
 // A TA that does not exist: TEEC_ERROR_ITEM_NOT_FOUND from the TEE.

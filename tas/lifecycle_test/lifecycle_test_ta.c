@@ -11,25 +11,38 @@
 
 static uint32_t counter;
 static uint32_t open_sessions;
+/* Set by LIFECYCLE_CMD_PANIC_AT_CLOSE / _AT_DESTROY. */
+static int panic_at_close;
+static int panic_at_destroy;
 
 TEE_Result TA_CreateEntryPoint(void) {
 #if LIFECYCLE_VARIANT == 5 /* the create_fail variant */
   return TEE_ERROR_GENERIC;
+#elif LIFECYCLE_VARIANT == 8 /* the create_panic variant */
+  TEE_Panic(LIFECYCLE_PANIC_CODE);
 #else
   return TEE_SUCCESS;
 #endif
 }
 
-void TA_DestroyEntryPoint(void) {}
+void TA_DestroyEntryPoint(void) {
+  if (panic_at_destroy) TEE_Panic(LIFECYCLE_PANIC_CODE);
+}
 
-TEE_Result TA_OpenSessionEntryPoint(uint32_t param_types __unused,
-                                    TEE_Param params[TEE_NUM_PARAMS] __unused,
+TEE_Result TA_OpenSessionEntryPoint(uint32_t param_types, TEE_Param params[TEE_NUM_PARAMS],
                                     void **session_ctx __unused) {
+  if (param_types == TEE_PARAM_TYPES(TEE_PARAM_TYPE_VALUE_INPUT, TEE_PARAM_TYPE_NONE,
+                                     TEE_PARAM_TYPE_NONE, TEE_PARAM_TYPE_NONE) &&
+      params[0].value.a == LIFECYCLE_OPEN_PANIC)
+    TEE_Panic(LIFECYCLE_PANIC_CODE);
   open_sessions++;
   return TEE_SUCCESS;
 }
 
-void TA_CloseSessionEntryPoint(void *session_ctx __unused) { open_sessions--; }
+void TA_CloseSessionEntryPoint(void *session_ctx __unused) {
+  if (panic_at_close) TEE_Panic(LIFECYCLE_PANIC_CODE);
+  open_sessions--;
+}
 
 static TEE_Result client(uint32_t types, TEE_Param params[TEE_NUM_PARAMS]) {
   TEE_Identity id;
@@ -103,6 +116,8 @@ TEE_Result TA_InvokeCommandEntryPoint(void *session_ctx __unused, uint32_t cmd, 
     case LIFECYCLE_CMD_CLIENT: return client(types, params);
     case LIFECYCLE_CMD_XOR: return xor_memref(types, params);
     case LIFECYCLE_CMD_SELF_OPEN: return self_open(types, params);
+    case LIFECYCLE_CMD_PANIC_AT_CLOSE: panic_at_close = 1; return TEE_SUCCESS;
+    case LIFECYCLE_CMD_PANIC_AT_DESTROY: panic_at_destroy = 1; return TEE_SUCCESS;
     default: return TEE_ERROR_NOT_SUPPORTED;
   }
 }

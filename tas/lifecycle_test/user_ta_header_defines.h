@@ -25,8 +25,11 @@
 #elif LIFECYCLE_VARIANT == 7
 #define TA_UUID TA_LIFECYCLE_WRONG_UUID_HEADER
 #define TA_FLAGS 0
+#elif LIFECYCLE_VARIANT == 8
+#define TA_UUID TA_LIFECYCLE_CREATE_PANIC_UUID
+#define TA_FLAGS 0
 #else
-#error "LIFECYCLE_VARIANT must be 1..7"
+#error "LIFECYCLE_VARIANT must be 1..8"
 #endif
 
 #define TA_STACK_SIZE (4 * 1024)

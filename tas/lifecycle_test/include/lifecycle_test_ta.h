@@ -22,6 +22,8 @@
 /* Installed as <...07>.ta, but its header says ...08: the loader refuses it. */
 #define TA_LIFECYCLE_WRONG_UUID_FILE LIFECYCLE_UUID(0x07)
 #define TA_LIFECYCLE_WRONG_UUID_HEADER LIFECYCLE_UUID(0x08)
+/* TA_CreateEntryPoint panics. */
+#define TA_LIFECYCLE_CREATE_PANIC_UUID LIFECYCLE_UUID(0x09)
 /* Never built. */
 #define TA_LIFECYCLE_MISSING_UUID LIFECYCLE_UUID(0x0f)
 
@@ -40,5 +42,11 @@
 /* Opens a session to this TA's own UUID (its gpd.ta.appID) and closes it again.
  * p0 VALUE_OUTPUT: a = TEE_OpenTASession's result, b = its origin. */
 #define LIFECYCLE_CMD_SELF_OPEN 4
+/* The next TA_CloseSessionEntryPoint / TA_DestroyEntryPoint of this instance panics. */
+#define LIFECYCLE_CMD_PANIC_AT_CLOSE 5
+#define LIFECYCLE_CMD_PANIC_AT_DESTROY 6
+/* Opening a session with p0 VALUE_INPUT a = LIFECYCLE_OPEN_PANIC panics in
+ * TA_OpenSessionEntryPoint. */
+#define LIFECYCLE_OPEN_PANIC 0x0badc0de
 
 #endif
