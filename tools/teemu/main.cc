@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +23,7 @@
 #include "soak.h"
 #include "abi/tee_uapi.h"
 #include "hw/phys_mem.h"
+#include "hyp/hypervisor.h"
 #include "platform/config.h"
 #include "platform/embedded.h"
 #include "platform/machine.h"
@@ -56,6 +58,19 @@ void prepend_env(const char* name, const std::string& value) {
   setenv(name, v.c_str(), 1);
 }
 
+// Puts --guests/--guest into the environment the configuration is read from (as TEEMU_GUESTS and
+// TEEMU_GUEST); false, with a message, for a guest outside 1..guests.
+bool set_guest_env(const char* command, uint32_t guests, uint32_t guest) {
+  if (guests == 0) return true;
+  if (guest == 0 || guest > guests) {
+    std::fprintf(stderr, "teemu %s: --guest must be one of the guests, 1..%u\n", command, guests);
+    return false;
+  }
+  setenv("TEEMU_GUESTS", std::to_string(guests).c_str(), 1);
+  setenv("TEEMU_GUEST", std::to_string(guest).c_str(), 1);
+  return true;
+}
+
 // ---- run ----------------------------------------------------------------------------------
 
 int cmd_run(const std::vector<std::string>& ta_dirs, const std::vector<std::string>& argv,
@@ -65,14 +80,7 @@ int cmd_run(const std::vector<std::string>& ta_dirs, const std::vector<std::stri
     return 2;
   }
   prepend_env("LD_LIBRARY_PATH", lib_dir());
-  if (guests != 0) {
-    if (guest == 0 || guest > guests) {
-      std::fprintf(stderr, "teemu run: --guest must be one of the guests, 1..%u\n", guests);
-      return 2;
-    }
-    setenv("TEEMU_GUESTS", std::to_string(guests).c_str(), 1);
-    setenv("TEEMU_GUEST", std::to_string(guest).c_str(), 1);
-  }
+  if (!set_guest_env("run", guests, guest)) return 2;
   if (!ta_dirs.empty()) {
     std::string path;
     for (const auto& d : ta_dirs) path += (path.empty() ? "" : ":") + fs::absolute(d).string();
@@ -100,7 +108,32 @@ std::string caps_string(uint32_t caps) {
   return s.empty() ? "none" : s;
 }
 
-int cmd_info() {
+// The hypervisor's part of `teemu info`: guests, what each holds, the mediator's quotas.
+void print_hypervisor(platform::Machine& m, const platform::MachineConfig& config) {
+  hyp::Hypervisor& hyp = *m.hypervisor();
+  const std::vector<uint16_t> ids = hyp.guest_ids();
+  std::printf("hypervisor       %zu guests behind the OP-TEE mediator; clients of this process "
+              "use guest %u\n",
+              ids.size(), config.guest);
+  const hyp::GuestConfig defaults;
+  const hyp::MediatorLimits& l = defaults.limits;
+  std::printf("guest RAM        %llu pages each (IPA from 1 GiB, scattered over machine frames)\n",
+              static_cast<unsigned long long>(defaults.ram_pages));
+  const std::string calls = l.max_calls == 0 ? "calls up to the guest's share of secure threads"
+                                             : std::to_string(l.max_calls) + " concurrent calls";
+  std::printf("guest quotas     %u pages per buffer, %u buffers, %llu pinned pages, %s\n",
+              l.max_buffer_pages, l.max_buffers,
+              static_cast<unsigned long long>(l.max_pinned_pages), calls.c_str());
+  for (uint16_t id : ids) {
+    hyp::Guest* g = hyp.guest(id);
+    if (g == nullptr) continue;
+    std::printf("  guest %-3u      %s (its own kernel, /dev/tee0 and /dev/teepriv0, and tee-supplicant)\n",
+                id, g->alive() ? "running" : "stopped");
+  }
+}
+
+int cmd_info(uint32_t guests, uint32_t guest) {
+  if (!set_guest_env("info", guests, guest)) return 2;
   auto config = platform::load_config();
   if (!config) {
     std::fprintf(stderr, "teemu: configuration error: %s\n", config.error().message.c_str());
@@ -129,19 +162,25 @@ int cmd_info() {
               (v.gen_caps & abi::TEE_GEN_CAP_REG_MEM) ? " REG_MEM" : "",
               (v.gen_caps & abi::TEE_GEN_CAP_MEMREF_NULL) ? " MEMREF_NULL" : "");
   if (config->static_shm_size != 0)
-    std::printf("static shm       %llu KiB at PA 0x%llx\n",
+    std::printf("static shm       %llu KiB at PA 0x%llx%s\n",
                 static_cast<unsigned long long>(config->static_shm_size >> 10),
-                static_cast<unsigned long long>(m->mem().static_shm_base().value));
+                static_cast<unsigned long long>(m->mem().static_shm_base().value),
+                m->hypervisor() != nullptr ? " (not for guests: the mediator refuses GET_SHM_CONFIG)"
+                                           : "");
   else
     std::printf("static shm       none\n");
   std::printf("dynamic shm      %s\n", config->dynamic_shm ? "on (client memory registered in place, page lists)" : "off");
+  if (m->hypervisor() != nullptr) print_hypervisor(*m, *config);
   std::printf("TA path         ");
   for (const auto& d : config->ta_path) std::printf(" %s", d.c_str());
   std::printf("\n");
   for (const auto& d : config->ta_path) {
     std::error_code ec;
+    std::vector<std::string> tas;
     for (const auto& e : fs::directory_iterator(d, ec))
-      if (e.path().extension() == ".ta") std::printf("  TA %s\n", e.path().stem().c_str());
+      if (e.path().extension() == ".ta") tas.push_back(e.path().stem().string());
+    std::sort(tas.begin(), tas.end());
+    for (const auto& ta : tas) std::printf("  TA %s\n", ta.c_str());
   }
   return 0;
 }
@@ -312,7 +351,11 @@ int main(int argc, char** argv) {
   run->add_option("command", cmd, "Command and its arguments (after --)")->required();
   run->allow_extras(false);
 
-  app.add_subcommand("info", "Boot a machine and print its capabilities");
+  auto* info = app.add_subcommand("info", "Boot a machine and print its capabilities");
+  uint32_t info_guests = 0, info_guest = 1;
+  info->add_option("--guests", info_guests, "Boot a hypervisor with N guests")
+      ->check(CLI::Range(0u, platform::kMaxGuests));
+  info->add_option("--guest", info_guest, "Describe the machine as guest K (1..N) sees it");
 
   auto* demo = app.add_subcommand("demo", "Show zero-copy dynamic shared memory against the carve-out");
   uint64_t demo_mib = 64;
@@ -349,7 +392,7 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
   if (*run) return cmd_run(ta_dirs, cmd, run_guests, run_guest);
-  if (app.got_subcommand("info")) return cmd_info();
+  if (*info) return cmd_info(info_guests, info_guest);
   if (*demo) return demo_guests != 0 ? tool::run_guest_demo(demo_guests, demo_seconds)
                                      : cmd_demo(demo_mib);
   if (*bench) return tool::run_bench(bench_opts);
