@@ -1055,6 +1055,27 @@ TEST_F(DriverRpcTest, ShmAllocApplIsServedByTheSupplicant) {
   });
 }
 
+// tee-supplicant stops (or its guest is destroyed) while the secure world still uses a buffer
+// it allocated for it: the bytes stay valid until the Supplicant object goes, since the kernel's
+// registration aliases them (a use after free under ASan before; found by the virt stress test).
+TEST_F(DriverRpcTest, StoppedSupplicantKeepsItsRegisteredBuffers) {
+  boot({FakeConfig{}, 0, true});
+  run([&](Call& c) {
+    ShmReply r = rpc_shm_alloc(c, OPTEE_RPC_SHM_TYPE_APPL, kPage);
+    ASSERT_EQ(r.ret, TEE_SUCCESS);
+    auto* list = reinterpret_cast<const optee_page_list_page*>(host(r.buf_ptr & ~0xfffull, kPage));
+    ASSERT_NE(list, nullptr);
+    std::byte* page = host(list->pages_list[0], kPage);
+    ASSERT_NE(page, nullptr);
+    supp_->stop();
+    std::memset(page, 0x5a, kPage);  // the secure world still writes its buffer
+    EXPECT_EQ(page[kPage - 1], std::byte{0x5a});
+    uint32_t origin = 0;
+    rpc_shm_free(c, OPTEE_RPC_SHM_TYPE_APPL, r.cookie, &origin);
+  });
+  supp_.reset();  // its device file is closed already
+}
+
 TEST_F(DriverRpcTest, ShmAllocApplWithoutSupplicantFails) {
   boot();
   run([&](Call& c) {

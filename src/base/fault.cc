@@ -1,6 +1,13 @@
 #include "base/fault.h"
 
 #include <pthread.h>
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#include <sanitizer/asan_interface.h>
+#endif
+#elif defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
 
 #include <atomic>
 #include <cstdlib>
@@ -66,12 +73,18 @@ void install() {
 // access before it can fault; so the copy there is a plain loop the sanitizer does not see, and a
 // bad address faults into the recovery point as it does in a normal build.
 #ifdef TEEMU_ASAN
+}  // namespace
+void landed_after_jump() { __asan_handle_no_return(); }
+namespace {
 __attribute__((no_sanitize("address"))) void copy_bytes(void* dst, const void* src, size_t n) {
   auto* d = static_cast<volatile unsigned char*>(dst);
   auto* s = static_cast<const volatile unsigned char*>(src);
   for (size_t i = 0; i < n; ++i) d[i] = s[i];
 }
 #else
+}  // namespace
+void landed_after_jump() {}
+namespace {
 inline void copy_bytes(void* dst, const void* src, size_t n) { std::memcpy(dst, src, n); }
 #endif
 
@@ -84,6 +97,7 @@ __attribute__((noinline)) bool copy_guarded(void* dst, const void* src, size_t n
     t_copying = false;
     return true;
   }
+  landed_after_jump();
   return false;
 }
 

@@ -28,4 +28,9 @@ void ensure_alt_stack();
 // After jumping out of the handler: unblock `sig` for the calling thread again.
 void unblock_signal(int sig);
 
+// Call where a jump (__builtin_longjmp, which sanitizers do not intercept) has just landed,
+// abandoning the frames below: under ASan their stack redzones stay poisoned and would be
+// reported when the stack is used again, so the stack is unpoisoned. Nothing elsewhere.
+void landed_after_jump();
+
 }  // namespace teemu::base

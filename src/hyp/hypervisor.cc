@@ -9,10 +9,11 @@
 namespace teemu::hyp {
 
 Guest::~Guest() {
-  // Processes first, then the kernel (closing its files), then the memory under it.
+  // Processes first, then the kernel (closing its files), then the memory under it. The stopped
+  // supplicant goes after the kernel: its registered buffers stay until no registration is left.
   if (supplicant_) supplicant_->stop();
-  supplicant_.reset();
   kernel_.reset();
+  supplicant_.reset();
   conduit_.reset();
   mem_.reset();
 }

@@ -34,7 +34,11 @@ std::string ta_file_name(const uint8_t o[16]) {
 Supplicant::Supplicant(ree::Kernel& kernel, SupplicantConfig config)
     : kernel_(kernel), config_(std::move(config)), fs_(config_.storage_dir) {}
 
-Supplicant::~Supplicant() { stop(); }
+Supplicant::~Supplicant() {
+  stop();
+  base::MutexLock lock(lock_);
+  for (void* buffer : retired_) std::free(buffer);
+}
 
 bool Supplicant::start() {
   fd_ = kernel_.sys_open("/dev/teepriv0");
@@ -61,12 +65,11 @@ void Supplicant::stop() {
   fs_.close_all();
   base::MutexLock lock(lock_);
   for (auto& [id, a] : allocs_) {
-    // Unregister (close) before the memory goes back to the allocator.
     kernel_.sys_close(a.fd);
     if (a.mapped)
-      kernel_.sys_munmap(a.buffer, a.size);
+      kernel_.sys_munmap(a.buffer, a.size);  // the kernel's pages stay while it holds the shm
     else
-      std::free(a.buffer);
+      retired_.push_back(a.buffer);  // freed with the Supplicant (see stop())
   }
   allocs_.clear();
   kernel_.sys_close(fd_);

@@ -37,7 +37,10 @@ class Supplicant {
 
   // Opens /dev/teepriv0 and starts serving; false if the device cannot be opened.
   bool start();
-  // Stops the service thread and releases everything it allocated.
+  // Stops the service thread, closes its device and shared-memory files. Memory it registered is
+  // freed with the Supplicant, not here: the kernel may still hold those registrations (the
+  // secure world frees them by RPC, or the kernel at its shutdown) and, where a real kernel
+  // would have pinned the pages, teemu's registrations alias the bytes themselves.
   void stop();
 
   // Serves one request (exposed for tests): `func` and params as received, results in place.
@@ -70,6 +73,7 @@ class Supplicant {
   std::atomic<bool> running_{false};
   base::Mutex lock_;
   std::map<int, Alloc> allocs_ GUARDED_BY(lock_);  // shm id -> allocation
+  std::vector<void*> retired_ GUARDED_BY(lock_);  // registered buffers of a stopped supplicant
 };
 
 // Name of a TA file for a UUID given as 16 octets: "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx.ta".

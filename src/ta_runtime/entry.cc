@@ -106,6 +106,7 @@ __attribute__((noinline)) tee::TaOutcome run_guarded(DlTaInstance* inst, Body bo
     tee::current_thread()->ta_escape = esc.prev;
     return {r, false};
   }
+  base::landed_after_jump();
   tee::current_thread()->ta_escape = esc.prev;
   if (esc.fault_signal != 0) {
     // We left the signal handler by a jump: unblock the signal for this thread again.
