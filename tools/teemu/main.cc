@@ -1,6 +1,6 @@
 // teemu: the command-line tool. `teemu run` runs a client program against teemu's libteec,
 // `teemu info` prints the machine's capabilities, `teemu demo` shows what dynamic shared memory
-// buys on real numbers.
+// buys on real numbers (`teemu demo --tour`: runs the examples).
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +20,8 @@
 #include "abi/optee_smc.h"
 #include "bench.h"
 #include "demo_guests.h"
+#include "demo_tour.h"
+#include "run.h"
 #include "soak.h"
 #include "abi/tee_uapi.h"
 #include "hw/phys_mem.h"
@@ -41,59 +43,12 @@ const TEEC_UUID kShmTestUuid = {0xf9b9acc0, 0x806d, 0x415c,
                                 {0xba, 0xde, 0x7a, 0xec, 0xc6, 0x00, 0xe8, 0x0f}};
 constexpr uint32_t kCmdSum = 0;
 
-std::string lib_dir() { return fs::path(platform::default_ta_dir()).parent_path().parent_path(); }
-
 std::string self_exe() {
   char buf[4096];
   ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
   if (n <= 0) return "teemu";
   buf[n] = 0;
   return buf;
-}
-
-void prepend_env(const char* name, const std::string& value) {
-  const char* old = std::getenv(name);
-  std::string v = value;
-  if (old != nullptr && *old != '\0') v += std::string(":") + old;
-  setenv(name, v.c_str(), 1);
-}
-
-// Puts --guests/--guest into the environment the configuration is read from (as TEEMU_GUESTS and
-// TEEMU_GUEST); false, with a message, for a guest outside 1..guests.
-bool set_guest_env(const char* command, uint32_t guests, uint32_t guest) {
-  if (guests == 0) return true;
-  if (guest == 0 || guest > guests) {
-    std::fprintf(stderr, "teemu %s: --guest must be one of the guests, 1..%u\n", command, guests);
-    return false;
-  }
-  setenv("TEEMU_GUESTS", std::to_string(guests).c_str(), 1);
-  setenv("TEEMU_GUEST", std::to_string(guest).c_str(), 1);
-  return true;
-}
-
-// ---- run ----------------------------------------------------------------------------------
-
-int cmd_run(const std::vector<std::string>& ta_dirs, const std::vector<std::string>& argv,
-            uint32_t guests, uint32_t guest) {
-  if (argv.empty()) {
-    std::fprintf(stderr, "teemu run: no command given (usage: teemu run [--ta-dir D] -- CMD ARGS)\n");
-    return 2;
-  }
-  prepend_env("LD_LIBRARY_PATH", lib_dir());
-  if (!set_guest_env("run", guests, guest)) return 2;
-  if (!ta_dirs.empty()) {
-    std::string path;
-    for (const auto& d : ta_dirs) path += (path.empty() ? "" : ":") + fs::absolute(d).string();
-    const char* old = std::getenv("TEEMU_TA_PATH");
-    path += std::string(":") + ((old != nullptr && *old) ? old : platform::default_ta_dir());
-    setenv("TEEMU_TA_PATH", path.c_str(), 1);
-  }
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  execvp(args[0], args.data());
-  std::fprintf(stderr, "teemu run: cannot run '%s': %s\n", args[0], std::strerror(errno));
-  return 127;
 }
 
 // ---- info ---------------------------------------------------------------------------------
@@ -133,7 +88,7 @@ void print_hypervisor(platform::Machine& m, const platform::MachineConfig& confi
 }
 
 int cmd_info(uint32_t guests, uint32_t guest) {
-  if (!set_guest_env("info", guests, guest)) return 2;
+  if (!tool::set_guest_env("info", guests, guest)) return 2;
   auto config = platform::load_config();
   if (!config) {
     std::fprintf(stderr, "teemu: configuration error: %s\n", config.error().message.c_str());
@@ -357,16 +312,30 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0u, platform::kMaxGuests));
   info->add_option("--guest", info_guest, "Describe the machine as guest K (1..N) sees it");
 
-  auto* demo = app.add_subcommand("demo", "Show zero-copy dynamic shared memory against the carve-out");
+  auto* demo = app.add_subcommand(
+      "demo", "Show zero-copy dynamic shared memory against the carve-out, or tour the examples");
   uint64_t demo_mib = 64;
-  demo->add_option("--size-mib", demo_mib, "Buffer size in MiB")->check(CLI::Range(1, 4096));
+  auto* demo_size_opt = demo->add_option("--size-mib", demo_mib, "Buffer size in MiB")
+                            ->check(CLI::Range(1, 4096));
   uint32_t demo_guests = 0;
   double demo_seconds = 4;
-  demo->add_option("--guests", demo_guests,
-                   "Run the workload in N guests at once and destroy one mid-call")
-      ->check(CLI::Range(0u, 256u));
-  demo->add_option("--seconds", demo_seconds, "How long the guest workload runs")
-      ->check(CLI::Range(0.5, 3600.0));
+  auto* demo_guests_opt =
+      demo->add_option("--guests", demo_guests,
+                       "Run the workload in N guests at once and destroy one mid-call")
+          ->check(CLI::Range(0u, 256u));
+  auto* demo_seconds_opt = demo->add_option("--seconds", demo_seconds,
+                                            "How long the guest workload runs")
+                               ->check(CLI::Range(0.5, 3600.0));
+  bool demo_tour = false;
+  std::vector<std::string> tour_names;
+  std::string tour_all;
+  for (const auto& name : tool::tour_example_names()) tour_all += " " + name;
+  auto* tour_opt = demo->add_flag("--tour", demo_tour,
+                                  "Run the example programs, each with what it shows")
+                       ->excludes(demo_size_opt, demo_guests_opt, demo_seconds_opt);
+  demo->add_option("example", tour_names,
+                   "With --tour: the examples to run (default: all of" + tour_all + ")")
+      ->needs(tour_opt);
 
   auto* bench = app.add_subcommand("bench", "Measure teemu end to end and report the metrics");
   tool::BenchOptions bench_opts;
@@ -391,8 +360,9 @@ int main(int argc, char** argv) {
   phase->add_option("size", phase_size)->required();
 
   CLI11_PARSE(app, argc, argv);
-  if (*run) return cmd_run(ta_dirs, cmd, run_guests, run_guest);
+  if (*run) return tool::run_program(ta_dirs, cmd, run_guests, run_guest);
   if (*info) return cmd_info(info_guests, info_guest);
+  if (*demo && demo_tour) return tool::run_tour(tour_names);
   if (*demo) return demo_guests != 0 ? tool::run_guest_demo(demo_guests, demo_seconds)
                                      : cmd_demo(demo_mib);
   if (*bench) return tool::run_bench(bench_opts);
