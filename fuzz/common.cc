@@ -57,14 +57,6 @@ void finding(const char* fmt, ...) {
   std::abort();
 }
 
-bool report_known() {
-  static const bool v = [] {
-    const char* e = std::getenv("TEEMU_FUZZ_REPORT_KNOWN");
-    return e != nullptr && *e != '\0' && *e != '0';
-  }();
-  return v;
-}
-
 bool verbose() {
   static const bool v = [] {
     const char* e = std::getenv("TEEMU_FUZZ_VERBOSE");

@@ -108,11 +108,6 @@ void init();
 // reports as a crash and saves the input for.
 [[noreturn]] void finding(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
-// Known issues (docs/robustness.md) are left for their owners: a target that meets one stops the
-// input quietly, so the campaign goes on; TEEMU_FUZZ_REPORT_KNOWN=1 makes them findings (that is
-// how the inputs in fuzz/regressions/ reproduce them).
-bool report_known();
-
 // TEEMU_FUZZ_VERBOSE=1: targets print what each input does (for checking seeds).
 bool verbose();
 void trace(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

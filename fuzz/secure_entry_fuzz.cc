@@ -104,10 +104,6 @@ struct Call {
   int steps = 0;
   uint32_t scripted = 0;     // RPCs still to be answered as the input says (then: honestly)
   bool blocked = false;      // waits on a notification nobody has sent yet
-  // Known issue (docs/robustness.md, fuzz/regressions/secure_entry/): UNREGISTER_SHM of the
-  // registered buffer that holds the call's own argument (CALL_WITH_REGD_ARG) waits for the call
-  // itself to drop its reference, forever.
-  bool unregisters_own_arg = false;
   bool rpc_arg_tampered = false;  // the normal world rewrote the RPC argument it supplied
   uint64_t wait_key = 0;
   std::vector<Pfn> lists;    // page-list pages of this call (freed when it ends, as Linux does)
@@ -172,16 +168,9 @@ class World {
       auto it = std::find_if(parked_.begin(), parked_.end(), [&](const std::unique_ptr<Call>& c) {
         return !c->blocked || pending_[c->wait_key] > 0;
       });
-      if (it == parked_.end()) {
-        const bool known = std::all_of(parked_.begin(), parked_.end(),
-                                       [](const auto& c) { return c->unregisters_own_arg; });
-        if (known && !report_known()) {
-          abandoned_ = true;  // the secure OS is destroyed with the thread stuck
-          return;
-        }
-        finding("deadlock: %zu secure threads wait for notifications nobody will send%s",
-                parked_.size(), known ? " (known: UNREGISTER_SHM of its own REGD_ARG buffer)" : "");
-      }
+      if (it == parked_.end())
+        finding("deadlock: %zu secure threads wait for notifications nobody will send",
+                parked_.size());
       std::unique_ptr<Call> c = std::move(*it);
       parked_.erase(it);
       c->blocked = false;
@@ -192,7 +181,6 @@ class World {
   // The normal world cleans up everything it knows of; the secure OS must then hold nothing.
   void cleanup_and_audit() {
     Reader none(nullptr, 0);
-    if (abandoned_) return;
     for (uint32_t id = 1; id <= open_attempts_ + 1; ++id) simple_call(OPTEE_MSG_CMD_CLOSE_SESSION, id, 0);
     for (auto [cookie, n] : register_cookies_) {
       optee_msg_param p{};
@@ -201,7 +189,6 @@ class World {
       for (uint32_t i = 0; i < n; ++i) simple_call(OPTEE_MSG_CMD_UNREGISTER_SHM, 0, 1, &p);
     }
     drain();
-    if (abandoned_) return;
     for (int i = 0;; ++i) {
       SmcRegs in;
       in[0] = OPTEE_SMC_DISABLE_SHM_CACHE;
@@ -492,10 +479,6 @@ class World {
         c->rpc_arg = pl.host + own;
     }
     if (hdr.cmd == OPTEE_MSG_CMD_OPEN_SESSION) ++open_attempts_;
-    if (hdr.cmd == OPTEE_MSG_CMD_UNREGISTER_SHM && pl.regs.w(0) == OPTEE_SMC_CALL_WITH_REGD_ARG &&
-        !params.empty() &&
-        params[0].u.rmem.shm_ref == reg_pair_to_64(pl.regs[1], pl.regs[2]))
-      c->unregisters_own_arg = true;
     if (hdr.cmd == OPTEE_MSG_CMD_REGISTER_SHM)
       for (const auto& p : params) {
         ++register_cookies_[p.u.tmem.shm_ref];
@@ -989,7 +972,6 @@ class World {
   // A well-formed call with the honest normal world (cleanup).
   void simple_call(uint32_t cmd, uint32_t session, uint32_t n, const optee_msg_param* p = nullptr) {
     Reader none(nullptr, 0);
-    if (abandoned_) return;
     Placement pl = place(none, true);
     if (pl.host == nullptr) return;
     auto* a = reinterpret_cast<optee_msg_arg*>(pl.host);
@@ -1035,7 +1017,6 @@ class World {
   std::map<uint64_t, uint32_t> register_cookies_;  // cookie -> REGISTER_SHM attempts (duplicates
                                                     // are allowed, as in OP-TEE)
   uint32_t open_attempts_ = 0;
-  bool abandoned_ = false;  // a known issue stopped the input: no audit
   uint64_t next_cookie_ = 0xC0C0000000001000ull;
 };
 

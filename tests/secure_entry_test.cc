@@ -1248,6 +1248,25 @@ TEST_F(ArgTest, RegdArgHappyPath) {
   EXPECT_EQ(nw().unregister_shm(0x77), TEE_SUCCESS);
 }
 
+// UNREGISTER_SHM sent with CALL_WITH_REGD_ARG inside the buffer it unregisters: the call itself
+// holds the buffer, so the release could only wait for itself (OP-TEE parks the thread for ever;
+// secure_entry fuzzer, fuzz/regressions/secure_entry/unregister-own-regd-arg-deadlock). teemu
+// answers TEE_ERROR_BUSY at once; the buffer stays registered and unregisters normally after.
+TEST_F(ArgTest, UnregisterOfItsOwnRegdArgBufferIsBusy) {
+  ClientBuf& b = nw().client(1);
+  ASSERT_EQ(nw().register_buf(b, 0x7a), TEE_SUCCESS);
+  auto* a = reinterpret_cast<optee_msg_arg*>(b.host + 0x40);
+  std::memset(a, 0, 32 + sizeof(optee_msg_param));
+  a->cmd = OPTEE_MSG_CMD_UNREGISTER_SHM;
+  a->num_params = 1;
+  a->params[0].attr = OPTEE_MSG_ATTR_TYPE_RMEM_INPUT;
+  a->params[0].u.rmem.shm_ref = 0x7a;
+  EXPECT_EQ(nw().run(MiniNw::with_regd_arg(0x7a, 0x40)), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(a->ret, TEE_ERROR_BUSY);
+  EXPECT_EQ(a->ret_origin, TEE_ORIGIN_TEE);
+  EXPECT_EQ(nw().unregister_shm(0x7a), TEE_SUCCESS);
+}
+
 // #39: an unknown cookie -> EBADADDR.
 TEST_F(ArgTest, RegdArgUnknownCookieIsEbadaddr) {
   for (uint64_t cookie : {0ull, 1ull, 0x77ull, 0xFFFFFFFFFFFFFFFFull})

@@ -528,7 +528,17 @@ void SecureOs::cmd_unregister_shm(SecureThread& t, CallArg& call) {
   if (call.num_params != 1 || a->params[0].attr != abi::OPTEE_MSG_ATTR_TYPE_RMEM_INPUT)
     return set_result(shared, tee_error(abi::TEE_ERROR_BAD_PARAMETERS));
   MobjRegistry& reg = t.partition->mobjs;
-  auto m = reg.begin_release(a->params[0].u.rmem.shm_ref, t.wait_key());
+  const uint64_t cookie = a->params[0].u.rmem.shm_ref;
+  // UNREGISTER_SHM carried by CALL_WITH_REGD_ARG in the very buffer it names: the call holds that
+  // buffer until it returns, so waiting for its users would wait for itself for ever (OP-TEE
+  // sleeps there with the thread). Refused as busy; the buffer stays registered.
+  if (call.arg_mobj) {
+    MobjRef named = reg.lookup(cookie);
+    const bool own_argument = named && named.get() == call.arg_mobj.get();
+    release_keys(t, {named.release()});
+    if (own_argument) return set_result(shared, tee_error(abi::TEE_ERROR_BUSY));
+  }
+  auto m = reg.begin_release(cookie, t.wait_key());
   if (!m) return set_result(shared, m.error());
   const uint64_t charge = registered_shm_charge((*m)->num_pages());
   // A buffer still used by a call: sleep in the normal world until its last user wakes us.
