@@ -24,13 +24,13 @@ struct sigaction g_previous[std::size(kFaultSignals)];
 std::atomic<FaultHook> g_hook{nullptr};
 
 // The recovery point of copy_checked on this thread, null when no checked copy is running.
-thread_local void* t_recovery[5];
+thread_local JumpBuffer t_recovery;
 thread_local volatile bool t_copying = false;
 
 void handler(int sig, siginfo_t* info, void* uctx) {
   if (t_copying) {
     t_copying = false;
-    __builtin_longjmp(t_recovery, 1);
+    TEEMU_LONGJMP(t_recovery);
   }
   if (FaultHook hook = g_hook.load(std::memory_order_acquire)) hook(sig, info, uctx);
   for (size_t i = 0; i < std::size(kFaultSignals); ++i) {
@@ -89,7 +89,7 @@ inline void copy_bytes(void* dst, const void* src, size_t n) { std::memcpy(dst, 
 #endif
 
 __attribute__((noinline)) bool copy_guarded(void* dst, const void* src, size_t n) {
-  if (__builtin_setjmp(t_recovery) == 0) {
+  if (TEEMU_SETJMP(t_recovery) == 0) {
     t_copying = true;
     std::atomic_signal_fence(std::memory_order_seq_cst);
     copy_bytes(dst, src, n);

@@ -6,11 +6,37 @@
 //  - every other fault goes to the disposition that was installed before teemu's.
 #pragma once
 
+#include <setjmp.h>
 #include <signal.h>
 
 #include <cstddef>
 
+// Jumping out of a signal handler (and out of TA code on TEE_Panic). Normally the compiler's
+// setjmp/longjmp builtins: a few registers, no signal mask, no libc. Under TSan the libc pair,
+// which TSan intercepts: it must see the jump to know that the signal handler has ended.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TEEMU_JUMP_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define TEEMU_JUMP_TSAN 1
+#endif
+#ifdef TEEMU_JUMP_TSAN
+#define TEEMU_SETJMP(buf) sigsetjmp(buf, 0)
+#define TEEMU_LONGJMP(buf) siglongjmp(buf, 1)
+#else
+#define TEEMU_SETJMP(buf) __builtin_setjmp(buf)
+#define TEEMU_LONGJMP(buf) __builtin_longjmp(buf, 1)
+#endif
+
 namespace teemu::base {
+
+#ifdef TEEMU_JUMP_TSAN
+using JumpBuffer = sigjmp_buf;
+#else
+using JumpBuffer = void* [5];
+#endif
 
 // Copies n bytes from src to dst; false if the copy faulted (nothing is guaranteed about how
 // much of dst was written then). Safe to call on any thread.

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "base/sanitizer.h"
 #include "ta_runtime/entry.h"
 #include "ta_runtime/storage_service.h"
 
@@ -562,6 +563,7 @@ Result<std::unique_ptr<tee::TaInstance>> DlTaLoader::instantiate(
   std::snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
   // The loader recognises an object it already has by its path name: the memfd stays open for the
   // instance's life so that no other instance can be loaded under the same /proc/self/fd/N.
+  base::image_about_to_be_mapped();
   void* handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     close(fd);
@@ -570,6 +572,7 @@ Result<std::unique_ptr<tee::TaInstance>> DlTaLoader::instantiate(
   }
   auto fail_loaded = [&](uint32_t code) {
     dlclose(handle);
+    base::image_unmapped();
     close(fd);
     return fail(code);
   };

@@ -11,6 +11,7 @@
 
 #include "base/assert.h"
 #include "base/fault.h"
+#include "base/sanitizer.h"
 #include <iterator>
 #include "base/log.h"
 #include "ta_runtime/ta_time.h"
@@ -54,7 +55,7 @@ using InvokeFn = uint32_t (*)(void*, uint32_t, uint32_t, P*);
 // Escape point for TEE_Panic, on the secure thread's stack below the entry point's frames; it
 // also names the instance whose code runs above it.
 struct Escape {
-  void* jmp[5];
+  base::JumpBuffer jmp;
   void* prev;
   DlTaInstance* instance;
   const tee::TaParams* params;  // the entry point's memrefs, null if it has none
@@ -75,7 +76,7 @@ void ta_fault_hook(int sig, siginfo_t* info, void*) {
   auto* esc = static_cast<Escape*>(t->ta_escape);
   esc->fault_signal = sig;
   esc->fault_addr = info->si_addr;
-  __builtin_longjmp(esc->jmp, 1);
+  TEEMU_LONGJMP(esc->jmp);
 }
 
 void install_fault_handlers() {
@@ -100,7 +101,7 @@ __attribute__((noinline)) tee::TaOutcome run_guarded(DlTaInstance* inst, Body bo
   esc.fault_addr = nullptr;
   esc.prev = t->ta_escape;
   t->ta_escape = &esc;
-  if (__builtin_setjmp(esc.jmp) == 0) {
+  if (TEEMU_SETJMP(esc.jmp) == 0) {
     uint32_t r = body(ctx);
     // The fiber may have moved to another host thread during an RPC: look the thread up again.
     tee::current_thread()->ta_escape = esc.prev;
@@ -255,6 +256,7 @@ std::unique_ptr<DlTaInstance> DlTaInstance::create(void* handle, int image_fd,
 DlTaInstance::~DlTaInstance() {
   state_.reset();  // the TA's heap and objects go before its code
   if (handle_ != nullptr) dlclose(handle_);
+  base::image_unmapped();
   if (image_fd_ >= 0) close(image_fd_);
 }
 
@@ -310,7 +312,7 @@ void panic_current_ta(uint32_t code) {
     std::abort();
   }
   TEEMU_LOG_INFO("ta", "TA panicked with code {:#x}", code);
-  __builtin_longjmp(static_cast<Escape*>(t->ta_escape)->jmp, 1);
+  TEEMU_LONGJMP(static_cast<Escape*>(t->ta_escape)->jmp);
 }
 
 }  // namespace teemu::ta_runtime
