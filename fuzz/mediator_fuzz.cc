@@ -80,6 +80,10 @@ class FakeSecureWorld : public hw::SmcHandler {
   // SHM_ALLOC buffers it still holds (a secure world may keep them; the mediator keeps them
   // pinned meanwhile).
   size_t held_buffers() const { return shm_cookies_.size(); }
+  // From now on every std call completes at once, successfully: the secure world of the
+  // cleanup, which must leave the mediator nothing to hold (a scripted failure there would keep
+  // a registration alive in the secure world, and its pins rightly with it).
+  void be_honest() { honest_ = true; }
 
   SmcRegs smc(const SmcRegs& in) override {
     SmcRegs out;
@@ -133,7 +137,22 @@ class FakeSecureWorld : public hw::SmcHandler {
     optee_msg_arg* cmd_arg = nullptr;
     uint32_t cmd = 0;
     uint64_t refused = 0;  // cookie of an RPC ALLOC answered without a buffer
+    uint64_t cmd_cookie = 0;  // the RPC argument of its pending RPC CMD
   };
+
+  // RPC arguments not held by another call's pending RPC CMD: an OP-TEE thread owns the RPC
+  // argument it waits on, so no other thread writes or frees it meanwhile.
+  std::vector<uint64_t> free_rpc_args(uint32_t self) const {
+    std::vector<uint64_t> out;
+    for (const auto& [cookie, host] : bufs_) {
+      bool busy = false;
+      for (const auto& [id, other] : calls_)
+        if (id != self && other.pending == OPTEE_SMC_RPC_FUNC_CMD && other.cmd_cookie == cookie)
+          busy = true;
+      if (!busy) out.push_back(cookie);
+    }
+    return out;
+  }
 
   // Page lists the mediator hands over must name this guest's machine frames only.
   void check_list(uint64_t buf_ptr, uint64_t size, const char* what) {
@@ -218,7 +237,7 @@ class FakeSecureWorld : public hw::SmcHandler {
       c.refused = 0;
       return out;
     }
-    const uint32_t kind = ++c.steps > 32 ? 0 : r_.u8() % 8;
+    const uint32_t kind = honest_ || ++c.steps > 32 ? 0 : r_.u8() % 8;
     trace("  sw step %u", kind);
     switch (kind) {
       case 1:
@@ -227,10 +246,11 @@ class FakeSecureWorld : public hw::SmcHandler {
         out[1] = kRpcArg;
         return out;
       case 2: {
-        const uint64_t cookie = bufs_.empty() || r_.u8() % 4 == 3
+        const std::vector<uint64_t> own = free_rpc_args(id);
+        const uint64_t cookie = own.empty() || r_.u8() % 4 == 3
                                     ? r_.u64()
-                                    : std::next(bufs_.begin(), r_.below(static_cast<uint32_t>(bufs_.size())))->first;
-        bufs_.erase(cookie);
+                                    : own[r_.below(static_cast<uint32_t>(own.size()))];
+        if (std::find(own.begin(), own.end(), cookie) != own.end()) bufs_.erase(cookie);
         trace("  sw: RPC FREE %#llx", static_cast<unsigned long long>(cookie));
         c.pending = OPTEE_SMC_RPC_FUNC_FREE;
         out[0] = OPTEE_SMC_RETURN_RPC_FREE;
@@ -241,15 +261,23 @@ class FakeSecureWorld : public hw::SmcHandler {
       case 4: {
         c.pending = OPTEE_SMC_RPC_FUNC_CMD;
         c.cmd_arg = nullptr;
-        const uint64_t cookie = bufs_.empty() || r_.u8() % 8 == 7
+        const std::vector<uint64_t> own = free_rpc_args(id);
+        const uint64_t cookie = own.empty() || r_.u8() % 8 == 7
                                     ? r_.u64()
-                                    : std::next(bufs_.begin(), r_.below(static_cast<uint32_t>(bufs_.size())))->first;
+                                    : own[r_.below(static_cast<uint32_t>(own.size()))];
         out[0] = OPTEE_SMC_RETURN_RPC_CMD;
         reg_pair_from_64(cookie, out[1], out[2]);
+        c.cmd_cookie = cookie;
         auto b = bufs_.find(cookie);
-        if (b == bufs_.end()) return out;
+        // A cookie another call waits on is named but not written (as if the secure world
+        // named an RPC argument it does not hold).
+        if (b == bufs_.end() || std::find(own.begin(), own.end(), cookie) == own.end()) return out;
         auto* a = reinterpret_cast<optee_msg_arg*>(b->second);
         std::memset(a, 0, kRpcArg);
+        // As OP-TEE's thread_rpc_cmd does: an RPC nobody answers (the mediator drops one naming
+        // an RPC argument it does not know) must read as a failure, not as a success.
+        a->ret = TEE_ERROR_GENERIC;
+        trace("  sw: RPC CMD in %#llx", static_cast<unsigned long long>(cookie));
         c.cmd = r_.pick_or<uint32_t>({OPTEE_RPC_CMD_SHM_ALLOC, OPTEE_RPC_CMD_SHM_FREE,
                                       OPTEE_RPC_CMD_NOTIFICATION, OPTEE_RPC_CMD_GET_TIME,
                                       OPTEE_RPC_CMD_LOAD_TA},
@@ -273,6 +301,14 @@ class FakeSecureWorld : public hw::SmcHandler {
         return out;
       default: {
         optee_msg_arg* a = c.arg;
+        if (honest_) {
+          a->ret = TEE_SUCCESS;
+          a->ret_origin = TEE_ORIGIN_TEE;
+          calls_.erase(id);
+          out = {};
+          out[0] = OPTEE_SMC_RETURN_OK;
+          return out;
+        }
         a->ret = r_.pick<uint32_t>({TEE_SUCCESS, TEE_SUCCESS, TEE_ERROR_BAD_PARAMETERS});
         a->ret_origin = TEE_ORIGIN_TRUSTED_APP;
         if (a->cmd == OPTEE_MSG_CMD_OPEN_SESSION) a->session = next_session_++;
@@ -289,6 +325,7 @@ class FakeSecureWorld : public hw::SmcHandler {
 
   static constexpr uint32_t kThreads = 3;
   static constexpr uint64_t kRpcArg = optee_msg_get_arg_size(6);
+  bool honest_ = false;  // the cleanup's calls complete without scripted failures
   hw::PhysMem& mem_;
   Reader& r_;
   std::map<uint32_t, Call> calls_;
@@ -756,6 +793,7 @@ class GuestWorld {
   }
 
   void cleanup() {
+    if (fake_) fake_->be_honest();
     for (uint32_t s = 1; s <= opens_ + 1 && !kill_at_end_; ++s) simple(OPTEE_MSG_CMD_CLOSE_SESSION, s, nullptr);
     for (auto [cookie, n] : registered_) {
       optee_msg_param p{};

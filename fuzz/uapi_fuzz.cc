@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <set>
 #include <vector>
 
 #include "../tas/shm_test/include/shm_test_ta.h"
@@ -155,9 +156,19 @@ class Process {
       std::memcpy(reinterpret_cast<void*>(addr), bytes, n);
   }
 
+  void own(int fd) {
+    fds_.push_back(fd);
+    ever_.insert(fd);
+  }
   int some_fd() {
     if (!fds_.empty() && r_.u8() % 8 != 7) return fds_[r_.below(static_cast<uint32_t>(fds_.size()))];
-    return r_.pick_or<int>({-1, ree::kFdBase - 1, ree::kFdBase + 999, 0}, [&] { return static_cast<int>(r_.u32()); });
+    const int fd = r_.pick_or<int>({-1, ree::kFdBase - 1, ree::kFdBase + 999, 0},
+                                   [&] { return static_cast<int>(r_.u32()); });
+    // The machine's tee-supplicant runs in this process, but in the system modelled it is
+    // another process: its descriptors are not this client's to use. A number of the kernel's
+    // range the client never had becomes one that is surely not open (EBADF).
+    if (fd >= ree::kFdBase && !ever_.count(fd)) return ree::kFdBase - 1;
+    return fd;
   }
   int device_fd() {
     if (!devs_.empty() && r_.u8() % 8 != 7) return devs_[r_.below(static_cast<uint32_t>(devs_.size()))];
@@ -252,7 +263,7 @@ class Process {
     const int fd = k().sys_open(path);
     trace("open %s -> %d", path ? path : "(null)", fd);
     if (fd >= 0) {
-      fds_.push_back(fd);
+      own(fd);
       devs_.push_back(fd);
     }
   }
@@ -281,7 +292,7 @@ class Process {
     if (rc >= 0) {
       tee_ioctl_shm_alloc_data out{};
       if (readable(addr, sizeof(out))) std::memcpy(&out, reinterpret_cast<void*>(addr), sizeof(out));
-      fds_.push_back(rc);
+      own(rc);
       shms_.push_back({rc, out.id, out.size});
     }
   }
@@ -300,7 +311,7 @@ class Process {
     if (rc >= 0) {
       tee_ioctl_shm_register_data out{};
       if (readable(addr, sizeof(out))) std::memcpy(&out, reinterpret_cast<void*>(addr), sizeof(out));
-      fds_.push_back(rc);
+      own(rc);
       shms_.push_back({rc, out.id, d.length});
     }
   }
@@ -393,7 +404,7 @@ class Process {
     trace("ioctl %#x -> %d", cmd, rc);
     // A successful SHM_ALLOC / SHM_REGISTER made a descriptor.
     if (rc >= ree::kFdBase && (cmd == TEE_IOC_SHM_ALLOC || cmd == TEE_IOC_SHM_REGISTER)) {
-      fds_.push_back(rc);
+      own(rc);
       int32_t id = -1;
       if (readable(addr + (cmd == TEE_IOC_SHM_ALLOC ? 12 : 20), 4))
         std::memcpy(&id, reinterpret_cast<void*>(addr + (cmd == TEE_IOC_SHM_ALLOC ? 12 : 20)), 4);
@@ -436,6 +447,7 @@ class Process {
   std::unique_ptr<platform::Machine> machine_;
   bool exit_all_at_once_ = false;
   std::vector<int> fds_;   // every descriptor the process holds
+  std::set<int> ever_;     // every descriptor it was ever given (closed ones may be reused)
   std::vector<int> devs_;  // those of device files
   std::vector<Shm> shms_;
   std::vector<uint32_t> sessions_;

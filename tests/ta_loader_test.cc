@@ -102,6 +102,42 @@ TEST_F(TaLoaderChecks, PltrelOtherThanRelaRefused) {
   EXPECT_STREQ(DlTaLoader::image_problem(image_), "DT_PLTREL");
 }
 
+// ta_loader fuzzer finding (fuzz/regressions/ta_loader/misaligned-pt-phdr): the loader hands
+// out PT_PHDR's address as the program header table; a misaligned or foreign one was read by the
+// runtime's segment walk (a misaligned Elf64_Phdr under UBSan, wrong segments otherwise).
+TEST_F(TaLoaderChecks, PtPhdrMustBeTheProgramHeaderTable) {
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, image_.data(), sizeof eh);
+  // Turn a segment the loader only reads (a note or the unwind table) into a PT_PHDR at the
+  // table's own address (the first PT_LOAD maps the file from offset 0 at address 0), then at
+  // addresses off by 4 (misaligned) and by 8 (not the table).
+  int spare = -1;
+  for (unsigned i = 0; i < eh.e_phnum && spare < 0; ++i) {
+    Elf64_Phdr ph;
+    std::memcpy(&ph, image_.data() + eh.e_phoff + i * sizeof ph, sizeof ph);
+    if (ph.p_type == PT_NOTE || ph.p_type == PT_GNU_EH_FRAME || ph.p_type == PT_GNU_PROPERTY)
+      spare = static_cast<int>(i);
+  }
+  ASSERT_GE(spare, 0) << "the TA has no note or unwind segment to rewrite";
+  auto with_phdr_at = [&](uint64_t vaddr) {
+    std::vector<uint8_t> img = image_;
+    Elf64_Phdr ph{};
+    ph.p_type = PT_PHDR;
+    ph.p_flags = PF_R;
+    ph.p_offset = vaddr;
+    ph.p_vaddr = ph.p_paddr = vaddr;
+    ph.p_filesz = ph.p_memsz = uint64_t{eh.e_phnum} * sizeof(Elf64_Phdr);
+    ph.p_align = 8;
+    std::memcpy(img.data() + eh.e_phoff + spare * sizeof ph, &ph, sizeof ph);
+    return img;
+  };
+  EXPECT_EQ(DlTaLoader::image_problem(with_phdr_at(eh.e_phoff)), nullptr);
+  for (uint64_t shift : {uint64_t{4}, uint64_t{8}})
+    EXPECT_STREQ(DlTaLoader::image_problem(with_phdr_at(eh.e_phoff + shift)),
+                 "PT_PHDR is not the program header table")
+        << "shifted by " << shift;
+}
+
 TEST_F(TaLoaderChecks, TextRelocationsRefused) {
   ASSERT_TRUE(rewrite_dynamic(image_, DT_DEBUG, DT_TEXTREL, 0) ||
               rewrite_dynamic(image_, DT_RELACOUNT, DT_TEXTREL, 0));

@@ -1092,6 +1092,36 @@ TEST_F(UapiTest, SecondSupplicantOpenIsEbusy) {
   EXPECT_EQ(kernel().sys_open("/dev/teepriv0"), -EBUSY);
 }
 
+// --- a machine without a static carve-out: SHM_ALLOC comes from the dynamic page pool -----------
+
+class UapiPagePoolTest : public UapiTest {
+ protected:
+  void SetUp() override {
+    auto c = default_config();
+    c.static_shm_size = 0;
+    boot(c);
+  }
+};
+
+// SHM_ALLOC from the dynamic page pool: Linux allocates the buffer physically contiguous
+// (alloc_pages), so 4 MiB (order 10) is the most one buffer gets; more is ENOMEM (the uapi fuzzer
+// had a client ask for 3.6 GiB, which teemu used to allocate and zero).
+TEST_F(UapiPagePoolTest, ShmAllocIsAtMostFourMiB) {
+  int fd = open_tee();
+  int32_t id = -1;
+  uint64_t size = 0;
+  uint32_t flags = 0;
+  const int shm = shm_alloc(fd, 4ull << 20, &id, &size, &flags);
+  ASSERT_GE(shm, 0);
+  EXPECT_EQ(size, 4ull << 20);
+  EXPECT_EQ(close_fd(shm), 0);
+  for (uint64_t too_big : {(4ull << 20) + 1, 3857051648ull, 1ull << 40}) {
+    tee_ioctl_shm_alloc_data a{too_big, 0, -1};
+    EXPECT_EQ(ioctl(fd, TEE_IOC_SHM_ALLOC, &a), -ENOMEM) << too_big;
+  }
+  EXPECT_EQ(audit().client_shm, 0u);
+}
+
 // --- a machine without dynamic shared memory ---------------------------------------------------
 
 class UapiStaticTest : public UapiTest {

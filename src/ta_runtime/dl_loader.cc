@@ -240,8 +240,14 @@ class ImageChecker {
         case PT_NOTE:
         case PT_GNU_PROPERTY:
         case PT_GNU_EH_FRAME:
-        case PT_PHDR:
           if (!file_at(ph.p_vaddr, ph.p_memsz, &off)) return "segment not in loaded file contents";
+          break;
+        case PT_PHDR:
+          // The loader publishes e_phnum program headers from here (dl_iterate_phdr, which the
+          // runtime reads the image's segments from): they must be the real ones, aligned.
+          if (ph.p_vaddr % 8 != 0 ||
+              !file_at(ph.p_vaddr, uint64_t{phnum_} * sizeof(Elf64_Phdr), &off) || off != phoff_)
+            return "PT_PHDR is not the program header table";
           break;
         default: break;
       }

@@ -696,8 +696,12 @@ KResult<void> Driver::pool_alloc(TeeShm& shm, uint64_t size, bool dma_buf) {
     return {};
   }
   // Dynamic page pool: kernel pages, registered with the secure world by the caller.
+  // Linux allocates these zeroed and physically contiguous (alloc_pages / alloc_pages_exact), so
+  // one buffer is at most 2^(MAX_ORDER-1) pages: 4 MiB with the default MAX_ORDER of 11. A larger
+  // request is ENOMEM there too; a client wanting more registers its own memory.
+  constexpr uint64_t kMaxPoolPages = 1u << 10;
   auto pages = base::pages_spanned(0, size);
-  if (!pages || *pages > (1u << 20)) return fail_errno(ENOMEM);
+  if (!pages || *pages > kMaxPoolPages) return fail_errno(ENOMEM);
   const uint64_t bytes = *pages * base::kPageSize;
   void* host = std::aligned_alloc(base::kPageSize, bytes);
   if (host == nullptr) return fail_errno(ENOMEM);
