@@ -6,6 +6,8 @@
 # Usage: fuzz/run.sh SECONDS [TARGET...]
 #   TEEMU_FUZZ_BUILD_DIR   build directory (default: build-fuzz)
 #   TEEMU_FUZZ_JOBS        parallel build jobs (default: ninja's)
+#   TEEMU_FUZZ_SEED        libFuzzer's random seed (default: a new one each run; CI fixes it so
+#                          that its short run is repeatable)
 # New corpus entries are kept in $build/corpus/<target>; crashing inputs go to
 # $build/artifacts/<target>/ (reproduce with: $build/fuzz/<target> <file>).
 set -uo pipefail
@@ -59,6 +61,7 @@ for t in "${targets[@]}"; do
   [[ -d $seeds ]] || seeds=
   echo "== fuzz: $t for $seconds s"
   "$build/fuzz/$t" -max_total_time="$seconds" -print_final_stats=1 -timeout=60 \
+    ${TEEMU_FUZZ_SEED:+-seed="$TEEMU_FUZZ_SEED"} \
     -rss_limit_mb=4096 -artifact_prefix="$artifacts/" "$corpus" ${seeds:+"$seeds"} >"$log" 2>&1
   rc=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
