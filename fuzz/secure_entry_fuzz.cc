@@ -470,6 +470,13 @@ class World {
       std::memcpy(pl.host, &hdr, std::min<uint64_t>(sizeof(hdr), pl.room));
       if (want <= pl.room && !params.empty())
         std::memcpy(pl.host + sizeof(hdr), params.data(), want - sizeof(hdr));
+      // A new argument written over the RPC argument of a parked call is the normal world
+      // scribbling on that call's request, like op_rewrite.
+      const std::byte* written_end = pl.host + std::min<uint64_t>(want, pl.room);
+      for (auto& parked : parked_)
+        if (parked->rpc_arg != nullptr && pl.host < parked->rpc_arg + optee_msg_get_arg_size(2) &&
+            parked->rpc_arg < written_end)
+          parked->rpc_arg_tampered = true;
       c->msg_host = pl.host;
       // CALL_WITH_RPC_ARG / REGD_ARG: the RPC argument follows the call's argument.
       const uint64_t own = optee_msg_get_arg_size(std::min<uint32_t>(hdr.num_params, 127));
@@ -559,8 +566,11 @@ class World {
             }
           } else {
             serve_cmd(*a, r, lie);
-            // Answers in an RPC argument the normal world itself scribbled over are its loss.
+            // Answers in an RPC argument the normal world itself scribbled over are its loss:
+            // what it allocated there, and what a scrambled SHM_FREE request failed to name.
             if (c.rpc_arg_tampered && last_shm_cookie_ != 0) unchecked_.insert(last_shm_cookie_);
+            if (c.rpc_arg_tampered && last_free_unknown_)
+              for (const auto& [cookie, b] : shm_bufs_) unchecked_.insert(cookie);
           }
         }
         break;
@@ -654,15 +664,20 @@ class World {
 
   void serve_cmd(optee_msg_arg& a, Reader& r, uint32_t lie) {
     last_shm_cookie_ = 0;
+    last_free_unknown_ = false;
     switch (a.cmd) {
       case OPTEE_RPC_CMD_LOAD_TA: serve_load_ta(a); break;
       case OPTEE_RPC_CMD_SHM_ALLOC: serve_shm_alloc(a, r, lie); break;
       case OPTEE_RPC_CMD_SHM_FREE: {
         a.ret = TEE_SUCCESS;
+        trace("  shm free type %llu cookie %#llx", static_cast<unsigned long long>(a.params[0].u.value.a),
+              static_cast<unsigned long long>(a.params[0].u.value.b));
         auto it = shm_bufs_.find(a.params[0].u.value.b);
         if (it != shm_bufs_.end()) {
           release_shm_buf(it->second);
           shm_bufs_.erase(it);
+        } else {
+          last_free_unknown_ = true;
         }
         break;
       }
@@ -780,6 +795,8 @@ class World {
     if (lie == 2) a.params[0].u.tmem.size = size / 2;                     // smaller than asked
     if (lie == 3) a.params[0].attr = OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT;     // "contiguous"
     if (lie == 3 && r.flag()) a.params[0].u.tmem.buf_ptr = interesting_pa(r);
+    trace("  shm alloc %llu bytes -> cookie %#llx", static_cast<unsigned long long>(size),
+          static_cast<unsigned long long>(cookie));
     shm_bufs_[cookie] = std::move(b);
     step_allocs_.push_back(cookie);
     last_shm_cookie_ = cookie;
@@ -1009,6 +1026,7 @@ class World {
   uint64_t carve_next_arg_ = 0;
   std::vector<uint64_t> step_allocs_;
   uint64_t last_shm_cookie_ = 0;       // the buffer of the SHM_ALLOC answer being composed
+  bool last_free_unknown_ = false;     // the last SHM_FREE served named no buffer of ours
   std::set<uint64_t> unchecked_;       // buffers the normal world lied about  // what the normal world allocated for the current answer
   std::map<uint64_t, ShmBuf> shm_bufs_;
   std::map<uint64_t, uint32_t> pending_;  // notification key -> SENDs not yet consumed
