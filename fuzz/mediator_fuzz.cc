@@ -679,7 +679,15 @@ class GuestWorld {
       }
       default: break;
     }
-    if (lie == 6) reply[3] = c.out.w(3) + 1 + r.u8() % 3;  // another thread's id
+    if (lie == 6) {
+      // Another thread's id, one no call of this guest waits on: resuming one of its own
+      // parked threads is the guest's right (the mediator passes it on), and the harness would
+      // lose track of both calls.
+      const uint32_t other = c.out.w(3) + 1 + r.u8() % 3;
+      bool parked_there = false;
+      for (const auto& p : parked_) parked_there |= !p->done() && p->out.w(3) == other;
+      if (!parked_there) reply[3] = other;
+    }
     const uint32_t thread = c.out.w(3);
     c.out = smc(reply);
     if (lie == 6 && c.out.w(0) == OPTEE_SMC_RETURN_ERESUME) {
