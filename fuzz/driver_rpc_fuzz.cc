@@ -475,8 +475,9 @@ class World {
     if (sw_->in_call()) finding("a std call never ended");
     auto a = kernel_->audit();
     // (open_files counts tee-supplicant's too: its device and the buffers the secure world still
-    // holds.)
-    if (a.mappings || a.client_shm || a.sessions || a.supplicant_pending)
+    // holds; so do mappings, for the buffers it mapped because the kernel has no REG_MEM.)
+    const size_t supplicant_mappings = supp_ ? supp_->mapped_buffers() : 0;
+    if (a.mappings != supplicant_mappings || a.client_shm || a.sessions || a.supplicant_pending)
       finding("kernel not quiescent after the client closed everything: mappings=%zu "
               "client_shm=%zu sessions=%zu supplicant_pending=%zu",
               a.mappings, a.client_shm, a.sessions, a.supplicant_pending);

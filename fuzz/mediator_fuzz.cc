@@ -580,7 +580,16 @@ class GuestWorld {
   }
 
   // --- calls ---
-  void issue(optee_msg_arg hdr, const std::vector<optee_msg_param>& params, std::vector<GPage> lists) {
+  void issue(optee_msg_arg hdr, std::vector<optee_msg_param> params, std::vector<GPage> lists) {
+    // The shm-test TA's WAIT_CANCEL waits value.a ms, which the secure OS measures on its own
+    // clock (answering its timed waits early only makes it wait again): a few ms at most, as in
+    // the secure_entry target, or one input runs for minutes.
+    if (hdr.cmd == OPTEE_MSG_CMD_INVOKE_COMMAND && hdr.func == TA_SHM_TEST_CMD_WAIT_CANCEL)
+      for (auto& p : params) {
+        const uint64_t type = p.attr & OPTEE_MSG_ATTR_TYPE_MASK;
+        if (type >= OPTEE_MSG_ATTR_TYPE_VALUE_INPUT && type <= OPTEE_MSG_ATTR_TYPE_VALUE_INOUT)
+          p.u.value.a &= 3;
+      }
     auto c = std::make_unique<Call>();
     c->arg = page();
     if (c->arg.host == nullptr) return;

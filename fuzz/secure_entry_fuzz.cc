@@ -105,6 +105,7 @@ struct Call {
   uint32_t scripted = 0;     // RPCs still to be answered as the input says (then: honestly)
   bool blocked = false;      // waits on a notification nobody has sent yet
   bool rpc_arg_tampered = false;  // the normal world rewrote the RPC argument it supplied
+  std::vector<std::byte> request_snapshot;  // the RPC request as the call parked on it
   uint64_t wait_key = 0;
   std::vector<Pfn> lists;    // page-list pages of this call (freed when it ends, as Linux does)
   bool done() const { return !optee_smc_return_is_rpc(out.w(0)); }
@@ -522,10 +523,12 @@ class World {
       if (lying) --c->scripted;
       if (may_park && lying && parked_.size() <= threads_ && r.u8() % 8 == 7) {
         trace("  park call at RPC func %u", c->func());
+        snapshot_request(*c);
         parked_.push_back(std::move(c));
         return;
       }
       if (!step(*c, r, lying)) {  // would block: let the others run first
+        snapshot_request(*c);
         parked_.push_back(std::move(c));
         return;
       }
@@ -541,7 +544,32 @@ class World {
   }
   // Answers one RPC (honestly unless `lying`) and resumes the call. False (nothing done) if the
   // RPC is a notification wait that nobody can satisfy yet.
+  // A parked call's RPC request lies in normal-world memory the harness may hand out again
+  // (argument pages, page lists): whatever changed it while the call was parked is the normal
+  // world scribbling on the request, like op_rewrite.
+  void snapshot_request(Call& c) {
+    c.request_snapshot.clear();
+    if (c.func() != OPTEE_SMC_RPC_FUNC_CMD) return;
+    if (const optee_msg_arg* a = pending_cmd(c)) {
+      const auto* b = reinterpret_cast<const std::byte*>(a);
+      c.request_snapshot.assign(b, b + optee_msg_get_arg_size(2));
+    }
+  }
+
   bool step(Call& c, Reader& r, bool lying) {
+    if (!c.request_snapshot.empty()) {
+      const optee_msg_arg* a = pending_cmd(c);
+      if (a == nullptr || std::memcmp(a, c.request_snapshot.data(), c.request_snapshot.size()) != 0) {
+        c.rpc_arg_tampered = true;
+        // A scrambled SHM_FREE frees nothing: the buffer it named is the normal world's loss.
+        optee_msg_arg was;
+        std::memcpy(&was, c.request_snapshot.data(), sizeof(was));
+        optee_msg_param p0;
+        std::memcpy(&p0, c.request_snapshot.data() + sizeof(was), sizeof(p0));
+        if (was.cmd == OPTEE_RPC_CMD_SHM_FREE && was.num_params >= 1) unchecked_.insert(p0.u.value.b);
+      }
+      c.request_snapshot.clear();
+    }
     step_allocs_.clear();
     SmcRegs reply;
     reply[0] = OPTEE_SMC_CALL_RETURN_FROM_RPC;
@@ -735,9 +763,28 @@ class World {
       return;
     }
     const uint64_t type = a.params[1].attr & OPTEE_MSG_ATTR_TYPE_MASK;
+    trace("  load_ta attr %#llx ptr/offs %#llx size %#llx ref %#llx",
+          static_cast<unsigned long long>(a.params[1].attr),
+          static_cast<unsigned long long>(a.params[1].u.tmem.buf_ptr),
+          static_cast<unsigned long long>(a.params[1].u.tmem.size),
+          static_cast<unsigned long long>(a.params[1].u.tmem.shm_ref));
     std::byte* dst = nullptr;
     uint64_t cap = 0;
-    if (type == OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT) {
+    if (type == OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT && (a.params[1].attr & kNoncontig)) {
+      // A page list: one of the buffers this normal world gave with SHM_ALLOC, named by its first
+      // list page (anything else is a list the harness did not build).
+      const uint64_t ptr = a.params[1].u.tmem.buf_ptr;
+      for (auto& [cookie, b] : shm_bufs_)
+        if (!b.lists.empty() && pfn_to_pa(b.lists[0]).value == (ptr & ~(kPage - 1)) &&
+            (ptr & (kPage - 1)) < b.pages * kPage) {
+          dst = b.host + (ptr & (kPage - 1));
+          cap = std::min<uint64_t>(a.params[1].u.tmem.size, b.pages * kPage - (ptr & (kPage - 1)));
+        }
+      if (dst == nullptr && ptr != 0) {
+        a.ret = TEE_ERROR_BAD_PARAMETERS;
+        return;
+      }
+    } else if (type == OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT) {
       cap = a.params[1].u.tmem.size;
       if (a.params[1].u.tmem.buf_ptr != 0) dst = mem_->ns_range(PhysAddr{a.params[1].u.tmem.buf_ptr}, cap);
     } else if (type == OPTEE_MSG_ATTR_TYPE_RMEM_OUTPUT) {

@@ -144,6 +144,13 @@ uint8_t* Supplicant::shm_buffer(int id, uint64_t* size) {
   return static_cast<uint8_t*>(it->second.buffer);
 }
 
+size_t Supplicant::mapped_buffers() const {
+  base::MutexLock lock(lock_);
+  size_t n = 0;
+  for (const auto& [id, a] : allocs_) n += a.mapped;
+  return n;
+}
+
 bool Supplicant::resolve(const tee_ioctl_param& p, bool output, void** buf, uint64_t* size) {
   *buf = nullptr;
   *size = p.b;

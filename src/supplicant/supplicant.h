@@ -48,6 +48,8 @@ class Supplicant {
 
   // For tests: the bytes of this supplicant's shared-memory allocation `id` (null if unknown).
   uint8_t* shm_buffer(int id, uint64_t* size) EXCLUDES(lock_);
+  // For audits: the allocations it holds mapped (SHM_ALLOC'd without REG_MEM), one mapping each.
+  size_t mapped_buffers() const EXCLUDES(lock_);
   ReeFs& fs() { return fs_; }
 
  private:
@@ -71,7 +73,7 @@ class Supplicant {
   bool reg_mem_ = false;
   std::thread thread_;
   std::atomic<bool> running_{false};
-  base::Mutex lock_;
+  mutable base::Mutex lock_;
   std::map<int, Alloc> allocs_ GUARDED_BY(lock_);  // shm id -> allocation
   std::vector<void*> retired_ GUARDED_BY(lock_);  // registered buffers of a stopped supplicant
 };

@@ -4,7 +4,7 @@
 //   TEE_PROPSET_CURRENT_CLIENT: gpd.client.identity (login and UUID of the session's client: a
 //     TA calling through TEE_OpenTASession is TEE_LOGIN_TRUSTED_APP with its UUID),
 //     gpd.client.endian;
-//   TEE_PROPSET_TEE_IMPLEMENTATION: the gpd.tee.* set (docs/gp-internal-api.md lists values).
+//   TEE_PROPSET_TEE_IMPLEMENTATION: the gpd.tee.* set (docs/internal-api.md lists values).
 // Results follow OP-TEE's libutee: a property of another type is TEE_ERROR_BAD_FORMAT, an
 // unknown name or an enumerator not on a property TEE_ERROR_ITEM_NOT_FOUND, a buffer too small
 // TEE_ERROR_SHORT_BUFFER with the length needed; bad handles and null pointers panic the TA.

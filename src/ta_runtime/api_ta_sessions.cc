@@ -225,7 +225,7 @@ Outcome guarded(F&& f) {
 using namespace teemu::ta_runtime;
 
 // cancellationRequestTimeout is accepted and not enforced: teemu cancels TA-to-TA operations only
-// through the callee's own cancellation mask and flag (docs/gp-internal-api.md).
+// through the callee's own cancellation mask and flag (docs/internal-api.md).
 TA_API uint32_t TEE_OpenTASession(const gp::TeeUuid* destination, uint32_t /*timeout*/,
                                   uint32_t paramTypes, gp::TeeParam* params, void** session,
                                   uint32_t* returnOrigin) {

@@ -85,7 +85,7 @@
 #define TEE_OpenTASession __GP11_TEE_OpenTASession
 
 /* OP-TEE also renames the TEE_BigInt* functions whose lengths were uint32_t; teemu has no TEE
- * Arithmetical API yet (docs/gp-internal-api.md). */
+ * Arithmetical API yet (docs/internal-api.md). */
 
 #endif /* __OPTEE_CORE_API_COMPAT_1_1 */
 
