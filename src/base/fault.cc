@@ -107,8 +107,7 @@ bool copy_checked(void* dst, const void* src, size_t n) {
   if (n == 0) return true;
   install();
   if (copy_guarded(dst, src, n)) return true;
-  unblock_signal(SIGSEGV);
-  unblock_signal(SIGBUS);
+  unblock_fault_signals();
   return false;
 }
 
@@ -141,10 +140,10 @@ void ensure_alt_stack() {
   sigaltstack(&ss, nullptr);
 }
 
-void unblock_signal(int sig) {
+void unblock_fault_signals() {
   sigset_t set;
   sigemptyset(&set);
-  sigaddset(&set, sig);
+  for (int sig : kFaultSignals) sigaddset(&set, sig);
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
 }
 

@@ -51,8 +51,11 @@ void set_fault_hook(FaultHook hook);
 // caused by a stack overflow can be handled too.
 void ensure_alt_stack();
 
-// After jumping out of the handler: unblock `sig` for the calling thread again.
-void unblock_signal(int sig);
+// After jumping out of the handler: unblock the fault signals for the calling thread again. All of
+// them, not only the one handled: the handler may have run with others blocked too (a
+// sanitizer's handler that calls ours blocks every signal), and a fault signal that arrives
+// blocked kills the process.
+void unblock_fault_signals();
 
 // Call where a jump (__builtin_longjmp, which sanitizers do not intercept) has just landed,
 // abandoning the frames below: under ASan their stack redzones stay poisoned and would be

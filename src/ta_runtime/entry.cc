@@ -110,8 +110,8 @@ __attribute__((noinline)) tee::TaOutcome run_guarded(DlTaInstance* inst, Body bo
   base::landed_after_jump();
   tee::current_thread()->ta_escape = esc.prev;
   if (esc.fault_signal != 0) {
-    // We left the signal handler by a jump: unblock the signal for this thread again.
-    base::unblock_signal(esc.fault_signal);
+    // We left the signal handler by a jump: unblock the fault signals for this thread again.
+    base::unblock_fault_signals();
     TEEMU_LOG_WARN("ta", "TA crashed with signal {} at address {}: its instance is dead",
                    esc.fault_signal, esc.fault_addr);
   }
