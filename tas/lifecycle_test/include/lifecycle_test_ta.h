@@ -22,6 +22,10 @@
 /* Installed as <...07>.ta, but its header says ...08: the loader refuses it. */
 #define TA_LIFECYCLE_WRONG_UUID_FILE LIFECYCLE_UUID(0x07)
 #define TA_LIFECYCLE_WRONG_UUID_HEADER LIFECYCLE_UUID(0x08)
+/* Flags 0, like ...01: the one whose file the image-cache tests replace with other bytes. */
+#define TA_LIFECYCLE_RELOAD_UUID LIFECYCLE_UUID(0x09)
+/* Flags 0, and a constructor of its own: its loaded copies are never reused. */
+#define TA_LIFECYCLE_CTOR_UUID LIFECYCLE_UUID(0x0a)
 /* Never built. */
 #define TA_LIFECYCLE_MISSING_UUID LIFECYCLE_UUID(0x0f)
 
@@ -40,5 +44,18 @@
 /* Opens a session to this TA's own UUID (its gpd.ta.appID) and closes it again.
  * p0 VALUE_OUTPUT: a = TEE_OpenTASession's result, b = its origin. */
 #define LIFECYCLE_CMD_SELF_OPEN 4
+/* What a fresh instance must look like, then leaves the instance changed everywhere a TA can
+ * keep state. p0 VALUE_OUTPUT: a = the initialised global (.data) as found, LIFECYCLE_DATA_MARKER
+ * in a fresh instance; b = LIFECYCLE_FRESH_* bits for what was as a fresh instance has it. Then
+ * the .data global becomes LIFECYCLE_DATA_DIRTY, the counter (.bss) grows by 100, a heap block is
+ * allocated and kept in a .bss pointer and as the instance data.
+ * p1 VALUE_OUTPUT: a = times the constructor ran in this loaded image (variant ...0a only). */
+#define LIFECYCLE_CMD_DIRTY 5
+#define LIFECYCLE_DATA_MARKER 0x600dda7au
+#define LIFECYCLE_DATA_DIRTY 0xd1d1d1d1u
+#define LIFECYCLE_FRESH_COUNTER 1u       /* the .bss counter is 0 */
+#define LIFECYCLE_FRESH_HEAP_POINTER 2u  /* the .bss heap pointer is NULL */
+#define LIFECYCLE_FRESH_INSTANCE_DATA 4u /* TEE_GetInstanceData() is NULL */
+#define LIFECYCLE_FRESH_ALL 7u
 
 #endif
