@@ -4,14 +4,18 @@
 // sessions with other TAs (4.9), and the instance semantics of the TA flags (4.5, OP-TEE's
 // single-instance / multi-session / keep-alive), TA loading checks and panics. Each test names
 // the rule it holds the implementation to. The process gets a fresh storage directory (the
-// persistent time lives in trusted storage).
+// persistent time lives in trusted storage) and a TA directory of its own in front of the
+// build's (the image-cache tests replace a TA file there).
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,6 +23,7 @@
 #include "abi/tee_uapi.h"
 #include "platform/config.h"
 #include "ree/kernel.h"
+#include "ta_runtime/dl_loader.h"
 #include "api_test_ta.h"
 #include "lifecycle_test_ta.h"
 #include "support/gp_util.h"  // last: the GP header's macros
@@ -44,27 +49,57 @@ const TEEC_UUID kBadFlags = TA_LIFECYCLE_BAD_FLAGS_UUID;
 const TEEC_UUID kWrongUuidFile = TA_LIFECYCLE_WRONG_UUID_FILE;
 const TEEC_UUID kMissing = TA_LIFECYCLE_MISSING_UUID;
 const TEEC_UUID kCreatePanic = TA_LIFECYCLE_CREATE_PANIC_UUID;
+const TEEC_UUID kReload = TA_LIFECYCLE_RELOAD_UUID;
+const TEEC_UUID kCtor = TA_LIFECYCLE_CTOR_UUID;
+const char* const kReloadFile = "1f0c5a70-6b2d-4e8a-9c3f-5d7e9a1b3c0b.ta";
+const char* const kCtorFile = "1f0c5a70-6b2d-4e8a-9c3f-5d7e9a1b3c0c.ta";
 
-// A fresh storage directory for the embedded machine, set before it boots.
-class StorageEnv : public ::testing::Environment {
+// Fresh directories for the embedded machine, set before it boots: its storage, and a TA
+// directory searched before the build's (tests put TA files there and change them).
+std::string g_ta_dir;
+class MachineDirsEnv : public ::testing::Environment {
  public:
   void SetUp() override {
-    char tmpl[] = "/tmp/teemu-api-test-XXXXXX";
-    if (const char* d = mkdtemp(tmpl)) {
-      dir_ = d;
-      setenv("TEEMU_STORAGE_DIR", d, 1);
+    const std::string storage = make("/tmp/teemu-api-test-XXXXXX");
+    if (!storage.empty()) setenv("TEEMU_STORAGE_DIR", storage.c_str(), 1);
+    g_ta_dir = make("/tmp/teemu-api-ta-XXXXXX");
+    if (!g_ta_dir.empty()) {
+      const char* rest = std::getenv("TEEMU_TA_PATH");
+      const std::string path = g_ta_dir + ":" + (rest != nullptr ? rest : TEEMU_TEST_TA_DIR);
+      setenv("TEEMU_TA_PATH", path.c_str(), 1);
     }
   }
   void TearDown() override {
     std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
+    for (const auto& d : dirs_) fs::remove_all(d, ec);
   }
 
  private:
-  std::string dir_;
+  std::string make(std::string tmpl) {
+    if (mkdtemp(tmpl.data()) == nullptr) return {};
+    dirs_.push_back(tmpl);
+    return tmpl;
+  }
+  std::vector<std::string> dirs_;
 };
-[[maybe_unused]] ::testing::Environment* const kStorageEnv =
-    ::testing::AddGlobalTestEnvironment(new StorageEnv);
+[[maybe_unused]] ::testing::Environment* const kMachineDirsEnv =
+    ::testing::AddGlobalTestEnvironment(new MachineDirsEnv);
+
+std::vector<uint8_t> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+bool write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+  // Replaced as tools replace files: written aside, then renamed over the old one.
+  const std::string tmp = path + ".new";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
+    if (!out) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
 
 // --- building operations ---------------------------------------------------------------------
 
@@ -1031,6 +1066,233 @@ TEST_F(Lifecycle, SelfOpen) {
   op2.value_out(0);
   ASSERT_EQ(multi.invoke(LIFECYCLE_CMD_SELF_OPEN, op2), TEEC_SUCCESS);
   EXPECT_EQ(op2.a(0), TEEC_SUCCESS);
+}
+
+// --- the loader's image cache ------------------------------------------------------------------
+//
+// The secure OS fetches the TA from tee-supplicant for every instance (LOAD_TA, as OP-TEE does);
+// the loader keeps copies it already loaded and hands a restored one to the next instance of the
+// same bytes. Whatever copy an instance runs in, it must be a fresh instance (GP 4.5): globals as
+// initialised, nothing on its heap, no instance data, TA_CreateEntryPoint run.
+
+class ImageCache : public Lifecycle {
+ protected:
+  void SetUp() override {
+    Lifecycle::SetUp();
+    loader().set_cache_limits(ta_runtime::ImageCacheLimits{});  // empty, default limits
+  }
+  // Whether this build's lifecycle TAs may be reused at all: a sanitizer instruments them with
+  // constructors of its own, and then every instance gets a load of its own (the safe side).
+  static const char* reuse_problem() {
+    static const std::vector<uint8_t> bytes =
+        read_bytes(std::string(TEEMU_TEST_TA_DIR) + "/1f0c5a70-6b2d-4e8a-9c3f-5d7e9a1b3c01.ta");
+    return ta_runtime::DlTaLoader::reuse_problem(bytes);
+  }
+#define SKIP_UNLESS_REUSABLE()                                                    \
+  do {                                                                            \
+    if (const char* why = reuse_problem())                                        \
+      GTEST_SKIP() << "this build's TAs are loaded per instance (" << why << ")"; \
+  } while (0)
+  void TearDown() override {
+    loader().set_cache_limits(ta_runtime::ImageCacheLimits{});
+    Lifecycle::TearDown();
+  }
+  static ta_runtime::DlTaLoader& loader() { return machine().ta_loader(); }
+  static ta_runtime::ImageCacheStats stats() { return loader().cache_stats(); }
+
+  struct Dirty {
+    uint32_t marker = 0, fresh = 0, ctor_runs = 0;
+  };
+  // LIFECYCLE_CMD_DIRTY: what the instance looked like, then leaves it changed everywhere.
+  Dirty dirty(Session& s) {
+    Op op;
+    op.value_out(0).value_out(1);
+    EXPECT_EQ(s.invoke(LIFECYCLE_CMD_DIRTY, op), TEEC_SUCCESS);
+    return {op.a(0), op.b(0), op.a(1)};
+  }
+  void expect_fresh(Session& s, uint32_t marker = LIFECYCLE_DATA_MARKER) {
+    ASSERT_EQ(s.result(), TEEC_SUCCESS);
+    const Dirty d = dirty(s);
+    EXPECT_EQ(d.marker, marker) << "the initialised global (.data)";
+    EXPECT_EQ(d.fresh, LIFECYCLE_FRESH_ALL)
+        << "bit 0: .bss counter, 1: heap pointer, 2: instance data";
+    EXPECT_EQ(counter(s), 101u) << "the counter this instance changed, and only that";
+  }
+};
+
+// A copy that served one instance serves the next one restored: every later session of the
+// multi-instance TA runs in the reused copy (no new load) and finds it fresh.
+TEST_F(ImageCache, ReusedCopiesStartAsFreshInstances) {
+  SKIP_UNLESS_REUSABLE();
+  {
+    Session s(&ctx_, kMulti);
+    expect_fresh(s);
+  }
+  const auto before = stats();
+  EXPECT_EQ(before.images, 1u);
+  EXPECT_EQ(before.idle_copies, 1u);
+  for (int i = 0; i < 3; ++i) {
+    Session s(&ctx_, kMulti);
+    expect_fresh(s);
+  }
+  const auto after = stats();
+  EXPECT_EQ(after.loads, before.loads) << "no new dlopen";
+  EXPECT_EQ(after.checks, before.checks) << "the bytes were checked once";
+  EXPECT_EQ(after.reuses, before.reuses + 3);
+}
+
+// A copy serves one live instance at a time: two sessions at once run in two copies, each fresh
+// and each with its own globals; both copies are kept afterwards.
+TEST_F(ImageCache, LiveInstancesNeverShareACopy) {
+  SKIP_UNLESS_REUSABLE();
+  { Session warm(&ctx_, kMulti); }
+  const auto before = stats();
+  {
+    Session a(&ctx_, kMulti), b(&ctx_, kMulti);
+    expect_fresh(a);
+    expect_fresh(b);
+    EXPECT_EQ(counter(a), 102u);
+    EXPECT_EQ(counter(b), 102u);
+    const auto during = stats();
+    EXPECT_EQ(during.reuses, before.reuses + 1) << "the idle copy went to one session";
+    EXPECT_EQ(during.loads, before.loads + 1) << "the other got a copy of its own";
+    EXPECT_EQ(during.checks, before.checks) << "known bytes are not checked again";
+    EXPECT_EQ(during.idle_copies, 0u);
+  }
+  EXPECT_EQ(stats().idle_copies, 2u);
+}
+
+// A panic may leave a copy in any state: it is unloaded, never handed to the next instance, which
+// gets a new load (and is fresh).
+TEST_F(ImageCache, PanickedInstancesCopyIsNotReused) {
+  SKIP_UNLESS_REUSABLE();
+  { Session warm(&ctx_, kMulti); }
+  ASSERT_EQ(stats().idle_copies, 1u);
+  {
+    Session s(&ctx_, kMulti);
+    ASSERT_EQ(s.result(), TEEC_SUCCESS);
+    dirty(s);
+    uint32_t origin = 0;
+    EXPECT_EQ(s.invoke(LIFECYCLE_CMD_PANIC, &origin), TEEC_ERROR_TARGET_DEAD);
+    EXPECT_EQ(origin, TEEC_ORIGIN_TEE);
+  }
+  const auto after_panic = stats();
+  EXPECT_EQ(after_panic.idle_copies, 0u) << "the dead instance's copy was unloaded";
+  {
+    Session s(&ctx_, kMulti);
+    expect_fresh(s);
+  }
+  EXPECT_EQ(stats().loads, after_panic.loads + 1);
+  EXPECT_EQ(stats().reuses, after_panic.reuses);
+}
+
+// The cache is keyed by the exact bytes tee-supplicant returns: a TA file replaced on disk is
+// checked and loaded anew at the next session (which runs the new code and data); the old bytes
+// stay known.
+TEST_F(ImageCache, ChangedTaFileIsLoadedAnew) {
+  SKIP_UNLESS_REUSABLE();
+  ASSERT_FALSE(g_ta_dir.empty());
+  const std::string file = g_ta_dir + "/" + kReloadFile;
+  const std::vector<uint8_t> original =
+      read_bytes(std::string(TEEMU_TEST_TA_DIR) + "/" + kReloadFile);
+  ASSERT_FALSE(original.empty());
+  ASSERT_TRUE(write_bytes(file, original));
+  const auto start = stats();
+  for (int i = 0; i < 2; ++i) {
+    Session s(&ctx_, kReload);
+    expect_fresh(s);
+  }
+  const auto before = stats();
+  EXPECT_EQ(before.loads, start.loads + 1);
+  EXPECT_EQ(before.reuses, start.reuses + 1);
+
+  // The same TA with another initial value of its .data global: the marker's 4 bytes, once.
+  std::vector<uint8_t> changed = original;
+  const uint32_t m = LIFECYCLE_DATA_MARKER, n = 0x5eed5eedu;
+  const auto* mb = reinterpret_cast<const uint8_t*>(&m);
+  auto at = std::search(changed.begin(), changed.end(), mb, mb + 4);
+  ASSERT_NE(at, changed.end());
+  ASSERT_EQ(std::search(at + 1, changed.end(), mb, mb + 4), changed.end()) << "marker not unique";
+  std::memcpy(&*at, &n, 4);
+  ASSERT_TRUE(write_bytes(file, changed));
+  for (int i = 0; i < 2; ++i) {
+    Session s(&ctx_, kReload);
+    expect_fresh(s, n);
+  }
+  const auto after = stats();
+  EXPECT_EQ(after.checks, before.checks + 1) << "new bytes are checked";
+  EXPECT_EQ(after.loads, before.loads + 1) << "and loaded";
+  EXPECT_EQ(after.reuses, before.reuses + 1) << "then reused";
+  EXPECT_EQ(after.images, 2u);
+
+  // Back to the first bytes (the build's file again): the copy kept of them serves.
+  ASSERT_EQ(std::remove(file.c_str()), 0);
+  {
+    Session s(&ctx_, kReload);
+    expect_fresh(s);
+  }
+  EXPECT_EQ(stats().loads, after.loads);
+  EXPECT_EQ(stats().reuses, after.reuses + 1);
+}
+
+// A TA with constructors of its own: they run when a copy is loaded, so every instance gets a
+// copy of its own (loaded, constructors run once for it) and none is kept.
+TEST_F(ImageCache, ImagesWithConstructorsAreLoadedPerInstance) {
+  const auto bytes = read_bytes(std::string(TEEMU_TEST_TA_DIR) + "/" + kCtorFile);
+  ASSERT_FALSE(bytes.empty());
+  if (reuse_problem() == nullptr)
+    EXPECT_STREQ(ta_runtime::DlTaLoader::reuse_problem(bytes),
+                 "constructors or destructors of its own");
+  else
+    EXPECT_NE(ta_runtime::DlTaLoader::reuse_problem(bytes), nullptr);
+  const auto before = stats();
+  for (int i = 0; i < 3; ++i) {
+    Session s(&ctx_, kCtor);
+    ASSERT_EQ(s.result(), TEEC_SUCCESS);
+    const Dirty d = dirty(s);
+    EXPECT_EQ(d.marker, LIFECYCLE_DATA_MARKER);
+    EXPECT_EQ(d.fresh, LIFECYCLE_FRESH_ALL);
+    EXPECT_EQ(d.ctor_runs, 1u);
+  }
+  const auto after = stats();
+  EXPECT_EQ(after.loads, before.loads + 3);
+  EXPECT_EQ(after.checks, before.checks + 3);
+  EXPECT_EQ(after.reuses, before.reuses);
+  EXPECT_EQ(after.images, 0u);
+}
+
+// The limits: at most max_idle_copies idle copies per image; beyond max_images the least
+// recently used image goes, with its copies (its next session loads again).
+TEST_F(ImageCache, LimitsBoundWhatIsKept) {
+  SKIP_UNLESS_REUSABLE();
+  ta_runtime::ImageCacheLimits limits;
+  limits.max_images = 1;
+  limits.max_idle_copies = 2;
+  loader().set_cache_limits(limits);
+  {
+    Session a(&ctx_, kMulti), b(&ctx_, kMulti), c(&ctx_, kMulti);
+    ASSERT_EQ(c.result(), TEEC_SUCCESS);
+  }
+  EXPECT_EQ(stats().idle_copies, 2u);
+  { Session other(&ctx_, kReload); }
+  EXPECT_EQ(stats().images, 1u) << "the multi-instance TA's image was dropped";
+  EXPECT_EQ(stats().idle_copies, 1u);
+  const auto before = stats();
+  {
+    Session s(&ctx_, kMulti);
+    expect_fresh(s);
+  }
+  EXPECT_EQ(stats().loads, before.loads + 1);
+  EXPECT_EQ(stats().checks, before.checks + 1);
+
+  limits.max_images = 0;  // caching off
+  loader().set_cache_limits(limits);
+  for (int i = 0; i < 2; ++i) {
+    Session s(&ctx_, kMulti);
+    expect_fresh(s);
+  }
+  EXPECT_EQ(stats().loads, before.loads + 3);
+  EXPECT_EQ(stats().images, 0u);
 }
 
 }  // namespace

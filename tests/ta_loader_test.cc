@@ -67,6 +67,31 @@ class TaLoaderChecks : public ::testing::Test {
 
 TEST_F(TaLoaderChecks, RealTaPasses) { EXPECT_EQ(DlTaLoader::image_problem(image_), nullptr); }
 
+// A loaded copy of an image serves a later instance only if nothing of the image acts outside it
+// once per load (DlTaLoader::reuse_problem): the real TA's copies may be reused.
+TEST_F(TaLoaderChecks, RealTaCopiesAreReusable) {
+  EXPECT_EQ(DlTaLoader::reuse_problem(image_), nullptr);
+}
+
+// An image importing an exit-handler registration (here the weak import __cxa_finalize renamed
+// in the dynamic string table) may load, but each instance gets a copy of its own: the handlers
+// run when a copy is unloaded.
+TEST_F(TaLoaderChecks, ExitHandlersPreventReuse) {
+  const std::string from("__cxa_finalize"), to("__cxa_atexit\0\0", 14);
+  auto at = std::search(image_.begin(), image_.end(), from.begin(), from.end());
+  ASSERT_NE(at, image_.end());
+  std::copy(to.begin(), to.end(), at);
+  EXPECT_EQ(DlTaLoader::image_problem(image_), nullptr);
+  EXPECT_STREQ(DlTaLoader::reuse_problem(image_), "registers exit handlers");
+}
+
+// More than the compiler's one init (or fini) array entry: constructors of the TA's own.
+TEST_F(TaLoaderChecks, OwnConstructorsPreventReuse) {
+  ASSERT_TRUE(rewrite_dynamic(image_, DT_INIT_ARRAYSZ, DT_INIT_ARRAYSZ, 16));
+  EXPECT_EQ(DlTaLoader::image_problem(image_), nullptr);
+  EXPECT_STREQ(DlTaLoader::reuse_problem(image_), "constructors or destructors of its own");
+}
+
 // Cut anywhere before the end of the loaded contents. (What lies past them, section headers and
 // non-loaded sections, the loader never reads: an image without them is still a valid TA.)
 TEST_F(TaLoaderChecks, TruncatedImageRefused) {

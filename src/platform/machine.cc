@@ -222,6 +222,10 @@ std::string Machine::stats_json() const {
   j["invokes"] = stats_.invokes.get();
   j["supplicant_requests"] = stats_.supplicant_requests.get();
   j["thread_limit_waits"] = stats_.eth_thread_limit_waits.get();
+  const auto images = loader_->cache_stats();
+  j["ta_image_checks"] = images.checks;
+  j["ta_image_loads"] = images.loads;
+  j["ta_image_reuses"] = images.reuses;
   j["dynamic_shm"] = config_.dynamic_shm;
   j["static_shm_size"] = config_.static_shm_size;
   j["secure_threads"] = config_.threads;

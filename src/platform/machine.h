@@ -19,6 +19,9 @@ class TaLoader;
 namespace teemu::ree {
 class Kernel;
 }
+namespace teemu::ta_runtime {
+class DlTaLoader;
+}
 namespace teemu::supplicant {
 class Supplicant;
 }
@@ -62,6 +65,8 @@ class Machine {
   // The hypervisor, or null.
   hyp::Hypervisor* hypervisor() { return hyp_.get(); }
   tee::SecureOs& secure_os() { return *os_; }
+  // The TA loader (its image cache: ta_runtime::DlTaLoader::cache_stats).
+  ta_runtime::DlTaLoader& ta_loader() { return *loader_; }
   hw::PhysMem& mem() { return *mem_; }
   hw::MachineStats& stats() { return stats_; }
   // The tee-supplicant serving kernel() (tests stop it to see requests fail instead of hang).
@@ -78,7 +83,7 @@ class Machine {
   MachineConfig config_;
   hw::MachineStats stats_;
   std::unique_ptr<hw::PhysMem> mem_;
-  std::unique_ptr<tee::TaLoader> loader_;
+  std::unique_ptr<ta_runtime::DlTaLoader> loader_;
   std::unique_ptr<tee::SecureOs> os_;
   std::unique_ptr<ree::Kernel> kernel_;  // without a hypervisor
   std::unique_ptr<supplicant::Supplicant> supplicant_;

@@ -1,10 +1,13 @@
 #include "supplicant/supplicant.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 
 #include "abi/gp.h"
 #include "abi/optee_msg.h"
@@ -23,11 +26,16 @@ constexpr uint32_t kNumParams = 5;
 }  // namespace
 
 std::string ta_file_name(const uint8_t o[16]) {
-  char name[64];
-  std::snprintf(name, sizeof(name),
-                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x.ta", o[0],
-                o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], o[9], o[10], o[11], o[12], o[13],
-                o[14], o[15]);
+  // "%02x" x 16 with dashes, without the formatting machinery (this runs for every LOAD_TA).
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string name;
+  name.reserve(39);
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) name.push_back('-');
+    name.push_back(kHex[o[i] >> 4]);
+    name.push_back(kHex[o[i] & 0xf]);
+  }
+  name.append(".ta");
   return name;
 }
 
@@ -175,17 +183,39 @@ uint32_t Supplicant::load_ta(std::vector<tee_ioctl_param>& params) {
   uint64_t cap;
   if (!resolve(params[1], true, &buf, &cap)) return TEE_ERROR_BAD_PARAMETERS;
   const std::string name = ta_file_name(octets);
+  std::string path;
   for (const auto& dir : config_.ta_path) {
-    std::ifstream f(dir + "/" + name, std::ios::binary | std::ios::ate);
-    if (!f) continue;
-    const auto size = static_cast<uint64_t>(f.tellg());
+    // The file is opened and read for every request, as tee-supplicant does: a TA replaced on
+    // disk is what the next load gets. (Plain descriptors: an ifstream costs a locale and a
+    // buffer per open.)
+    path.assign(dir).append("/").append(name);
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    struct stat st {};
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      close(fd);
+      continue;
+    }
+    const auto size = static_cast<uint64_t>(st.st_size);
     params[1].b = size;
-    if (buf == nullptr) return TEE_SUCCESS;  // size query
-    if (size > cap) return TEE_ERROR_SHORT_BUFFER;
-    f.seekg(0);
-    if (!f.read(static_cast<char*>(buf), static_cast<std::streamsize>(size)))
-      return TEE_ERROR_ITEM_NOT_FOUND;
-    return TEE_SUCCESS;
+    uint32_t ret = TEE_SUCCESS;
+    if (buf == nullptr) {
+      // size query
+    } else if (size > cap) {
+      ret = TEE_ERROR_SHORT_BUFFER;
+    } else {
+      uint64_t done = 0;
+      while (done < size) {
+        const ssize_t n =
+            pread(fd, static_cast<char*>(buf) + done, size - done, static_cast<off_t>(done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        done += static_cast<uint64_t>(n);
+      }
+      if (done != size) ret = TEE_ERROR_ITEM_NOT_FOUND;  // shrank under us
+    }
+    close(fd);
+    return ret;
   }
   TEEMU_LOG_INFO("supplicant", "TA {} not found", name);
   return TEE_ERROR_ITEM_NOT_FOUND;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <string>
 #include <utility>
@@ -107,6 +108,9 @@ class ImageChecker {
     if (const char* p = symbols()) return p;
     return nullptr;
   }
+  // After problem() returned null: why loaded copies of the image must not serve a second
+  // instance, null if they may.
+  const char* reuse_problem() const { return reuse_problem_; }
 
  private:
   struct Seg {
@@ -331,6 +335,10 @@ class ImageChecker {
       if (!dyn_.count(arr) || bytes % 8 != 0 || bytes / 8 > kMaxInitFunctions ||
           !mapped(dyn_[arr], bytes))
         return "DT_INIT_ARRAY/DT_FINI_ARRAY";
+      // The compiler's own entry (crtbegin's frame_dummy / __do_global_dtors_aux) touches
+      // nothing outside the image; more are the TA's constructors or destructors, which run
+      // once per loaded copy.
+      if (bytes / 8 > 1) reuse_problem_ = "constructors or destructors of its own";
     }
     if (dyn_.count(DT_PLTGOT) && !mapped(dyn_[DT_PLTGOT], 3 * 8, PF_W)) return "DT_PLTGOT";
     return nullptr;
@@ -505,7 +513,12 @@ class ImageChecker {
     for (uint64_t i = 1; i < nsyms_; ++i) {
       Elf64_Sym s{};
       read(symtab_ + i * sizeof(s), &s);
-      if (s.st_shndx == SHN_UNDEF) continue;
+      if (s.st_shndx == SHN_UNDEF) {
+        // Exit handlers registered with the image's __dso_handle run when it is unloaded: once
+        // per instance only if every instance has its own copy.
+        if (is_exit_registration(str(s.st_name))) reuse_problem_ = "registers exit handlers";
+        continue;
+      }
       const char* name = str(s.st_name);
       if (std::strcmp(name, "ta_head") == 0) {
         if (!mapped(s.st_value, 32)) return "ta_head outside the image";
@@ -519,7 +532,15 @@ class ImageChecker {
     return head ? nullptr : "no ta_head";
   }
 
+  static bool is_exit_registration(const char* name) {
+    for (const char* f : {"__cxa_atexit", "atexit", "on_exit", "__cxa_thread_atexit",
+                          "__cxa_thread_atexit_impl", "at_quick_exit", "__cxa_at_quick_exit"})
+      if (std::strcmp(name, f) == 0) return true;
+    return false;
+  }
+
   const std::vector<uint8_t>& b_;
+  const char* reuse_problem_ = nullptr;
   uint64_t phoff_ = 0;
   uint32_t phnum_ = 0;
   std::vector<Seg> loads_;
@@ -531,29 +552,148 @@ class ImageChecker {
   uint64_t strtab_ = 0, strsz_ = 0, symtab_ = 0, nsyms_ = 0;
 };
 
-bool plausible_elf(const std::vector<uint8_t>& image) {
-  if (const char* p = DlTaLoader::image_problem(image)) {
-    TEEMU_LOG_INFO("ta", "TA image refused before loading: {}", p);
-    return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 const char* DlTaLoader::image_problem(const std::vector<uint8_t>& image) {
   return ImageChecker(image).problem();
 }
 
+const char* DlTaLoader::reuse_problem(const std::vector<uint8_t>& image) {
+  ImageChecker c(image);
+  if (const char* p = c.problem()) return p;
+  return c.reuse_problem();
+}
+
+// --- pools of loaded copies ---------------------------------------------------------------------
+
+std::unique_ptr<LoadedImage> ImagePool::take() {
+  std::unique_ptr<LoadedImage> copy;
+  {
+    base::MutexLock lock(lock_);
+    if (idle_.empty()) return nullptr;
+    copy = std::move(idle_.back());
+    idle_.pop_back();
+  }
+  copy->restore();
+  return copy;
+}
+
+void ImagePool::give_back(std::unique_ptr<LoadedImage> copy) {
+  {
+    base::MutexLock lock(lock_);
+    if (!retired_ && idle_.size() < max_idle_) {
+      idle_.push_back(std::move(copy));
+      return;
+    }
+  }
+  copy.reset();  // unloaded outside the lock
+}
+
+void ImagePool::retire() {
+  std::vector<std::unique_ptr<LoadedImage>> unload;
+  {
+    base::MutexLock lock(lock_);
+    retired_ = true;
+    unload.swap(idle_);
+  }
+}
+
+size_t ImagePool::idle() const {
+  base::MutexLock lock(lock_);
+  return idle_.size();
+}
+
+// --- the loader -------------------------------------------------------------------------------
+
 DlTaLoader::DlTaLoader(std::unique_ptr<storage::StorageService> storage)
     : storage_(std::move(storage)) {}
 
 DlTaLoader::DlTaLoader() = default;
-DlTaLoader::~DlTaLoader() = default;
 
-Result<std::unique_ptr<tee::TaInstance>> DlTaLoader::instantiate(
-    const abi::Uuid& uuid, const std::vector<uint8_t>& image) {
-  if (!plausible_elf(image)) return fail(abi::TEE_ERROR_BAD_FORMAT);
+DlTaLoader::~DlTaLoader() { set_cache_limits(ImageCacheLimits{0, 0, 0}); }
+
+void DlTaLoader::set_cache_limits(const ImageCacheLimits& limits) {
+  std::list<std::shared_ptr<ImagePool>> dropped;
+  {
+    base::MutexLock lock(cache_lock_);
+    limits_ = limits;
+    dropped.swap(pools_);
+    pooled_bytes_ = 0;
+  }
+  for (auto& pool : dropped) pool->retire();
+}
+
+ImageCacheStats DlTaLoader::cache_stats() const {
+  ImageCacheStats st;
+  st.loads = loads_.load();
+  st.checks = checks_.load();
+  st.reuses = reuses_.load();
+  std::vector<std::shared_ptr<ImagePool>> pools;
+  {
+    base::MutexLock lock(cache_lock_);
+    pools.assign(pools_.begin(), pools_.end());
+  }
+  st.images = pools.size();
+  for (const auto& p : pools) st.idle_copies += p->idle();
+  return st;
+}
+
+namespace {
+bool same_image(const ImagePool& p, const abi::Uuid& uuid, const std::vector<uint8_t>& image) {
+  return p.uuid() == uuid && p.bytes().size() == image.size() &&
+         std::memcmp(p.bytes().data(), image.data(), image.size()) == 0;
+}
+}  // namespace
+
+std::shared_ptr<ImagePool> DlTaLoader::find_pool(const abi::Uuid& uuid,
+                                                 const std::vector<uint8_t>& image) {
+  // Candidates by UUID and size under the lock; the bytes are compared outside it (every byte:
+  // an image is the same only if it is equal, no digest collision can make two images one).
+  std::vector<std::shared_ptr<ImagePool>> candidates;
+  {
+    base::MutexLock lock(cache_lock_);
+    for (const auto& p : pools_)
+      if (p->uuid() == uuid && p->bytes().size() == image.size()) candidates.push_back(p);
+  }
+  for (auto& p : candidates) {
+    if (std::memcmp(p->bytes().data(), image.data(), image.size()) != 0) continue;
+    base::MutexLock lock(cache_lock_);
+    for (auto it = pools_.begin(); it != pools_.end(); ++it) {
+      if (*it == p) {
+        pools_.splice(pools_.begin(), pools_, it);  // most recently used
+        return p;
+      }
+    }
+    return nullptr;  // dropped meanwhile: load anew
+  }
+  return nullptr;
+}
+
+std::shared_ptr<ImagePool> DlTaLoader::remember(const abi::Uuid& uuid,
+                                                const std::vector<uint8_t>& image) {
+  std::list<std::shared_ptr<ImagePool>> evicted;
+  std::shared_ptr<ImagePool> pool;
+  {
+    base::MutexLock lock(cache_lock_);
+    if (limits_.max_images == 0 || limits_.max_idle_copies == 0 || image.size() > limits_.max_bytes)
+      return nullptr;
+    // Another thread may have loaded the same bytes at the same time.
+    for (const auto& p : pools_)
+      if (same_image(*p, uuid, image)) return p;
+    pool = std::make_shared<ImagePool>(uuid, image, limits_.max_idle_copies);
+    pools_.push_front(pool);
+    pooled_bytes_ += image.size();
+    while (pools_.size() > limits_.max_images || pooled_bytes_ > limits_.max_bytes) {
+      pooled_bytes_ -= pools_.back()->bytes().size();
+      evicted.splice(evicted.begin(), pools_, std::prev(pools_.end()));
+    }
+  }
+  for (auto& p : evicted) p->retire();  // unloads outside the cache lock
+  return pool;
+}
+
+Result<std::unique_ptr<LoadedImage>> DlTaLoader::load(const abi::Uuid& uuid,
+                                                      const std::vector<uint8_t>& image) {
   int fd = memfd_create("teemu-ta", MFD_CLOEXEC);
   if (fd < 0) return fail(abi::TEE_ERROR_OUT_OF_MEMORY);
   size_t done = 0;
@@ -568,7 +708,7 @@ Result<std::unique_ptr<tee::TaInstance>> DlTaLoader::instantiate(
   char path[64];
   std::snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
   // The loader recognises an object it already has by its path name: the memfd stays open for the
-  // instance's life so that no other instance can be loaded under the same /proc/self/fd/N.
+  // copy's life so that no other copy can be loaded under the same /proc/self/fd/N.
   base::image_about_to_be_mapped();
   void* handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
@@ -576,6 +716,7 @@ Result<std::unique_ptr<tee::TaInstance>> DlTaLoader::instantiate(
     TEEMU_LOG_WARN("ta", "cannot load TA image: {}", dlerror());
     return fail(abi::TEE_ERROR_BAD_FORMAT);
   }
+  loads_.fetch_add(1, std::memory_order_relaxed);
   auto fail_loaded = [&](uint32_t code) {
     dlclose(handle);
     base::image_unmapped();
@@ -591,9 +732,40 @@ Result<std::unique_ptr<tee::TaInstance>> DlTaLoader::instantiate(
   if (auto* ds = static_cast<const uint32_t*>(dlsym(handle, "ta_data_size"))) props.data_size = *ds;
   if (!(props.uuid == uuid)) return fail_loaded(abi::TEE_ERROR_SECURITY);
   if (props.flags & ~kTaFlagsMask) return fail_loaded(abi::TEE_ERROR_BAD_FORMAT);
-  auto inst = DlTaInstance::create(handle, fd, props, storage_.get());
-  if (!inst) return fail_loaded(abi::TEE_ERROR_BAD_FORMAT);
-  return std::unique_ptr<tee::TaInstance>(std::move(inst));
+  auto copy = LoadedImage::create(handle, fd, props);
+  if (!copy) return fail_loaded(abi::TEE_ERROR_BAD_FORMAT);
+  return copy;
+}
+
+Result<std::unique_ptr<tee::TaInstance>> DlTaLoader::instantiate(
+    const abi::Uuid& uuid, const std::vector<uint8_t>& image) {
+  std::shared_ptr<ImagePool> pool = find_pool(uuid, image);
+  if (pool != nullptr) {
+    // These bytes passed every check and loaded before: an idle copy, reset, if there is one.
+    if (auto copy = pool->take()) {
+      reuses_.fetch_add(1, std::memory_order_relaxed);
+      return std::unique_ptr<tee::TaInstance>(
+          std::make_unique<DlTaInstance>(std::move(copy), std::move(pool), storage_.get()));
+    }
+  }
+  bool reusable = pool != nullptr;
+  if (pool == nullptr) {
+    checks_.fetch_add(1, std::memory_order_relaxed);
+    ImageChecker checker(image);
+    if (const char* p = checker.problem()) {
+      TEEMU_LOG_INFO("ta", "TA image refused before loading: {}", p);
+      return fail(abi::TEE_ERROR_BAD_FORMAT);
+    }
+    reusable = checker.reuse_problem() == nullptr;
+  }
+  auto copy = load(uuid, image);
+  if (!copy) return tl::unexpected(copy.error());
+  // Remembered only once the bytes have loaded and passed the header checks for this UUID.
+  if (reusable && pool == nullptr) pool = remember(uuid, image);
+  // Before any entry point runs: what a later instance in this copy starts from.
+  if (pool != nullptr && !(*copy)->snapshot()) pool = nullptr;
+  return std::unique_ptr<tee::TaInstance>(
+      std::make_unique<DlTaInstance>(std::move(*copy), std::move(pool), storage_.get()));
 }
 
 }  // namespace teemu::ta_runtime

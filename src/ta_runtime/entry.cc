@@ -1,7 +1,5 @@
 #include "ta_runtime/entry.h"
 
-#include <dlfcn.h>
-#include <unistd.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -14,7 +12,7 @@
 #include "base/sanitizer.h"
 #include <iterator>
 #include "base/log.h"
-#include "ta_runtime/ta_time.h"
+#include "ta_runtime/dl_loader.h"
 #include "tee/thread.h"
 
 namespace teemu::ta_runtime {
@@ -187,15 +185,6 @@ struct InvokeCtx {
   }
 };
 
-void* find_entry(void* handle, const char* name, const char* gp11_name, bool* gp11) {
-  if (void* f = dlsym(handle, name)) return f;
-  if (void* f = dlsym(handle, gp11_name)) {
-    *gp11 = true;
-    return f;
-  }
-  return nullptr;
-}
-
 }  // namespace
 
 InstanceState* current_instance_state() {
@@ -223,45 +212,26 @@ const void* current_entry_frame() {
 
 tee::TaOutcome DlTaInstance::run(uint32_t (*body)(void*), void* ctx,
                                  const tee::TaParams* params) {
-  return run_guarded(this, body, ctx, params);
+  tee::TaOutcome o = run_guarded(this, body, ctx, params);
+  if (o.panicked) panicked_ = true;
+  return o;
 }
 
-std::unique_ptr<DlTaInstance> DlTaInstance::create(void* handle, int image_fd,
-                                                   const tee::TaProperties& props,
-                                                   storage::StorageService* storage) {
-  // The UUID under which the runtime keeps every TA's persistent time is no TA's.
-  if (props.uuid == kTimeNamespace) return nullptr;
-  std::unique_ptr<DlTaInstance> inst(new DlTaInstance());
-  inst->props_ = props;
-  inst->storage_ = storage;
-  inst->state_ = std::make_unique<InstanceState>(props.data_size);
-  inst->create_ = dlsym(handle, "TA_CreateEntryPoint");
-  inst->destroy_ = dlsym(handle, "TA_DestroyEntryPoint");
-  inst->close_ = dlsym(handle, "TA_CloseSessionEntryPoint");
-  bool gp11_open = false, gp11_invoke = false;
-  inst->open_ = find_entry(handle, "TA_OpenSessionEntryPoint", "__GP11_TA_OpenSessionEntryPoint",
-                           &gp11_open);
-  inst->invoke_ = find_entry(handle, "TA_InvokeCommandEntryPoint",
-                             "__GP11_TA_InvokeCommandEntryPoint", &gp11_invoke);
-  if (!inst->create_ || !inst->destroy_ || !inst->close_ || !inst->open_ || !inst->invoke_ ||
-      gp11_open != gp11_invoke)
-    return nullptr;
-  inst->gp11_ = gp11_open;
-  inst->handle_ = handle;
-  inst->image_ = image_segments(handle);
-  inst->image_fd_ = image_fd;
-  return inst;
-}
+DlTaInstance::DlTaInstance(std::unique_ptr<LoadedImage> image, std::shared_ptr<ImagePool> pool,
+                           storage::StorageService* storage)
+    : state_(std::make_unique<InstanceState>(image->props().data_size)),
+      storage_(storage),
+      image_(std::move(image)),
+      pool_(std::move(pool)) {}
 
 DlTaInstance::~DlTaInstance() {
   state_.reset();  // the TA's heap and objects go before its code
-  if (handle_ != nullptr) dlclose(handle_);
-  base::image_unmapped();
-  if (image_fd_ >= 0) close(image_fd_);
+  if (pool_ != nullptr && !panicked_) pool_->give_back(std::move(image_));
+  // Otherwise image_ unloads itself here.
 }
 
 tee::TaOutcome DlTaInstance::create() {
-  return run([](void* fn) { return reinterpret_cast<CreateFn>(fn)(); }, create_);
+  return run([](void* fn) { return reinterpret_cast<CreateFn>(fn)(); }, image_->entries().create);
 }
 
 tee::TaOutcome DlTaInstance::destroy() {
@@ -270,24 +240,26 @@ tee::TaOutcome DlTaInstance::destroy() {
         reinterpret_cast<DestroyFn>(fn)();
         return abi::TEE_SUCCESS;
       },
-      destroy_);
+      image_->entries().destroy);
 }
 
 tee::TaOutcome DlTaInstance::open_session(tee::TaParams& params, void** session_ctx) {
-  if (gp11_) {
-    OpenCtx<TeeParamGp11> c{open_, &params, session_ctx};
+  const LoadedImage::Entries& e = image_->entries();
+  if (e.gp11) {
+    OpenCtx<TeeParamGp11> c{e.open, &params, session_ctx};
     return run(&OpenCtx<TeeParamGp11>::run, &c, &params);
   }
-  OpenCtx<TeeParam> c{open_, &params, session_ctx};
+  OpenCtx<TeeParam> c{e.open, &params, session_ctx};
   return run(&OpenCtx<TeeParam>::run, &c, &params);
 }
 
 tee::TaOutcome DlTaInstance::invoke(void* session_ctx, uint32_t cmd, tee::TaParams& params) {
-  if (gp11_) {
-    InvokeCtx<TeeParamGp11> c{invoke_, session_ctx, cmd, &params};
+  const LoadedImage::Entries& e = image_->entries();
+  if (e.gp11) {
+    InvokeCtx<TeeParamGp11> c{e.invoke, session_ctx, cmd, &params};
     return run(&InvokeCtx<TeeParamGp11>::run, &c, &params);
   }
-  InvokeCtx<TeeParam> c{invoke_, session_ctx, cmd, &params};
+  InvokeCtx<TeeParam> c{e.invoke, session_ctx, cmd, &params};
   return run(&InvokeCtx<TeeParam>::run, &c, &params);
 }
 
@@ -295,7 +267,7 @@ tee::TaOutcome DlTaInstance::close_session(void* session_ctx) {
   struct C {
     void* fn;
     void* sess;
-  } c{close_, session_ctx};
+  } c{image_->entries().close, session_ctx};
   return run(
       [](void* p) {
         auto* c = static_cast<C*>(p);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ta_runtime/instance_state.h"
+#include "ta_runtime/loaded_image.h"
 #include "ta_runtime/ta_memory.h"
 #include "tee/ta.h"
 
@@ -16,16 +17,19 @@ namespace storage {
 class StorageService;
 }
 
+class ImagePool;
+
 class DlTaInstance : public tee::TaInstance {
  public:
-  // Takes ownership of `handle` and of the image descriptor `image_fd` on success; null if entry
-  // points are missing. `storage` (not owned, may be null) is the machine's trusted storage.
-  static std::unique_ptr<DlTaInstance> create(void* handle, int image_fd,
-                                              const tee::TaProperties& props,
-                                              storage::StorageService* storage = nullptr);
+  // An instance running in `image`, a loaded copy nobody else uses (freshly loaded, or restored
+  // to its snapshot). When the instance goes, the copy goes back to `pool` (if given) for a later
+  // instance, unless an entry point of this one panicked or crashed: then it is unloaded.
+  // `storage` (not owned, may be null) is the machine's trusted storage.
+  DlTaInstance(std::unique_ptr<LoadedImage> image, std::shared_ptr<ImagePool> pool,
+               storage::StorageService* storage = nullptr);
   ~DlTaInstance() override;
 
-  const tee::TaProperties& properties() const override { return props_; }
+  const tee::TaProperties& properties() const override { return image_->props(); }
   tee::TaOutcome create() override;
   tee::TaOutcome open_session(tee::TaParams& params, void** session_ctx) override;
   tee::TaOutcome invoke(void* session_ctx, uint32_t cmd, tee::TaParams& params) override;
@@ -35,13 +39,12 @@ class DlTaInstance : public tee::TaInstance {
   InstanceState& state() { return *state_; }
   storage::StorageService* storage() const { return storage_; }
   // The dlopen handle of this instance's image and its loaded segments.
-  void* dl_handle() const { return handle_; }
-  const std::vector<ImageSegment>& image() const { return image_; }
+  void* dl_handle() const { return image_->handle(); }
+  const std::vector<ImageSegment>& image() const { return image_->segments(); }
   // TEE_SetInstanceData / TEE_GetInstanceData.
   const void* instance_data = nullptr;
 
  private:
-  DlTaInstance() = default;
   // Runs body(ctx) on the calling secure thread with this instance current; TEE_Panic inside
   // it returns here with panicked = true.
   // `params`, if given, are the memrefs the entry point receives (for TEE_CheckMemoryAccessRights).
@@ -49,16 +52,10 @@ class DlTaInstance : public tee::TaInstance {
 
   std::unique_ptr<InstanceState> state_;
   storage::StorageService* storage_ = nullptr;
-  void* handle_ = nullptr;
-  std::vector<ImageSegment> image_;
-  int image_fd_ = -1;
-  tee::TaProperties props_;
-  bool gp11_ = false;
-  void* create_ = nullptr;
-  void* destroy_ = nullptr;
-  void* open_ = nullptr;
-  void* close_ = nullptr;
-  void* invoke_ = nullptr;
+  std::unique_ptr<LoadedImage> image_;
+  std::shared_ptr<ImagePool> pool_;
+  // An entry point panicked or crashed: the copy's memory is not trusted again.
+  bool panicked_ = false;
 };
 
 // The instance whose entry point runs on the calling host thread; null outside of one.

@@ -38,17 +38,23 @@ Result<std::vector<uint8_t>> SecureOs::load_ta_image(SecureThread& t, const abi:
   ret = rpc_.cmd(t, abi::OPTEE_RPC_CMD_LOAD_TA, l);
   std::vector<uint8_t> image;
   if (ret == abi::TEE_SUCCESS && l[1].size == size) {
-    image.resize(size);
     // The image is copied into secure memory before it is checked (and never read again from
-    // normal-world memory).
+    // normal-world memory). Appended, not zero-filled first.
+    image.reserve(size);
     if (shm->host_base() != nullptr) {
-      std::memcpy(image.data(), shm->host_base(), size);
+      const auto* src = reinterpret_cast<const uint8_t*>(shm->host_base());
+      image.assign(src, src + size);
     } else {
       for (uint64_t off = 0; off < size;) {
         uint64_t pos = off + shm->page_offset();
         uint64_t chunk = std::min(size - off, base::kPageSize - (pos & base::kPageMask));
-        std::byte* host = mem_.host_of(shm->pages()[pos >> base::kPageShift]);
-        if (host != nullptr) std::memcpy(image.data() + off, host + (pos & base::kPageMask), chunk);
+        const std::byte* host = mem_.host_of(shm->pages()[pos >> base::kPageShift]);
+        if (host != nullptr) {
+          const auto* src = reinterpret_cast<const uint8_t*>(host + (pos & base::kPageMask));
+          image.insert(image.end(), src, src + chunk);
+        } else {
+          image.resize(image.size() + chunk);  // an unbacked page reads as zeros
+        }
         off += chunk;
       }
     }

@@ -14,6 +14,14 @@ static uint32_t open_sessions;
 /* Set by LIFECYCLE_CMD_PANIC_AT_CLOSE / _AT_DESTROY. */
 static int panic_at_close;
 static int panic_at_destroy;
+/* State a reused image must not carry over: an initialised global, a heap block. */
+static uint32_t data_marker = LIFECYCLE_DATA_MARKER;
+static void *heap_block;
+static uint32_t ctor_runs;
+
+#if LIFECYCLE_VARIANT == 10 /* a constructor of its own */
+__attribute__((constructor)) static void count_constructor(void) { ctor_runs++; }
+#endif
 
 TEE_Result TA_CreateEntryPoint(void) {
 #if LIFECYCLE_VARIANT == 5 /* the create_fail variant */
@@ -102,6 +110,26 @@ static TEE_Result self_open(uint32_t types, TEE_Param params[TEE_NUM_PARAMS]) {
   return TEE_SUCCESS;
 }
 
+static TEE_Result dirty(uint32_t types, TEE_Param params[TEE_NUM_PARAMS]) {
+  uint32_t fresh = 0;
+
+  if (types != TEE_PARAM_TYPES(TEE_PARAM_TYPE_VALUE_OUTPUT, TEE_PARAM_TYPE_VALUE_OUTPUT,
+                               TEE_PARAM_TYPE_NONE, TEE_PARAM_TYPE_NONE))
+    return TEE_ERROR_BAD_PARAMETERS;
+  if (counter == 0) fresh |= LIFECYCLE_FRESH_COUNTER;
+  if (heap_block == NULL) fresh |= LIFECYCLE_FRESH_HEAP_POINTER;
+  if (TEE_GetInstanceData() == NULL) fresh |= LIFECYCLE_FRESH_INSTANCE_DATA;
+  params[0].value.a = data_marker;
+  params[0].value.b = fresh;
+  params[1].value.a = ctor_runs;
+  data_marker = LIFECYCLE_DATA_DIRTY;
+  counter += 100;
+  heap_block = TEE_Malloc(64, TEE_MALLOC_FILL_ZERO);
+  if (heap_block == NULL) return TEE_ERROR_OUT_OF_MEMORY;
+  TEE_SetInstanceData(heap_block);
+  return TEE_SUCCESS;
+}
+
 TEE_Result TA_InvokeCommandEntryPoint(void *session_ctx __unused, uint32_t cmd, uint32_t types,
                                       TEE_Param params[TEE_NUM_PARAMS]) {
   switch (cmd) {
@@ -118,6 +146,7 @@ TEE_Result TA_InvokeCommandEntryPoint(void *session_ctx __unused, uint32_t cmd, 
     case LIFECYCLE_CMD_SELF_OPEN: return self_open(types, params);
     case LIFECYCLE_CMD_PANIC_AT_CLOSE: panic_at_close = 1; return TEE_SUCCESS;
     case LIFECYCLE_CMD_PANIC_AT_DESTROY: panic_at_destroy = 1; return TEE_SUCCESS;
+    case LIFECYCLE_CMD_DIRTY: return dirty(types, params);
     default: return TEE_ERROR_NOT_SUPPORTED;
   }
 }

@@ -301,6 +301,9 @@ int run_report(const BenchOptions& opts) {
   raw["invoke_ns"] = lat.invoke_ns;
   raw["pipe_roundtrip_ns"] = lat.pipe_ns;
   raw["open_close_ns"] = lat.open_close_ns;
+  raw["invoke_process_cpu_ns"] = lat.invoke_cpu_ns;
+  raw["open_close_process_cpu_ns"] = lat.open_close_cpu_ns;
+  raw["open_close_vs_invoke_cpu"] = lat.open_close_cpu_ns / lat.invoke_cpu_ns;
   raw["smc_calls_per_invoke"] = lat.invoke_counts.smc_calls;
   raw["smc_calls_per_open_close"] = lat.open_close_counts.smc_calls;
   raw["rpcs_per_open_close"] = lat.open_close_counts.rpcs;
@@ -308,7 +311,9 @@ int run_report(const BenchOptions& opts) {
   set("invoke_vs_pipe", lat.invoke_ns / lat.pipe_ns,
       "invoke " + dur(lat.invoke_ns) + " / pipe round trip " + dur(lat.pipe_ns));
   set("open_close_vs_invoke", lat.open_close_ns / lat.invoke_ns,
-      "open+close " + dur(lat.open_close_ns) + " / invoke " + dur(lat.invoke_ns) + "; " +
+      "open+close " + dur(lat.open_close_ns) + " / invoke " + dur(lat.invoke_ns) +
+          " (CPU, all threads: " + dur(lat.open_close_cpu_ns) + " / " + dur(lat.invoke_cpu_ns) +
+          " = " + num(lat.open_close_cpu_ns / lat.invoke_cpu_ns) + "); " +
           num(lat.open_close_counts.smc_calls) + " SMCs, " + num(lat.open_close_counts.rpcs) +
           " RPCs (" + num(lat.open_close_counts.supplicant_requests) + " to the supplicant)");
 

@@ -224,20 +224,21 @@ Batch batch_of(F f) {
   };
 }
 
-uint64_t thread_cpu_ns() {
+uint64_t cpu_ns(clockid_t clock) {
   timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  clock_gettime(clock, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-// Like batch_of, and appends the calling thread's CPU time per operation to *cpu (one entry per
-// batch, calibration batches included: callers keep the last `runs` entries).
+// Like batch_of, and appends the CPU time per operation to *cpu (one entry per batch, calibration
+// batches included: callers keep the last `runs` entries): the calling thread's, or with
+// CLOCK_PROCESS_CPUTIME_ID that of every thread of the process (tee-supplicant's included).
 template <class F>
-Batch batch_with_cpu(F f, std::vector<double>* cpu) {
-  return [f, cpu](uint64_t n) mutable {
-    const uint64_t c0 = thread_cpu_ns(), t0 = now_ns();
+Batch batch_with_cpu(F f, std::vector<double>* cpu, clockid_t clock = CLOCK_THREAD_CPUTIME_ID) {
+  return [f, cpu, clock](uint64_t n) mutable {
+    const uint64_t c0 = cpu_ns(clock), t0 = now_ns();
     for (uint64_t i = 0; i < n; ++i) f();
-    const uint64_t t1 = now_ns(), c1 = thread_cpu_ns();
+    const uint64_t t1 = now_ns(), c1 = cpu_ns(clock);
     cpu->push_back(static_cast<double>(c1 - c0) / static_cast<double>(n));
     return static_cast<double>(t1 - t0) / static_cast<double>(n);
   };
@@ -391,11 +392,16 @@ PathCounts count_path(int n, F f) {
 LatencyFigures measure_latency(const Plan& plan, const Tick& tick) {
   Client c;
   PipePeer pipe;
-  auto r = interleave(plan.runs, plan.min_batch_ns,
-                      {batch_of([&] { c.inc(); }), batch_of([&] { pipe.round_trip(); }),
-                       batch_of([&] { c.open_close(); })},
-                      tick);
+  std::vector<double> invoke_cpu, open_close_cpu;
+  auto r = interleave(
+      plan.runs, plan.min_batch_ns,
+      {batch_with_cpu([&] { c.inc(); }, &invoke_cpu, CLOCK_PROCESS_CPUTIME_ID),
+       batch_of([&] { pipe.round_trip(); }),
+       batch_with_cpu([&] { c.open_close(); }, &open_close_cpu, CLOCK_PROCESS_CPUTIME_ID)},
+      tick);
   LatencyFigures out{median(r[0]), median(r[1]), median(r[2]), {}, {}};
+  out.invoke_cpu_ns = median_of_last(invoke_cpu, plan.runs);
+  out.open_close_cpu_ns = median_of_last(open_close_cpu, plan.runs);
   out.invoke_counts = count_path(100, [&] { c.inc(); });
   out.open_close_counts = count_path(20, [&] { c.open_close(); });
   return out;

@@ -60,6 +60,9 @@ struct PathCounts {
 struct LatencyFigures {
   double invoke_ns = 0, pipe_ns = 0, open_close_ns = 0;
   PathCounts invoke_counts, open_close_counts;
+  // Process CPU time (every thread: the client's, tee-supplicant's) per invoke and per open +
+  // close, from the same batches: far less sensitive to a busy machine than the wall clock.
+  double invoke_cpu_ns = 0, open_close_cpu_ns = 0;
 };
 LatencyFigures measure_latency(const Plan& plan, const Tick& tick);
 

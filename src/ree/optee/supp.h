@@ -3,9 +3,11 @@
 // SUPPL_RECV and answers with SUPPL_SEND.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <vector>
 
 #include "base/result.h"
@@ -40,20 +42,41 @@ class Supplicant {
   TeeShm* shm_get(TeeDevice& dev, int id) EXCLUDES(lock_);
 
  private:
+  // A request, shared by its waiting caller and the queue so that whoever answers it can wake the
+  // caller after dropping lock_: the woken caller then takes lock_ at once instead of blocking on
+  // it (a second wake-up), and may return and let go of the request while the waker still holds
+  // its reference to notify.
   struct Request {
     uint32_t func = 0;
     uint32_t ret = 0;
     std::vector<TeeParam>* params = nullptr;
-    bool done = false;
+    int caller_cpu = -1;  // where the caller queued it
+    // Set under lock_ once ret and the outputs are written; read without it by a polling caller.
+    std::atomic<bool> done{false};
+    bool sleeping = false;  // under lock_: the caller waits on cv and must be notified
     base::CondVar cv;
   };
-  void complete_locked(Request* r, uint32_t ret) REQUIRES(lock_);
+  using RequestRef = std::shared_ptr<Request>;
+  // Marks `r` answered with `ret`; the caller notifies r.cv once lock_ is dropped.
+  void complete_locked(Request& r, uint32_t ret) REQUIRES(lock_);
+  // send() under lock_: the answered request, to be notified once lock_ is dropped.
+  KResult<RequestRef> send_locked(TeeContext& ctx, uint32_t ret, std::vector<TeeParam>& params)
+      EXCLUDES(lock_);
 
   mutable base::Mutex lock_;
   base::CondVar reqs_cv_;
   TeeContext* ctx_ GUARDED_BY(lock_) = nullptr;
-  std::deque<Request*> queue_ GUARDED_BY(lock_);
-  std::map<int, Request*> idr_ GUARDED_BY(lock_);  // handed to the supplicant, not yet answered
+  std::deque<RequestRef> queue_ GUARDED_BY(lock_);
+  // Handoffs without sleeping (see supp.cc): queue_.size() for a supplicant polling without lock_;
+  // supplicant threads asleep on reqs_cv_ (only they need a notification); the CPU of the
+  // supplicant thread awake in or after recv (-1 when it sleeps); the CPU the last request came
+  // from; set when recv must stop polling (interrupt, detach).
+  std::atomic<size_t> queued_{0};
+  uint32_t recv_sleepers_ GUARDED_BY(lock_) = 0;
+  std::atomic<int> supp_cpu_{-1};
+  std::atomic<int> last_caller_cpu_{-1};
+  std::atomic<bool> stop_polling_{false};
+  std::map<int, RequestRef> idr_ GUARDED_BY(lock_);  // handed to the supplicant, not yet answered
   int sync_req_id_ GUARDED_BY(lock_) = -1;
   bool interrupted_ GUARDED_BY(lock_) = false;
 };

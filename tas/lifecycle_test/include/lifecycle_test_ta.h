@@ -24,6 +24,10 @@
 #define TA_LIFECYCLE_WRONG_UUID_HEADER LIFECYCLE_UUID(0x08)
 /* TA_CreateEntryPoint panics. */
 #define TA_LIFECYCLE_CREATE_PANIC_UUID LIFECYCLE_UUID(0x09)
+/* Flags 0, like ...01: the one whose file the image-cache tests replace with other bytes. */
+#define TA_LIFECYCLE_RELOAD_UUID LIFECYCLE_UUID(0x0b)
+/* Flags 0, and a constructor of its own: its loaded copies are never reused. */
+#define TA_LIFECYCLE_CTOR_UUID LIFECYCLE_UUID(0x0c)
 /* Never built. */
 #define TA_LIFECYCLE_MISSING_UUID LIFECYCLE_UUID(0x0f)
 
@@ -48,5 +52,18 @@
 /* Opening a session with p0 VALUE_INPUT a = LIFECYCLE_OPEN_PANIC panics in
  * TA_OpenSessionEntryPoint. */
 #define LIFECYCLE_OPEN_PANIC 0x0badc0de
+/* What a fresh instance must look like, then leaves the instance changed everywhere a TA can
+ * keep state. p0 VALUE_OUTPUT: a = the initialised global (.data) as found, LIFECYCLE_DATA_MARKER
+ * in a fresh instance; b = LIFECYCLE_FRESH_* bits for what was as a fresh instance has it. Then
+ * the .data global becomes LIFECYCLE_DATA_DIRTY, the counter (.bss) grows by 100, a heap block is
+ * allocated and kept in a .bss pointer and as the instance data.
+ * p1 VALUE_OUTPUT: a = times the constructor ran in this loaded image (variant ...0c only). */
+#define LIFECYCLE_CMD_DIRTY 7
+#define LIFECYCLE_DATA_MARKER 0x600dda7au
+#define LIFECYCLE_DATA_DIRTY 0xd1d1d1d1u
+#define LIFECYCLE_FRESH_COUNTER 1u       /* the .bss counter is 0 */
+#define LIFECYCLE_FRESH_HEAP_POINTER 2u  /* the .bss heap pointer is NULL */
+#define LIFECYCLE_FRESH_INSTANCE_DATA 4u /* TEE_GetInstanceData() is NULL */
+#define LIFECYCLE_FRESH_ALL 7u
 
 #endif
