@@ -13,34 +13,16 @@
 #include <iterator>
 #include "base/log.h"
 #include "ta_runtime/dl_loader.h"
+#include "ta_runtime/gp_types.h"
 #include "tee/thread.h"
 
 namespace teemu::ta_runtime {
 
 namespace {
 
-// TEE_Param of GP 1.2+ and of GP 1.1 (32-bit size), as TAs see them.
-union TeeParam {
-  struct {
-    void* buffer;
-    size_t size;
-  } memref;
-  struct {
-    uint32_t a;
-    uint32_t b;
-  } value;
-};
-union TeeParamGp11 {
-  struct {
-    void* buffer;
-    uint32_t size;
-  } memref;
-  struct {
-    uint32_t a;
-    uint32_t b;
-  } value;
-};
-static_assert(sizeof(TeeParam) == 16 && sizeof(TeeParamGp11) == 16);
+// TEE_Param as TAs of either version see it: gp::TeeParam / gp::TeeParamGp11 (gp_types.h).
+using gp::TeeParam;
+using gp::TeeParamGp11;
 
 using CreateFn = uint32_t (*)();
 using DestroyFn = void (*)();
