@@ -584,6 +584,11 @@ class World {
       case OPTEE_SMC_RPC_FUNC_FREE: take_back_rpc_arg(reg_pair_to_64(c.out[1], c.out[2])); break;
       case OPTEE_SMC_RPC_FUNC_CMD: {
         optee_msg_arg* a = pending_cmd(c);
+        // A request in an RPC argument the normal world no longer holds (it took the buffer back,
+        // or answered an RPC ALLOC with a cookie already in use) cannot be read or answered: if
+        // it was an SHM_FREE, the buffer it named is the normal world's loss.
+        if (a == nullptr)
+          for (const auto& [cookie, b] : shm_bufs_) unchecked_.insert(cookie);
         if (a != nullptr) {
           if (a->cmd == OPTEE_RPC_CMD_NOTIFICATION)
             trace("  notification op=%llu key=%llu timeout=%llu",
