@@ -1477,6 +1477,23 @@ TEST_F(DriverRpcTest, ThreadLimitWithNothingElseInFlightIsRetried) {
   EXPECT_EQ(sw_->thread_limit_returns(), 3u);
 }
 
+// Several callers refused at once while none of this driver's calls holds a secure thread (the
+// threads are busy elsewhere): waiting for one another's completion would block them all for
+// ever, since a refused call completes nothing. Each retries on its own.
+TEST_F(DriverRpcTest, ThreadLimitForSeveralCallersWithNoThreadHeldIsRetried) {
+  boot();
+  sw_->on_invoke(3, [](Call& c) { c.arg()->ret = TEE_SUCCESS; });
+  sw_->set_spurious_thread_limits(12);
+  std::vector<std::future<InvokeResult>> callers;
+  for (int i = 0; i < 4; ++i)
+    callers.push_back(std::async(std::launch::async, [&] { return invoke(3); }));
+  for (auto& c : callers) {
+    ASSERT_EQ(c.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+    EXPECT_EQ(c.get().ret, TEE_SUCCESS);
+  }
+  EXPECT_EQ(sw_->thread_limit_returns(), 12u);
+}
+
 TEST_F(DriverRpcTest, ThreadLimitMakesCallersWaitAndRetry) {
   FakeConfig c;
   c.threads = 1;

@@ -174,6 +174,25 @@ TEST_F(TaLoaderChecks, TextRelocationsRefused) {
   EXPECT_STREQ(DlTaLoader::image_problem(image_), "DT_TEXTREL");
 }
 
+// A writable segment must be readable: the image cache resets the readable writable segments of
+// a reused copy, and a write-only one would keep the last instance's data.
+TEST_F(TaLoaderChecks, WriteOnlySegmentRefused) {
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, image_.data(), sizeof eh);
+  bool found = false;
+  for (unsigned i = 0; i < eh.e_phnum && !found; ++i) {
+    Elf64_Phdr ph;
+    uint8_t* at = image_.data() + eh.e_phoff + i * sizeof ph;
+    std::memcpy(&ph, at, sizeof ph);
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_W)) continue;
+    ph.p_flags &= ~PF_R;
+    std::memcpy(at, &ph, sizeof ph);
+    found = true;
+  }
+  ASSERT_TRUE(found) << "the TA has no writable PT_LOAD";
+  EXPECT_STREQ(DlTaLoader::image_problem(image_), "PT_LOAD writable but not readable");
+}
+
 TEST_F(TaLoaderChecks, ExecutableStackRefused) {
   Elf64_Ehdr eh;
   std::memcpy(&eh, image_.data(), sizeof eh);

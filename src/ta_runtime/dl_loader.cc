@@ -200,6 +200,9 @@ class ImageChecker {
           // As glibc requires, and in ascending address order with page ranges that do not
           // overlap: the mappings then stay inside the reservation made for the first to the last.
           if (ph.p_filesz > ph.p_memsz) return "PT_LOAD file size above its memory size";
+          // Writable means readable too: the image cache snapshots and restores the readable
+          // writable segments, and a write-only one would carry one instance's data to the next.
+          if ((ph.p_flags & PF_W) && !(ph.p_flags & PF_R)) return "PT_LOAD writable but not readable";
           if (ph.p_align < kPage || (ph.p_align & (ph.p_align - 1)) != 0 ||
               (ph.p_vaddr - ph.p_offset) % ph.p_align != 0)
             return "PT_LOAD alignment";

@@ -335,16 +335,23 @@ uint32_t Driver::do_call_with_arg(const MsgArg& arg) {
   reg_pair_from_64(arg.pa.value, regs[1], regs[2]);
   CallCtx call;
   uint32_t ret;
-  calls_in_flight_.fetch_add(1);
+  bool holds_thread = false;  // the secure world took the call (it runs or waits in an RPC)
   for (;;) {
     const uint64_t gen = cq_gen_.load();
+    // Counted as holding a thread while the SMC runs (the secure world may be executing it),
+    // and uncounted again if it was refused.
+    if (!holds_thread) calls_holding_thread_.fetch_add(1);
+    holds_thread = true;
     SmcRegs res = conduit_.smc(regs);
     const uint32_t a0 = res.w(0);
     if (a0 == OPTEE_SMC_RETURN_ETHREAD_LIMIT) {
+      calls_holding_thread_.fetch_sub(1);
+      holds_thread = false;
       // No free secure thread: sleep until some call completes, then retry the same SMC. When
-      // none of this driver's other calls is in the secure world, no completion will come (the
-      // threads are another guest's, or the answer was wrong): then retry after a short sleep
-      // instead, so a spurious ETHREAD_LIMIT delays the call rather than blocking it for ever.
+      // no call of this driver holds a secure thread, no completion will come (the threads are
+      // another guest's, or the answer was wrong): then retry after a short sleep instead, so
+      // such an ETHREAD_LIMIT delays the calls rather than blocking them for ever. (Calls that
+      // are themselves waiting here hold no thread and complete nothing.)
       stats_.eth_thread_limit_waits.add();
       base::MutexLock lock(cq_lock_);
       cq_waiters_.fetch_add(1);
@@ -353,8 +360,10 @@ uint32_t Driver::do_call_with_arg(const MsgArg& arg) {
           base::MutexLock nl(notif_lock_);
           if (stopping_) break;
         }
-        if (calls_in_flight_.load() > 1) {
-          cq_cv_.wait(cq_lock_);
+        if (calls_holding_thread_.load() > 0) {
+          // A completion will wake us; the timeout only re-checks, in case the call counted
+          // was one refused in the meantime.
+          cq_cv_.wait_until(cq_lock_, std::chrono::steady_clock::now() + kThreadLimitRecheck);
         } else if (cq_cv_.wait_until(cq_lock_, std::chrono::steady_clock::now() +
                                                    kLoneThreadLimitRetry) ==
                    std::cv_status::timeout) {
@@ -376,7 +385,7 @@ uint32_t Driver::do_call_with_arg(const MsgArg& arg) {
     break;
   }
   free_page_list(call.list_pages);
-  calls_in_flight_.fetch_sub(1);
+  if (holds_thread) calls_holding_thread_.fetch_sub(1);
   cq_completed();
   return ret;
 }

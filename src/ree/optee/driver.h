@@ -176,10 +176,14 @@ class Driver : public TeeDriver {
   // Call queue.
   std::atomic<uint64_t> cq_gen_{0};
   std::atomic<int> cq_waiters_{0};
-  std::atomic<int> calls_in_flight_{0};  // std calls between their first SMC and their result
-  // How long a call refused with ETHREAD_LIMIT waits before it retries when no other call of this
-  // driver is in the secure world to complete and wake it.
+  // Std calls the secure world has taken (running, or suspended in an RPC) and not yet finished:
+  // the ones whose completion wakes calls refused with ETHREAD_LIMIT.
+  std::atomic<int> calls_holding_thread_{0};
+  // How long a call refused with ETHREAD_LIMIT waits before it retries when no call of this
+  // driver holds a secure thread to complete and wake it.
   static constexpr std::chrono::microseconds kLoneThreadLimitRetry{200};
+  // How often a call waiting for another's completion re-checks that one still holds a thread.
+  static constexpr std::chrono::milliseconds kThreadLimitRecheck{50};
   base::Mutex cq_lock_;
   base::CondVar cq_cv_;
 
