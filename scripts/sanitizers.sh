@@ -58,12 +58,12 @@ for mode in "${modes[@]}"; do
       stage "asan+ubsan build (clang, -Wthread-safety -Werror)" build asan
       stage "asan+ubsan: whole suite" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        ctest --test-dir build-asan --output-on-failure -j "$jobs" -E "$not_sanitizable"
+        ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 600 -E "$not_sanitizable"
       ;;
     tsan)
       stage "tsan build" build tsan
       stage "tsan: concurrency tests" env TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-        ctest --test-dir build-tsan --output-on-failure -j "$jobs" -R "$concurrency" \
+        ctest --test-dir build-tsan --output-on-failure -j "$jobs" --timeout 600 -R "$concurrency" \
         -E "$not_sanitizable|$variants|$tsan_open"
       ;;
     *)

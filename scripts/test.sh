@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
-ctest --test-dir build --output-on-failure -j "$(nproc)" "$@"
+# A test that hangs fails after 10 minutes instead of holding the run.
+ctest --test-dir build --output-on-failure -j "$(nproc)" --timeout 600 "$@"
