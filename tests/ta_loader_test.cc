@@ -193,6 +193,34 @@ TEST_F(TaLoaderChecks, WriteOnlySegmentRefused) {
   EXPECT_STREQ(DlTaLoader::image_problem(image_), "PT_LOAD writable but not readable");
 }
 
+// ta_loader fuzzer finding (fuzz/regressions/ta_loader/relro-over-bss): a PT_GNU_RELRO reaching
+// past the file contents made the TA's .bss read-only, and its destructor's write there at
+// dlclose crashed the process.
+TEST_F(TaLoaderChecks, RelroOverBssRefused) {
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, image_.data(), sizeof eh);
+  bool found = false;
+  for (unsigned i = 0; i < eh.e_phnum; ++i) {
+    Elf64_Phdr ph;
+    uint8_t* at = image_.data() + eh.e_phoff + i * sizeof ph;
+    std::memcpy(&ph, at, sizeof ph);
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_W)) continue;
+    ph.p_memsz += 0x30000;  // a large zero-filled tail
+    std::memcpy(at, &ph, sizeof ph);
+  }
+  for (unsigned i = 0; i < eh.e_phnum; ++i) {
+    Elf64_Phdr ph;
+    uint8_t* at = image_.data() + eh.e_phoff + i * sizeof ph;
+    std::memcpy(&ph, at, sizeof ph);
+    if (ph.p_type != PT_GNU_RELRO) continue;
+    ph.p_memsz += 0x20000;  // reaching into it
+    std::memcpy(at, &ph, sizeof ph);
+    found = true;
+  }
+  ASSERT_TRUE(found) << "the TA has no PT_GNU_RELRO";
+  EXPECT_STREQ(DlTaLoader::image_problem(image_), "PT_GNU_RELRO outside the writable file contents");
+}
+
 TEST_F(TaLoaderChecks, ExecutableStackRefused) {
   Elf64_Ehdr eh;
   std::memcpy(&eh, image_.data(), sizeof eh);

@@ -241,8 +241,12 @@ class ImageChecker {
       uint64_t off = 0;
       switch (ph.p_type) {
         case PT_GNU_RELRO:
-          // mprotect'ed read-only after relocation, wherever it points.
-          if (!mapped(ph.p_vaddr, ph.p_memsz)) return "PT_GNU_RELRO outside the image";
+          // mprotect'ed read-only after relocation, wherever it points: only what linkers put
+          // there, relocated data in the file-backed part of a writable segment. Over the
+          // zero-filled tail it would make the TA's .bss read-only, and the TA's own destructor
+          // writing there at dlclose (outside any fault guard) takes the process down.
+          if (!file_at(ph.p_vaddr, ph.p_memsz, &off, PF_W))
+            return "PT_GNU_RELRO outside the writable file contents";
           break;
         case PT_NOTE:
         case PT_GNU_PROPERTY:
