@@ -1,13 +1,6 @@
 #include "base/fault.h"
 
 #include <pthread.h>
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#include <sanitizer/asan_interface.h>
-#endif
-#elif defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#endif
 
 #include <atomic>
 #include <cstdlib>
@@ -59,32 +52,18 @@ void install() {
   });
 }
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TEEMU_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define TEEMU_ASAN 1
-#endif
 
 // The copy itself. Under ASan, memcpy is checked against ASan's shadow first, and an address the
 // process does not own (exactly what a checked copy exists to survive) is reported as a wild
 // access before it can fault; so the copy there is a plain loop the sanitizer does not see, and a
 // bad address faults into the recovery point as it does in a normal build.
 #ifdef TEEMU_ASAN
-}  // namespace
-void landed_after_jump() { __asan_handle_no_return(); }
-namespace {
 __attribute__((no_sanitize("address"))) void copy_bytes(void* dst, const void* src, size_t n) {
   auto* d = static_cast<volatile unsigned char*>(dst);
   auto* s = static_cast<const volatile unsigned char*>(src);
   for (size_t i = 0; i < n; ++i) d[i] = s[i];
 }
 #else
-}  // namespace
-void landed_after_jump() {}
-namespace {
 inline void copy_bytes(void* dst, const void* src, size_t n) { std::memcpy(dst, src, n); }
 #endif
 
@@ -138,6 +117,12 @@ void ensure_alt_stack() {
   ss.ss_sp = alt.mem;
   ss.ss_size = kSize;
   sigaltstack(&ss, nullptr);
+}
+
+void landed_after_jump() {
+#ifdef TEEMU_ASAN
+  __asan_handle_no_return();
+#endif
 }
 
 void unblock_fault_signals() {

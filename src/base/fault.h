@@ -11,18 +11,12 @@
 
 #include <cstddef>
 
+#include "base/sanitizer.h"
+
 // Jumping out of a signal handler (and out of TA code on TEE_Panic). Normally the compiler's
 // setjmp/longjmp builtins: a few registers, no signal mask, no libc. Under TSan the libc pair,
 // which TSan intercepts: it must see the jump to know that the signal handler has ended.
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TEEMU_JUMP_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define TEEMU_JUMP_TSAN 1
-#endif
-#ifdef TEEMU_JUMP_TSAN
+#ifdef TEEMU_TSAN
 #define TEEMU_SETJMP(buf) sigsetjmp(buf, 0)
 #define TEEMU_LONGJMP(buf) siglongjmp(buf, 1)
 #else
@@ -32,7 +26,7 @@
 
 namespace teemu::base {
 
-#ifdef TEEMU_JUMP_TSAN
+#ifdef TEEMU_TSAN
 using JumpBuffer = sigjmp_buf;
 #else
 using JumpBuffer = void* [5];

@@ -7,29 +7,7 @@
 #include <utility>
 
 #include "base/assert.h"
-
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TEEMU_ASAN 1
-#endif
-#if __has_feature(thread_sanitizer)
-#define TEEMU_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define TEEMU_ASAN 1
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define TEEMU_TSAN 1
-#endif
-
-#if defined(TEEMU_ASAN)
-#include <sanitizer/asan_interface.h>
-#include <sanitizer/common_interface_defs.h>
-#endif
-#if defined(TEEMU_TSAN)
-#include <sanitizer/tsan_interface.h>
-#endif
+#include "base/sanitizer.h"
 
 namespace ctx = boost::context::detail;
 

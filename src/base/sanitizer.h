@@ -1,17 +1,29 @@
-// What the sanitizers cannot see for themselves, told to them explicitly. Nothing in a normal
-// build.
+// Sanitizer detection, and what the sanitizers cannot see for themselves, told to them
+// explicitly. Nothing in a normal build.
 #pragma once
 
+// Which sanitizer this translation unit is built with, detected once for all of teemu: clang
+// has __has_feature, gcc defines __SANITIZE_*__.
 #if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEEMU_ASAN 1
+#endif
 #if __has_feature(thread_sanitizer)
-#define TEEMU_TSAN_ANNOTATIONS 1
+#define TEEMU_TSAN 1
 #endif
 #endif
-#if defined(__SANITIZE_THREAD__)
-#define TEEMU_TSAN_ANNOTATIONS 1
+#if defined(__SANITIZE_ADDRESS__) && !defined(TEEMU_ASAN)
+#define TEEMU_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(TEEMU_TSAN)
+#define TEEMU_TSAN 1
 #endif
 
-#ifdef TEEMU_TSAN_ANNOTATIONS
+#ifdef TEEMU_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#ifdef TEEMU_TSAN
 #include <sanitizer/tsan_interface.h>
 #endif
 
@@ -24,12 +36,12 @@ namespace teemu::base {
 // acquires one synchronization object.
 inline char g_image_mapping_order;
 inline void image_unmapped() {
-#ifdef TEEMU_TSAN_ANNOTATIONS
+#ifdef TEEMU_TSAN
   __tsan_release(&g_image_mapping_order);
 #endif
 }
 inline void image_about_to_be_mapped() {
-#ifdef TEEMU_TSAN_ANNOTATIONS
+#ifdef TEEMU_TSAN
   __tsan_acquire(&g_image_mapping_order);
 #endif
 }
