@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <chrono>
 #include <thread>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -190,6 +191,15 @@ class World {
       for (uint32_t i = 0; i < n; ++i) simple_call(OPTEE_MSG_CMD_UNREGISTER_SHM, 0, 1, &p);
     }
     drain();
+    // Registrations made from messages the harness did not write (see registrations_unknown_)
+    // must be releasable through the ABI like any other: unregister what is left by cookie.
+    if (registrations_unknown_)
+      for (uint64_t cookie : os_->audit().registered_cookies) {
+        optee_msg_param p{};
+        p.attr = OPTEE_MSG_ATTR_TYPE_RMEM_INPUT;
+        p.u.rmem = {0, 0, cookie};
+        simple_call(OPTEE_MSG_CMD_UNREGISTER_SHM, 0, 1, &p);
+      }
     for (int i = 0;; ++i) {
       SmcRegs in;
       in[0] = OPTEE_SMC_DISABLE_SHM_CACHE;
@@ -199,20 +209,18 @@ class World {
       take_back_rpc_arg(reg_pair_to_64(r[1], r[2]));
     }
     auto a = os_->audit();
-    if (registrations_unknown_) {
-      // Registrations the harness cannot name stay (the secure OS's teardown frees them, which
-      // the sanitizers check): only the rest is audited.
-      a.registered_shm = 0;
-      a.registered_pages = 0;
-      a.charged_bytes = 0;
-    }
     if (a.sessions || a.instances || a.registered_shm || a.registered_pages || a.busy_threads ||
-        a.cached_rpc_args || a.charged_bytes)
+        a.cached_rpc_args || a.charged_bytes) {
+      for (uint64_t cookie : a.registered_cookies)
+        std::fprintf(stderr, "still registered: cookie %#llx (known to the harness: %s)\n",
+                     static_cast<unsigned long long>(cookie),
+                     register_cookies_.count(cookie) ? "yes" : "no");
       finding("secure OS not quiescent after cleanup: sessions=%zu instances=%zu registered_shm=%zu "
               "registered_pages=%llu busy_threads=%zu cached_rpc_args=%zu charged_bytes=%llu",
               a.sessions, a.instances, a.registered_shm,
               static_cast<unsigned long long>(a.registered_pages), a.busy_threads,
               a.cached_rpc_args, static_cast<unsigned long long>(a.charged_bytes));
+    }
     size_t owned_args = carve_args_.size();
     for (auto& [cookie, pfn] : rpc_args_) owned_args += pfn != 0;
     if (owned_args != 0) finding("secure OS never freed %zu RPC argument buffers", owned_args);
@@ -499,8 +507,13 @@ class World {
         c->rpc_arg = pl.host + own;
     }
     if (hdr.cmd == OPTEE_MSG_CMD_OPEN_SESSION) ++open_attempts_;
-    if (hdr.cmd == OPTEE_MSG_CMD_REGISTER_SHM && written_params < hdr.num_params)
-      registrations_unknown_ = true;  // the secure OS reads params the harness did not write
+    // The secure OS may execute a message the harness did not write: params beyond what it
+    // wrote, an argument at an address it did not fill, or (CALL_WITH_REGD_ARG naming another
+    // cookie than the buffer written to) a stale message left in another registered buffer,
+    // which may be an earlier REGISTER_SHM run a second time.
+    if ((hdr.cmd == OPTEE_MSG_CMD_REGISTER_SHM && written_params < hdr.num_params) ||
+        pl.host == nullptr || pl.regs.w(0) == OPTEE_SMC_CALL_WITH_REGD_ARG)
+      registrations_unknown_ = true;
     if (hdr.cmd == OPTEE_MSG_CMD_REGISTER_SHM)
       for (const auto& p : params) {
         ++register_cookies_[p.u.tmem.shm_ref];
@@ -1090,13 +1103,13 @@ class World {
   std::map<uint64_t, int64_t> carve_args_;  // cookie -> carve-out page (no dynamic shm)
   std::set<uint64_t> carve_used_;
   uint64_t carve_next_arg_ = 0;
-  std::vector<uint64_t> step_allocs_;
+  std::vector<uint64_t> step_allocs_;  // what the normal world allocated for the current answer
   uint64_t last_shm_cookie_ = 0;       // the buffer of the SHM_ALLOC answer being composed
-  bool last_free_unknown_ = false;
-  // A REGISTER_SHM went in with params the harness did not write (stale bytes of an earlier
-  // message): what it registered is unknown, so the registry is not audited.
-  bool registrations_unknown_ = false;     // the last SHM_FREE served named no buffer of ours
-  std::set<uint64_t> unchecked_;       // buffers the normal world lied about  // what the normal world allocated for the current answer
+  bool last_free_unknown_ = false;     // the last SHM_FREE served named no buffer of ours
+  // The secure OS may have registered buffers from a message the harness did not write: the
+  // cleanup then also unregisters, through the ABI, every cookie the audit still lists.
+  bool registrations_unknown_ = false;
+  std::set<uint64_t> unchecked_;       // buffers the normal world lied about
   std::map<uint64_t, ShmBuf> shm_bufs_;
   std::map<uint64_t, uint32_t> pending_;  // notification key -> SENDs not yet consumed
   std::vector<std::unique_ptr<Call>> parked_;

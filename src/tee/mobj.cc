@@ -133,6 +133,14 @@ size_t MobjRegistry::count() const {
   return n;
 }
 
+std::vector<uint64_t> MobjRegistry::cookies() const {
+  base::MutexLock lock(lock_);
+  std::vector<uint64_t> out;
+  for (const auto& [cookie, list] : by_cookie_) out.insert(out.end(), list.size(), cookie);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 uint64_t MobjRegistry::pages() const {
   base::MutexLock lock(lock_);
   return pages_;

@@ -126,6 +126,8 @@ class MobjRegistry {
   // the releaser already freed.
   [[nodiscard]] uint32_t put(Mobj* m) EXCLUDES(lock_);
   size_t count() const EXCLUDES(lock_);
+  // The cookie of every registered object, once per registration, sorted (for audits).
+  std::vector<uint64_t> cookies() const EXCLUDES(lock_);
   // Total pages held by registered objects (for the metadata audit).
   uint64_t pages() const EXCLUDES(lock_);
 

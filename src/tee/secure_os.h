@@ -105,6 +105,8 @@ class SecureOs : public hw::SmcHandler {
     size_t busy_threads = 0;
     size_t cached_rpc_args = 0;
     uint64_t charged_bytes = 0;
+    // What is still registered, one cookie per registration (a leak report can name them).
+    std::vector<uint64_t> registered_cookies;
   };
   Audit audit() const;
   Audit audit(uint16_t guest_id) const;
