@@ -897,11 +897,18 @@ class World {
       Call& c = **it;
       if (c.func() == OPTEE_SMC_RPC_FUNC_FREE) take_back_rpc_arg(reg_pair_to_64(c.out[1], c.out[2]));
       if (c.func() == OPTEE_SMC_RPC_FUNC_CMD)
-        if (optee_msg_arg* a = pending_cmd(c); a != nullptr && a->cmd == OPTEE_RPC_CMD_SHM_FREE)
-          if (auto b = shm_bufs_.find(a->params[0].u.value.b); b != shm_bufs_.end()) {
-            release_shm_buf(b->second);
-            shm_bufs_.erase(b);
-          }
+        if (optee_msg_arg* a = pending_cmd(c); a != nullptr) {
+          if (a->cmd == OPTEE_RPC_CMD_SHM_FREE)
+            if (auto b = shm_bufs_.find(a->params[0].u.value.b); b != shm_bufs_.end()) {
+              release_shm_buf(b->second);
+              shm_bufs_.erase(b);
+            }
+          // A wake-up the secure OS sent reached the normal world, whatever the input answered:
+          // its waiter may go on (a driver records the key when the request arrives).
+          if (a->cmd == OPTEE_RPC_CMD_NOTIFICATION && a->num_params >= 1 &&
+              a->params[0].u.value.a == OPTEE_RPC_NOTIFICATION_SEND)
+            ++pending_[a->params[0].u.value.b];
+        }
       (*it)->blocked = false;
       (*it)->out = out;
       if ((*it)->done()) {
@@ -1040,6 +1047,7 @@ class World {
     parked_.erase(parked_.begin() + i);
     c->blocked = false;
     c->scripted = r.u8();
+    trace("resume parked call (cmd %u, thread %#x)", c->cmd, c->out.w(3));
     run(std::move(c), r, true);
   }
 
@@ -1062,6 +1070,8 @@ class World {
         target + off + 8 > c.rpc_arg)
       c.rpc_arg_tampered = true;
     const uint64_t v = r.flag() ? r.u64() : interesting_pa(r);
+    trace("rewrite %s of a parked call (cmd %u) at +%#llx", target == c.msg_host ? "argument" : "page list",
+          c.cmd, static_cast<unsigned long long>(off));
     std::memcpy(target + off, &v, std::min<uint64_t>(8, room - off));
   }
 

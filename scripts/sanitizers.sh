@@ -31,11 +31,6 @@ not_sanitizable='^install_and_examples$|^bench_quick'
 concurrency='^(soak_|uapi_test\.|driver_rpc_test\.|secure_entry_test\.|virt_test\.|virt_smoke_test\.|ta_isolation_test\.)'
 concurrency+='|Concurren|Race|Thread|Cancel|Finaliz|Supplicant|Release|Destroy|Wait|Stress|Many'
 variants='\.(no_carveout|one_thread|in_guest)$'
-# Open TSan report, left out of the TSan stage until resolved (docs/robustness.md, "Open"): under a
-# hypervisor, a TA global written in a TA image mapped where an unloaded one was is reported as a
-# race between the two instances' threads (native runs are clean; the unload / load order is
-# annotated in base/sanitizer.h).
-tsan_open='^soak_guests_short$|^virt_test\.StressTest\.'
 
 stage() {
   local name=$1
@@ -64,7 +59,7 @@ for mode in "${modes[@]}"; do
       stage "tsan build" build tsan
       stage "tsan: concurrency tests" env TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
         ctest --test-dir build-tsan --output-on-failure -j "$jobs" --timeout 600 -R "$concurrency" \
-        -E "$not_sanitizable|$variants|$tsan_open"
+        -E "$not_sanitizable|$variants"
       ;;
     *)
       echo "usage: scripts/sanitizers.sh [asan|tsan]..." >&2

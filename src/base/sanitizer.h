@@ -30,17 +30,21 @@
 namespace teemu::base {
 
 // TA images are mapped and unmapped by the dynamic loader, whose mmap/munmap TSan does not
-// intercept: a new image mapped where an unloaded one was looks to TSan like the same memory
-// written by two threads with nothing ordering them. The unload does order them (the new image
-// can only be mapped there after the old one is gone), so every unload releases and every load
-// acquires one synchronization object.
+// intercept (glibc calls them internally): TSan never learns that an unloaded image's memory
+// went away, and a new image mapped at the same address inherits the old one's access history.
+// The old accesses do happen before the new ones (the address is free for the new image only
+// once the old one is unmapped), and TSan is told so: every unload releases one synchronization
+// object before dlclose unmaps anything, and every load acquires it after dlopen has mapped the
+// image. (Acquiring before dlopen is too early: another thread's dlclose could unmap the range,
+// and this dlopen reuse it, before that thread's release.) Clang 14's AnnotateNewMemory, which
+// would reset the range instead, does nothing.
 inline char g_image_mapping_order;
-inline void image_unmapped() {
+inline void image_about_to_be_unmapped() {
 #ifdef TEEMU_TSAN
   __tsan_release(&g_image_mapping_order);
 #endif
 }
-inline void image_about_to_be_mapped() {
+inline void image_mapped() {
 #ifdef TEEMU_TSAN
   __tsan_acquire(&g_image_mapping_order);
 #endif

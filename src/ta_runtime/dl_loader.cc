@@ -716,17 +716,17 @@ Result<std::unique_ptr<LoadedImage>> DlTaLoader::load(const abi::Uuid& uuid,
   std::snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
   // The loader recognises an object it already has by its path name: the memfd stays open for the
   // copy's life so that no other copy can be loaded under the same /proc/self/fd/N.
-  base::image_about_to_be_mapped();
   void* handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     close(fd);
     TEEMU_LOG_WARN("ta", "cannot load TA image: {}", dlerror());
     return fail(abi::TEE_ERROR_BAD_FORMAT);
   }
+  base::image_mapped();
   loads_.fetch_add(1, std::memory_order_relaxed);
   auto fail_loaded = [&](uint32_t code) {
+    base::image_about_to_be_unmapped();
     dlclose(handle);
-    base::image_unmapped();
     close(fd);
     return fail(code);
   };

@@ -97,8 +97,8 @@ std::unique_ptr<LoadedImage> LoadedImage::create(void* handle, int image_fd,
 }
 
 LoadedImage::~LoadedImage() {
+  base::image_about_to_be_unmapped();
   if (handle_ != nullptr) dlclose(handle_);
-  base::image_unmapped();
   if (fd_ >= 0) close(fd_);
 }
 

@@ -170,8 +170,7 @@ KResult<void> Driver::probe() {
 }
 
 void Driver::remove() {
-  if (probed_) {
-    probed_ = false;
+  if (probed_.exchange(false)) {
     stop();
   }
   // Whatever the secure world still held (RPC buffers it never freed: it is gone, or the guest

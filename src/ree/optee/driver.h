@@ -148,7 +148,9 @@ class Driver : public TeeDriver {
   TeeDevice* client_dev_ = nullptr;
   TeeDevice* supp_dev_ = nullptr;
   uint32_t sec_caps_ = 0;
-  bool probed_ = false;
+  // Cleared by remove() while client threads may still be releasing shm (a guest killed with
+  // clients inside): they read it to skip telling a secure world that is gone.
+  std::atomic<bool> probed_{false};
 
   // Static carve-out pools: private (first page, 8-byte granules) and dma-buf (page granules).
   std::unique_ptr<RangeAllocator> static_priv_pool_;
