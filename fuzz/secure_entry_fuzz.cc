@@ -560,8 +560,10 @@ class World {
   // A parked call's RPC request lies in normal-world memory the harness may hand out again
   // (argument pages, page lists): whatever changed it while the call was parked is the normal
   // world scribbling on the request, like op_rewrite.
+  // Taken once per RPC, when the call first parks on it: a call parked, resumed and parked again
+  // before its RPC is answered keeps the first snapshot, or a rewrite in between would go unseen.
   void snapshot_request(Call& c) {
-    c.request_snapshot.clear();
+    if (!c.request_snapshot.empty()) return;
     if (c.func() != OPTEE_SMC_RPC_FUNC_CMD) return;
     if (const optee_msg_arg* a = pending_cmd(c)) {
       const auto* b = reinterpret_cast<const std::byte*>(a);
@@ -911,6 +913,8 @@ class World {
         }
       (*it)->blocked = false;
       (*it)->out = out;
+      (*it)->request_snapshot.clear();  // a new RPC (or none): its request is what counts now
+      if (!(*it)->done()) snapshot_request(**it);
       if ((*it)->done()) {
         for (Pfn p : (*it)->lists) free_page(p);
         parked_.erase(it);
