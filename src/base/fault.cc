@@ -1,12 +1,13 @@
 #include "base/fault.h"
 
+#include "base/hot_tls.h"
+
 #include <pthread.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
-#include <mutex>
 
 namespace teemu::base {
 
@@ -17,8 +18,8 @@ struct sigaction g_previous[std::size(kFaultSignals)];
 std::atomic<FaultHook> g_hook{nullptr};
 
 // The recovery point of copy_checked on this thread, null when no checked copy is running.
-thread_local JumpBuffer t_recovery;
-thread_local volatile bool t_copying = false;
+TEEMU_HOT_TLS thread_local JumpBuffer t_recovery;
+TEEMU_HOT_TLS thread_local volatile bool t_copying = false;
 
 void handler(int sig, siginfo_t* info, void* uctx) {
   if (t_copying) {
@@ -39,9 +40,10 @@ void handler(int sig, siginfo_t* info, void* uctx) {
   }
 }
 
+// Once per process; every checked copy calls it, so the fast path is a function-local static's
+// guard (one load), not std::call_once (which writes two thread-locals on every call).
 void install() {
-  static std::once_flag once;
-  std::call_once(once, [] {
+  static const bool installed = [] {
     for (size_t i = 0; i < std::size(kFaultSignals); ++i) {
       struct sigaction sa {};
       sa.sa_sigaction = handler;
@@ -49,7 +51,9 @@ void install() {
       sigemptyset(&sa.sa_mask);
       sigaction(kFaultSignals[i], &sa, &g_previous[i]);
     }
-  });
+    return true;
+  }();
+  (void)installed;
 }
 
 

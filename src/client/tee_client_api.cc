@@ -3,6 +3,7 @@
 // memrefs are registered in place for the call whenever the kernel can register memory, so no
 // payload byte is copied between the worlds; shadow buffers (counted in payload_bytes_copied)
 // remain only for kernels without TEE_GEN_CAP_REG_MEM and memory that cannot be pinned.
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -29,7 +30,15 @@ using namespace teemu::abi;  // NOLINT
 constexpr uint32_t kShmBufferAlloced = 1u << 0;  // buffer allocated by the library (free it)
 constexpr uint32_t kShmMapped = 1u << 1;         // buffer or shadow is an mmap of an SHM_ALLOC fd
 
-std::mutex g_op_mutex;  // guards TEEC_Operation.imp.session, as libteec's teec_mutex
+// TEEC_Operation.imp.session: written by the thread that starts the operation, read by one that
+// cancels it (libteec guards it with a process-wide mutex; an atomic access does the same job
+// without making every call of every thread take one lock).
+void set_operation_session(TEEC_Operation* op, TEEC_Session* session) {
+  std::atomic_ref<TEEC_Session*>(op->imp.session).store(session, std::memory_order_release);
+}
+TEEC_Session* operation_session(TEEC_Operation* op) {
+  return std::atomic_ref<TEEC_Session*>(op->imp.session).load(std::memory_order_acquire);
+}
 
 // What the library created for each shared-memory object, per context, so that
 // TEEC_FinalizeContext can release what a client forgot (GP requires clients to release their
@@ -446,10 +455,7 @@ TEEC_API TEEC_Result TEEC_InvokeCommand(TEEC_Session* session, uint32_t cmd,
     res = TEEC_ERROR_BAD_PARAMETERS;
     goto out;
   }
-  if (operation != nullptr) {
-    std::lock_guard<std::mutex> lock(g_op_mutex);
-    operation->imp.session = session;
-  }
+  if (operation != nullptr) set_operation_session(operation, session);
   buf.hdr.func = cmd;
   buf.hdr.session = session->imp.session_id;
   buf.hdr.num_params = TEEC_CONFIG_PAYLOAD_REF_COUNT;
@@ -474,11 +480,7 @@ out:
 
 TEEC_API void TEEC_RequestCancellation(TEEC_Operation* operation) {
   if (operation == nullptr) return;
-  TEEC_Session* session;
-  {
-    std::lock_guard<std::mutex> lock(g_op_mutex);
-    session = operation->imp.session;
-  }
+  TEEC_Session* session = operation_session(operation);
   if (session == nullptr || session->imp.ctx == nullptr) return;
   teemu::ree::Kernel* k = kernel_of(session->imp.ctx->imp.fd);
   if (k == nullptr) return;

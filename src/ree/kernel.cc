@@ -33,7 +33,7 @@ Kernel::~Kernel() { shutdown(); }
 void Kernel::shutdown_clients() {
   std::vector<std::shared_ptr<File>> files;
   {
-    std::unique_lock lock(files_lock_);
+    base::ReadMostlyMutex::WriteLock lock(files_lock_);
     for (size_t i = 0; i < files_.size(); ++i) {
       auto& f = files_[i];
       if (!f) continue;
@@ -64,7 +64,7 @@ void Kernel::shutdown() {
   shutdown_clients();
   std::vector<std::shared_ptr<File>> files;
   {
-    std::unique_lock lock(files_lock_);
+    base::ReadMostlyMutex::WriteLock lock(files_lock_);
     for (auto& f : files_)
       if (f) files.push_back(std::move(f));
     files_.clear();
@@ -82,7 +82,7 @@ void Kernel::shutdown() {
 }
 
 std::shared_ptr<Kernel::File> Kernel::get_file(int fd) const {
-  std::shared_lock lock(files_lock_);
+  base::ReadMostlyMutex::ReadLock lock(files_lock_);
   if (!owns_fd(fd)) return nullptr;
   size_t idx = static_cast<size_t>(fd - fd_base_);
   return idx < files_.size() ? files_[idx] : nullptr;
@@ -90,7 +90,7 @@ std::shared_ptr<Kernel::File> Kernel::get_file(int fd) const {
 
 int Kernel::install(std::shared_ptr<File> f) {
   {
-    std::unique_lock lock(files_lock_);
+    base::ReadMostlyMutex::WriteLock lock(files_lock_);
     size_t idx;
     if (!free_fds_.empty()) {
       idx = static_cast<size_t>(free_fds_.back());
@@ -134,7 +134,7 @@ int Kernel::sys_open(const char* path) {
 int Kernel::sys_close(int fd) {
   std::shared_ptr<File> f;
   {
-    std::unique_lock lock(files_lock_);
+    base::ReadMostlyMutex::WriteLock lock(files_lock_);
     if (!owns_fd(fd)) return -EBADF;
     size_t idx = static_cast<size_t>(fd - fd_base_);
     if (idx >= files_.size() || !files_[idx]) return -EBADF;
@@ -196,7 +196,7 @@ int Kernel::sys_munmap(void* addr, size_t) {
 Kernel::Audit Kernel::audit() const {
   Audit a;
   {
-    std::shared_lock lock(files_lock_);
+    base::ReadMostlyMutex::ReadLock lock(files_lock_);
     for (auto& f : files_)
       if (f) ++a.open_files;
   }

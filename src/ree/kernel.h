@@ -7,10 +7,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <shared_mutex>
 #include <unordered_map>
 #include <vector>
 
+#include "base/read_mostly_mutex.h"
 #include "base/thread_annotations.h"
 #include "ree/optee/driver.h"
 #include "ree/tee_core.h"
@@ -87,7 +87,8 @@ class Kernel {
   std::unique_ptr<TeeDevice> client_;
   std::unique_ptr<TeeDevice> supp_;
 
-  mutable std::shared_mutex files_lock_;
+  // Read by every ioctl, written by open and close.
+  base::ReadMostlyMutex files_lock_;
   int fd_base_;
   std::vector<std::shared_ptr<File>> files_;  // index = fd - fd_base_
   std::vector<int> free_fds_;

@@ -393,8 +393,7 @@ void SecureOs::cmd_open_session(SecureThread& t, CallArg& call) {
     }
   }
   if (session) {
-    base::MutexLock lock(p.lock);
-    p.sessions.emplace(session->id(), session);
+    p.sessions.insert(session);
     shared->session = session->id();
     stats_.sessions_opened.add();
   }
@@ -406,9 +405,7 @@ void SecureOs::cmd_open_session(SecureThread& t, CallArg& call) {
 }
 
 std::shared_ptr<Session> SecureOs::find_session(Partition& p, uint32_t id) {
-  base::MutexLock lock(p.lock);
-  auto it = p.sessions.find(id);
-  return it == p.sessions.end() ? nullptr : it->second;
+  return p.sessions.find(id);
 }
 
 void SecureOs::cmd_invoke(SecureThread& t, CallArg& call) {
@@ -464,15 +461,7 @@ void SecureOs::cmd_close_session(SecureThread& t, CallArg& call) {
   optee_msg_arg* shared = call.shared;
   Partition& p = *t.partition;
   if (call.num_params != 0) return set_result(shared, tee_error(abi::TEE_ERROR_BAD_PARAMETERS));
-  std::shared_ptr<Session> s;
-  {
-    base::MutexLock lock(p.lock);
-    auto it = p.sessions.find(call.priv()->session);
-    if (it != p.sessions.end()) {
-      s = std::move(it->second);
-      p.sessions.erase(it);
-    }
-  }
+  std::shared_ptr<Session> s = p.sessions.take(call.priv()->session);
   if (!s) return set_result(shared, tee_error(abi::TEE_ERROR_BAD_PARAMETERS));
   auto ctx = s->ctx_ptr();
   if (enter(t, *ctx)) {

@@ -5,6 +5,7 @@
 
 #include "abi/optee_smc.h"
 #include "base/assert.h"
+#include "base/counter.h"
 #include "hw/machine_stats.h"
 #include "hw/phys_mem.h"
 
@@ -40,11 +41,10 @@ Partition::~Partition() {
   // Calls left suspended in RPCs hold sessions, instances and memory objects: unwind them first
   // (no TA code runs and nothing reaches the normal world any more).
   for (auto& t : threads) t->abort_suspended_call();
-  std::unordered_map<uint32_t, std::shared_ptr<Session>> sessions_left;
+  std::vector<std::shared_ptr<Session>> sessions_left = sessions.take_all();
   std::unordered_map<abi::Uuid, std::shared_ptr<TaContext>, UuidHash> instances_left;
   {
     base::MutexLock l(lock);
-    sessions_left.swap(sessions);
     instances_left.swap(shared_instances);
   }
   // TA instances go without TA_DestroyEntryPoint, as OP-TEE frees a partition's memory.
@@ -260,8 +260,17 @@ SmcRegs SecureOs::fast_call(const SmcRegs& in) {
 
 SmcRegs SecureOs::std_call(const SmcRegs& in) {
   SmcRegs out;
-  // The reference keeps the partition alive for this SMC (a suspended call holds none).
-  std::shared_ptr<Partition> p = partition_for(in.w(7));
+  // A guest's partition: the reference keeps it alive for this SMC (a suspended call holds
+  // none). The default partition lives as long as the secure OS: no reference to take (that
+  // would be a shared counter every call of every thread writes).
+  std::shared_ptr<Partition> held;
+  Partition* p = nullptr;
+  if (!config_.virtualization) {
+    if (in.w(7) == 0) p = default_partition_.get();
+  } else {
+    held = partition_for(in.w(7));
+    p = held.get();
+  }
   if (p == nullptr) {
     out[0] = abi::OPTEE_SMC_RETURN_ENOTAVAIL;
     return out;
@@ -274,8 +283,15 @@ SmcRegs SecureOs::std_call(const SmcRegs& in) {
     }
     return p->threads[id]->run(in);
   }
-  for (auto& t : p->threads)
-    if (t->try_claim()) return t->run(in);
+  // Any free thread will do (OP-TEE takes the first). The search starts at a slot of the calling
+  // host thread's own, so that concurrent callers do not all race for the first thread's state,
+  // and looks before it writes.
+  const size_t n = p->threads.size();
+  const size_t start = n == 0 ? 0 : base::counter_shard_index() % n;
+  for (size_t i = 0; i < n; ++i) {
+    SecureThread& t = *p->threads[(start + i) % n];
+    if (t.state() == ThreadState::kFree && t.try_claim()) return t.run(in);
+  }
   out[0] = abi::OPTEE_SMC_RETURN_ETHREAD_LIMIT;
   return out;
 }
@@ -283,9 +299,9 @@ SmcRegs SecureOs::std_call(const SmcRegs& in) {
 void SecureOs::audit_partition(const Partition& pc, Audit& a) {
   auto& p = const_cast<Partition&>(pc);
   ++a.partitions;
+  a.sessions += p.sessions.size();
   {
     base::MutexLock lock(p.lock);
-    a.sessions += p.sessions.size();
     a.instances += p.live_instances;
   }
   a.registered_shm += p.mobjs.count();

@@ -69,7 +69,7 @@ class Partition {
   std::atomic<bool> prealloc_rpc_cache{false};
 
   base::Mutex lock;
-  std::unordered_map<uint32_t, std::shared_ptr<Session>> sessions GUARDED_BY(lock);
+  SessionTable sessions;  // locks of its own
   uint32_t next_session_id GUARDED_BY(lock) = 1;
   // Instances that further sessions join: single-instance TAs (and keep-alive ones).
   std::unordered_map<abi::Uuid, std::shared_ptr<TaContext>, UuidHash> shared_instances

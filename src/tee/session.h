@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <unordered_map>
+#include <vector>
 
 #include "abi/gp.h"
 #include "base/thread_annotations.h"
@@ -62,6 +64,30 @@ class Session {
  private:
   uint32_t id_;
   std::shared_ptr<TaContext> ctx_;
+};
+
+// The open sessions of a partition by id. Every invoke looks its session up, so the table is
+// split into shards by id, each with its own lock on its own cache line: concurrent clients of
+// different sessions do not contend on one lock.
+class SessionTable {
+ public:
+  void insert(std::shared_ptr<Session> s);
+  std::shared_ptr<Session> find(uint32_t id) const;
+  // Removes and returns the session (null if there is none).
+  std::shared_ptr<Session> take(uint32_t id);
+  // Removes and returns every session.
+  std::vector<std::shared_ptr<Session>> take_all();
+  size_t size() const;
+
+ private:
+  static constexpr unsigned kShards = 16;
+  struct alignas(64) Shard {
+    mutable base::Mutex lock;
+    std::unordered_map<uint32_t, std::shared_ptr<Session>> by_id GUARDED_BY(lock);
+  };
+  Shard& shard(uint32_t id) { return shards_[id % kShards]; }
+  const Shard& shard(uint32_t id) const { return shards_[id % kShards]; }
+  Shard shards_[kShards];
 };
 
 }  // namespace teemu::tee

@@ -224,3 +224,51 @@ void SecureOs::destroy_instance(SecureThread& t, const std::shared_ptr<TaContext
 }
 
 }  // namespace teemu::tee
+
+namespace teemu::tee {
+
+// --- SessionTable ---
+
+void SessionTable::insert(std::shared_ptr<Session> s) {
+  Shard& sh = shard(s->id());
+  base::MutexLock lock(sh.lock);
+  sh.by_id.emplace(s->id(), std::move(s));
+}
+
+std::shared_ptr<Session> SessionTable::find(uint32_t id) const {
+  const Shard& sh = shard(id);
+  base::MutexLock lock(sh.lock);
+  auto it = sh.by_id.find(id);
+  return it == sh.by_id.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<Session> SessionTable::take(uint32_t id) {
+  Shard& sh = shard(id);
+  base::MutexLock lock(sh.lock);
+  auto it = sh.by_id.find(id);
+  if (it == sh.by_id.end()) return nullptr;
+  std::shared_ptr<Session> s = std::move(it->second);
+  sh.by_id.erase(it);
+  return s;
+}
+
+std::vector<std::shared_ptr<Session>> SessionTable::take_all() {
+  std::vector<std::shared_ptr<Session>> out;
+  for (Shard& sh : shards_) {
+    base::MutexLock lock(sh.lock);
+    for (auto& [id, s] : sh.by_id) out.push_back(std::move(s));
+    sh.by_id.clear();
+  }
+  return out;
+}
+
+size_t SessionTable::size() const {
+  size_t n = 0;
+  for (const Shard& sh : shards_) {
+    base::MutexLock lock(sh.lock);
+    n += sh.by_id.size();
+  }
+  return n;
+}
+
+}  // namespace teemu::tee

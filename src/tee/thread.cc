@@ -1,11 +1,12 @@
 #include "tee/thread.h"
 
 #include "base/assert.h"
+#include "base/hot_tls.h"
 
 namespace teemu::tee {
 
 namespace {
-thread_local SecureThread* g_current_thread = nullptr;
+TEEMU_HOT_TLS thread_local SecureThread* g_current_thread = nullptr;
 }
 
 __attribute__((noinline)) SecureThread* current_thread() { return g_current_thread; }

@@ -71,7 +71,7 @@ Driver::Driver(hw::PhysSpace& mem, hw::SmcHandler& conduit, hw::MachineStats& st
 Driver::~Driver() {
   remove();
   if (reserve_arg_) {
-    msg_args_out_.fetch_add(1, std::memory_order_relaxed);
+    msg_args_out_.add();
     free_msg_arg(*reserve_arg_);
     reserve_arg_.reset();
   }
@@ -163,7 +163,7 @@ KResult<void> Driver::probe() {
   // The reserved teardown message buffer.
   if (auto r = get_msg_arg(1); r) {  // teardown messages carry at most one param
     reserve_arg_ = *r;
-    msg_args_out_.fetch_sub(1, std::memory_order_relaxed);  // the driver's own, not a call's
+    msg_args_out_.sub();  // the driver's own, not a call's
   }
   probed_ = true;
   return {};
@@ -224,7 +224,7 @@ void Driver::stop() {
 }
 
 size_t Driver::live_private_buffers() const {
-  return static_cast<size_t>(private_live_.load() + msg_args_out_.load());
+  return static_cast<size_t>(private_live_.load() + msg_args_out_.get());
 }
 
 size_t Driver::live_sessions() const { return sessions_.load(); }
@@ -310,12 +310,12 @@ KResult<Driver::MsgArg> Driver::get_msg_arg(uint32_t num_params) {
   }
   std::memset(arg.host, 0, size);
   arg.host->num_params = num_params;
-  msg_args_out_.fetch_add(1, std::memory_order_relaxed);
+  msg_args_out_.add();
   return arg;
 }
 
 void Driver::free_msg_arg(const MsgArg& arg) {
-  msg_args_out_.fetch_sub(1, std::memory_order_relaxed);
+  msg_args_out_.sub();
   if (arg.pool_size != 0) {
     static_priv_pool_->free(arg.pool_off, arg.pool_size);
     return;
@@ -336,15 +336,15 @@ uint32_t Driver::do_call_with_arg(const MsgArg& arg) {
   uint32_t ret;
   bool holds_thread = false;  // the secure world took the call (it runs or waits in an RPC)
   for (;;) {
-    const uint64_t gen = cq_gen_.load();
+    const int64_t gen = cq_completions_.get();
     // Counted as holding a thread while the SMC runs (the secure world may be executing it),
     // and uncounted again if it was refused.
-    if (!holds_thread) calls_holding_thread_.fetch_add(1);
+    if (!holds_thread) calls_holding_thread_.add();
     holds_thread = true;
     SmcRegs res = conduit_.smc(regs);
     const uint32_t a0 = res.w(0);
     if (a0 == OPTEE_SMC_RETURN_ETHREAD_LIMIT) {
-      calls_holding_thread_.fetch_sub(1);
+      calls_holding_thread_.sub();
       holds_thread = false;
       // No free secure thread: sleep until some call completes, then retry the same SMC. When
       // no call of this driver holds a secure thread, no completion will come (the threads are
@@ -354,12 +354,15 @@ uint32_t Driver::do_call_with_arg(const MsgArg& arg) {
       stats_.eth_thread_limit_waits.add();
       base::MutexLock lock(cq_lock_);
       cq_waiters_.fetch_add(1);
-      while (cq_gen_.load() == gen) {
+      // Pairs with the fence in cq_completed(): either that completion sees this waiter, or
+      // this waiter sees that completion.
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      while (cq_completions_.get() == gen) {
         {
           base::MutexLock nl(notif_lock_);
           if (stopping_) break;
         }
-        if (calls_holding_thread_.load() > 0) {
+        if (calls_holding_thread_.get() > 0) {
           // A completion will wake us; the timeout only re-checks, in case the call counted
           // was one refused in the meantime.
           cq_cv_.wait_until(cq_lock_, std::chrono::steady_clock::now() + kThreadLimitRecheck);
@@ -384,14 +387,15 @@ uint32_t Driver::do_call_with_arg(const MsgArg& arg) {
     break;
   }
   free_page_list(call.list_pages);
-  if (holds_thread) calls_holding_thread_.fetch_sub(1);
+  if (holds_thread) calls_holding_thread_.sub();
   cq_completed();
   return ret;
 }
 
 void Driver::cq_completed() {
-  cq_gen_.fetch_add(1);
-  if (cq_waiters_.load() > 0) {
+  cq_completions_.add();
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (cq_waiters_.load(std::memory_order_relaxed) > 0) {
     base::MutexLock lock(cq_lock_);
     cq_cv_.notify_all();
   }

@@ -20,6 +20,7 @@
 
 #include "abi/optee_msg.h"
 #include "abi/optee_smc.h"
+#include "base/counter.h"
 #include "base/thread_annotations.h"
 #include "ree/optee/supp.h"
 #include "ree/pool.h"
@@ -168,19 +169,22 @@ class Driver : public TeeDriver {
   // probe; its lock is held while it is in use.
   std::optional<MsgArg> reserve_arg_;
   std::mutex reserve_lock_;
-  std::atomic<int64_t> msg_args_out_{0};
+  base::Counter msg_args_out_;  // sharded: every call takes and gives back one
 
   std::atomic<uint64_t> next_cookie_{1};
   mutable base::Mutex cookie_lock_;
   std::unordered_map<uint64_t, TeeShm*> cookies_ GUARDED_BY(cookie_lock_);
   std::atomic<int64_t> private_live_{0};
 
-  // Call queue.
-  std::atomic<uint64_t> cq_gen_{0};
+  // Call queue. Every call bumps the two counters, and only a call refused with ETHREAD_LIMIT
+  // reads them: they are sharded so that concurrent callers do not pass one cache line around.
+  // Completions only ever add to cq_completions_, so a changed sum means some call completed.
+  base::Counter cq_completions_;
   std::atomic<int> cq_waiters_{0};
   // Std calls the secure world has taken (running, or suspended in an RPC) and not yet finished:
-  // the ones whose completion wakes calls refused with ETHREAD_LIMIT.
-  std::atomic<int> calls_holding_thread_{0};
+  // the ones whose completion wakes calls refused with ETHREAD_LIMIT. (A sum read while calls
+  // start and end can be off for a moment; a waiter then retries sooner or re-checks later.)
+  base::Counter calls_holding_thread_;
   // How long a call refused with ETHREAD_LIMIT waits before it retries when no call of this
   // driver holds a secure thread to complete and wake it.
   static constexpr std::chrono::microseconds kLoneThreadLimitRetry{200};

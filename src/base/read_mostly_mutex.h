@@ -1,0 +1,53 @@
+// A reader-writer lock for tables that every call reads and few calls change.
+#pragma once
+
+#include <mutex>
+
+#include "base/counter.h"
+
+namespace teemu::base {
+
+// std::shared_mutex keeps its readers in one word that every reader writes, so concurrent
+// readers on two CPUs pass that cache line back and forth on every lock and unlock. Here a
+// reader locks only the shard of its own host thread (base::counter_shard_index()), and a writer
+// locks every shard, in order. Readers of different host threads never touch one line.
+class ReadMostlyMutex {
+ public:
+  class ReadLock {
+   public:
+    explicit ReadLock(const ReadMostlyMutex& m)
+        : shard_(m.shards_[counter_shard_index() % kShards].m) {
+      shard_.lock();
+    }
+    ~ReadLock() { shard_.unlock(); }
+    ReadLock(const ReadLock&) = delete;
+    ReadLock& operator=(const ReadLock&) = delete;
+
+   private:
+    std::mutex& shard_;
+  };
+
+  class WriteLock {
+   public:
+    explicit WriteLock(const ReadMostlyMutex& m) : m_(m) {
+      for (auto& s : m_.shards_) s.m.lock();
+    }
+    ~WriteLock() {
+      for (unsigned i = kShards; i-- > 0;) m_.shards_[i].m.unlock();
+    }
+    WriteLock(const WriteLock&) = delete;
+    WriteLock& operator=(const WriteLock&) = delete;
+
+   private:
+    const ReadMostlyMutex& m_;
+  };
+
+ private:
+  static constexpr unsigned kShards = Counter::kShards;
+  struct alignas(64) Shard {
+    mutable std::mutex m;
+  };
+  Shard shards_[kShards];
+};
+
+}  // namespace teemu::base
