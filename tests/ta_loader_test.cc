@@ -97,6 +97,44 @@ TEST_F(TaLoaderChecks, OwnConstructorsPreventReuse) {
   EXPECT_STREQ(DlTaLoader::reuse_problem(image_), "constructors or destructors of its own");
 }
 
+// DT_INIT/DT_FINI elsewhere than at the start of .init/.fini (as -Wl,-init=... makes them): an
+// initialiser or finaliser of the TA's own, run once per loaded copy.
+TEST_F(TaLoaderChecks, OwnInitOrFiniPreventsReuse) {
+  const auto real_reuse = DlTaLoader::reuse_problem(image_);
+  const DynamicSection dyn = dynamic_section(image_);
+  uint64_t init = 0, fini = 0;
+  for (uint64_t i = 0; i < dyn.count; ++i) {
+    Elf64_Dyn d;
+    std::memcpy(&d, image_.data() + dyn.offset + i * sizeof d, sizeof d);
+    if (d.d_tag == DT_INIT) init = d.d_un.d_ptr;
+    if (d.d_tag == DT_FINI) fini = d.d_un.d_ptr;
+  }
+  ASSERT_NE(init, 0u);
+  ASSERT_NE(fini, 0u);
+  auto own_init = image_;
+  ASSERT_TRUE(rewrite_dynamic(own_init, DT_INIT, DT_INIT, fini));  // still code, not .init
+  EXPECT_EQ(DlTaLoader::image_problem(own_init), nullptr);
+  EXPECT_STREQ(DlTaLoader::reuse_problem(own_init),
+               "an initialiser or finaliser of its own (DT_INIT/DT_FINI)");
+  auto own_fini = image_;
+  ASSERT_TRUE(rewrite_dynamic(own_fini, DT_FINI, DT_FINI, init));
+  EXPECT_STREQ(DlTaLoader::reuse_problem(own_fini),
+               "an initialiser or finaliser of its own (DT_INIT/DT_FINI)");
+  // Without section headers nothing tells where _init is: loaded per instance.
+  auto stripped = image_;
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, stripped.data(), sizeof eh);
+  eh.e_shoff = 0;
+  eh.e_shnum = 0;
+  eh.e_shstrndx = 0;
+  std::memcpy(stripped.data(), &eh, sizeof eh);
+  EXPECT_EQ(DlTaLoader::image_problem(stripped), nullptr);
+  EXPECT_STREQ(DlTaLoader::reuse_problem(stripped),
+               "an initialiser or finaliser of its own (DT_INIT/DT_FINI)");
+  // The image as built is unaffected.
+  EXPECT_STREQ(DlTaLoader::reuse_problem(image_), real_reuse);
+}
+
 // Cut anywhere before the end of the loaded contents. (What lies past them, section headers and
 // non-loaded sections, the loader never reads: an image without them is still a valid TA.)
 TEST_F(TaLoaderChecks, TruncatedImageRefused) {

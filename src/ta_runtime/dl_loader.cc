@@ -165,6 +165,28 @@ class ImageChecker {
     return nullptr;
   }
 
+  // True if the section header table names a section `name` at address `vaddr`. Only used to
+  // decide reuse: a missing or malformed table just answers false.
+  bool section_starts_at(const char* name, uint64_t vaddr) const {
+    Elf64_Ehdr eh{};
+    if (!read(0, &eh) || eh.e_shoff == 0 || eh.e_shoff > b_.size() ||
+        eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shstrndx >= eh.e_shnum)
+      return false;
+    Elf64_Shdr names{};
+    if (!read(eh.e_shoff + uint64_t{eh.e_shstrndx} * sizeof(Elf64_Shdr), &names) ||
+        names.sh_offset > b_.size() || names.sh_size > b_.size() - names.sh_offset)
+      return false;
+    const size_t len = std::strlen(name) + 1;  // with its terminating zero
+    for (uint64_t i = 0; i < eh.e_shnum; ++i) {
+      Elf64_Shdr sh{};
+      if (!read(eh.e_shoff + i * sizeof(Elf64_Shdr), &sh)) return false;
+      if (sh.sh_addr != vaddr || sh.sh_name > names.sh_size || len > names.sh_size - sh.sh_name)
+        continue;
+      if (std::memcmp(b_.data() + names.sh_offset + sh.sh_name, name, len) == 0) return true;
+    }
+    return false;
+  }
+
   const char* headers() {
     Elf64_Ehdr eh{};
     if (!read(0, &eh)) return "smaller than an ELF header";
@@ -335,6 +357,13 @@ class ImageChecker {
     // Constructors and destructors: code in an executable segment, arrays in loaded data.
     for (int64_t tag : {DT_INIT, DT_FINI})
       if (dyn_.count(tag) && !mapped(dyn_[tag], 1, PF_X)) return "DT_INIT/DT_FINI outside code";
+    // The linker points DT_INIT/DT_FINI at crti's _init/_fini, the start of the .init/.fini
+    // sections, which run nothing of the TA's. Anywhere else (-Wl,-init=...) they are an
+    // initialiser or finaliser of the TA's own, which would run once per loaded copy, not once
+    // per instance. (Without readable section headers nothing tells: no reuse either.)
+    if ((dyn_.count(DT_INIT) && !section_starts_at(".init", dyn_[DT_INIT])) ||
+        (dyn_.count(DT_FINI) && !section_starts_at(".fini", dyn_[DT_FINI])))
+      reuse_problem_ = "an initialiser or finaliser of its own (DT_INIT/DT_FINI)";
     for (auto [arr, sz] : {std::pair{DT_INIT_ARRAY, DT_INIT_ARRAYSZ},
                            std::pair{DT_FINI_ARRAY, DT_FINI_ARRAYSZ}}) {
       if (!dyn_.count(arr) && !dyn_.count(sz)) continue;
