@@ -20,7 +20,9 @@ class Session;
 
 enum class ThreadState : uint8_t { kFree, kActive, kSuspended };
 
-class SecureThread {
+// Cache-line aligned: every call of a host thread writes its secure thread's state, and two
+// threads allocated side by side must not share a line.
+class alignas(64) SecureThread {
  public:
   SecureThread(uint32_t id, size_t stack_size, std::function<abi::SmcRegs(SecureThread&)> body);
 

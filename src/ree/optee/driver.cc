@@ -335,8 +335,9 @@ uint32_t Driver::do_call_with_arg(const MsgArg& arg) {
   CallCtx call;
   uint32_t ret;
   bool holds_thread = false;  // the secure world took the call (it runs or waits in an RPC)
+  bool waiting = false;       // registered in cq_waiters_ after an ETHREAD_LIMIT
+  uint64_t gen = 0;           // cq_gen_ when registered, or when last woken
   for (;;) {
-    const int64_t gen = cq_completions_.get();
     // Counted as holding a thread while the SMC runs (the secure world may be executing it),
     // and uncounted again if it was refused.
     if (!holds_thread) calls_holding_thread_.add();
@@ -346,18 +347,25 @@ uint32_t Driver::do_call_with_arg(const MsgArg& arg) {
     if (a0 == OPTEE_SMC_RETURN_ETHREAD_LIMIT) {
       calls_holding_thread_.sub();
       holds_thread = false;
-      // No free secure thread: sleep until some call completes, then retry the same SMC. When
-      // no call of this driver holds a secure thread, no completion will come (the threads are
-      // another guest's, or the answer was wrong): then retry after a short sleep instead, so
-      // such an ETHREAD_LIMIT delays the calls rather than blocking them for ever. (Calls that
-      // are themselves waiting here hold no thread and complete nothing.)
       stats_.eth_thread_limit_waits.add();
       base::MutexLock lock(cq_lock_);
-      cq_waiters_.fetch_add(1);
-      // Pairs with the fence in cq_completed(): either that completion sees this waiter, or
-      // this waiter sees that completion.
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      while (cq_completions_.get() == gen) {
+      if (!waiting) {
+        // No free secure thread. Register for completions, then retry once: a call that
+        // completed before the registration has freed its thread for the retry, and one that
+        // completes after it sees the registration and wakes us (the fences pair with
+        // cq_completed()'s).
+        waiting = true;
+        cq_waiters_.fetch_add(1);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        gen = cq_gen_;
+        continue;
+      }
+      // Refused again: sleep until some call completes, then retry the same SMC. When no call
+      // of this driver holds a secure thread, no completion will come (the threads are another
+      // guest's, or the answer was wrong): then retry after a short sleep instead, so such an
+      // ETHREAD_LIMIT delays the calls rather than blocking them for ever. (Calls that are
+      // themselves waiting here hold no thread and complete nothing.)
+      while (cq_gen_ == gen) {
         {
           base::MutexLock nl(notif_lock_);
           if (stopping_) break;
@@ -372,8 +380,12 @@ uint32_t Driver::do_call_with_arg(const MsgArg& arg) {
           break;
         }
       }
-      cq_waiters_.fetch_sub(1);
+      gen = cq_gen_;
       continue;
+    }
+    if (waiting) {
+      waiting = false;
+      cq_waiters_.fetch_sub(1);
     }
     if (optee_smc_return_is_rpc(a0)) {
       stats_.rpcs.add();
@@ -392,11 +404,13 @@ uint32_t Driver::do_call_with_arg(const MsgArg& arg) {
   return ret;
 }
 
+// The secure thread of the call that ends is free again. Only a call refused with ETHREAD_LIMIT
+// needs to hear of it, so the common case costs a fence and a read of a line nobody writes.
 void Driver::cq_completed() {
-  cq_completions_.add();
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (cq_waiters_.load(std::memory_order_relaxed) > 0) {
     base::MutexLock lock(cq_lock_);
+    ++cq_gen_;
     cq_cv_.notify_all();
   }
 }

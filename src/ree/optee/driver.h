@@ -176,14 +176,15 @@ class Driver : public TeeDriver {
   std::unordered_map<uint64_t, TeeShm*> cookies_ GUARDED_BY(cookie_lock_);
   std::atomic<int64_t> private_live_{0};
 
-  // Call queue. Every call bumps the two counters, and only a call refused with ETHREAD_LIMIT
-  // reads them: they are sharded so that concurrent callers do not pass one cache line around.
-  // Completions only ever add to cq_completions_, so a changed sum means some call completed.
-  base::Counter cq_completions_;
+  // Call queue. A call refused with ETHREAD_LIMIT registers in cq_waiters_; a call that ends
+  // reads it (a line nobody else writes in the common case) and, only if someone waits, bumps
+  // cq_gen_ and wakes the waiters.
   std::atomic<int> cq_waiters_{0};
+  uint64_t cq_gen_ GUARDED_BY(cq_lock_) = 0;
   // Std calls the secure world has taken (running, or suspended in an RPC) and not yet finished:
-  // the ones whose completion wakes calls refused with ETHREAD_LIMIT. (A sum read while calls
-  // start and end can be off for a moment; a waiter then retries sooner or re-checks later.)
+  // the ones whose completion wakes calls refused with ETHREAD_LIMIT. Sharded: every call
+  // writes it, only a refused one reads it. (A sum read while calls start and end can be off
+  // for a moment; a waiter then retries sooner or re-checks later.)
   base::Counter calls_holding_thread_;
   // How long a call refused with ETHREAD_LIMIT waits before it retries when no call of this
   // driver holds a secure thread to complete and wake it.
