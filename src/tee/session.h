@@ -25,8 +25,21 @@ class TaContext {
   TaInstance& impl() { return *impl_; }
   const TaProperties& props() const { return impl_->properties(); }
 
+  // Entering: one entry point runs at a time. `entry` has kBusy while one runs and kWaiters
+  // while `waiters` is not empty (both changed with atomic operations; kWaiters and `waiters`
+  // only under `lock`), so that entering and leaving an instance nobody waits for takes no lock:
+  // every invoke does both.
+  static constexpr uint32_t kBusy = 1, kWaiters = 2;
+  std::atomic<uint32_t> entry{0};
+  // Sets kBusy if it was clear; false if an entry point is running.
+  bool try_take() {
+    uint32_t e = entry.load(std::memory_order_relaxed);
+    while (!(e & kBusy))
+      if (entry.compare_exchange_weak(e, e | kBusy, std::memory_order_acquire)) return true;
+    return false;
+  }
+
   base::Mutex lock;
-  bool busy GUARDED_BY(lock) = false;
   std::deque<uint32_t> waiters GUARDED_BY(lock);  // wait keys of threads waiting to enter
   uint32_t sessions GUARDED_BY(lock) = 0;
   // Set when an entry point panicked: the instance never runs again.

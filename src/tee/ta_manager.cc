@@ -157,17 +157,29 @@ Result<std::shared_ptr<TaContext>> SecureOs::get_instance(SecureThread& t,
 }
 
 bool SecureOs::enter(SecureThread& t, TaContext& c) {
+  // A thread of a partition being torn down runs no TA code any more.
+  if (t.aborting()) return false;
+  if (c.try_take()) return true;  // idle: no lock
   for (;;) {
-    // A thread of a partition being torn down runs no TA code any more.
     if (t.aborting()) return false;
     {
       base::MutexLock lock(c.lock);
       // Drop a stale registration of ours from an earlier spurious wake-up.
       auto pos = std::find(c.waiters.begin(), c.waiters.end(), t.wait_key());
       if (pos != c.waiters.end()) c.waiters.erase(pos);
-      if (!c.busy) {
-        c.busy = true;
-        return true;
+      if (c.waiters.empty()) c.entry.fetch_and(~TaContext::kWaiters, std::memory_order_relaxed);
+      // Busy: announce a waiter, but only while it is still busy (a leave() that found no
+      // waiter has cleared kBusy without the lock, and would wake nobody).
+      uint32_t e = c.entry.load(std::memory_order_relaxed);
+      bool registered = false;
+      while (!registered) {
+        if (!(e & TaContext::kBusy)) {
+          if (c.entry.compare_exchange_weak(e, e | TaContext::kBusy, std::memory_order_acquire))
+            return true;
+          continue;
+        }
+        registered = c.entry.compare_exchange_weak(e, e | TaContext::kWaiters,
+                                                   std::memory_order_acq_rel);
       }
       c.waiters.push_back(t.wait_key());
     }
@@ -176,15 +188,18 @@ bool SecureOs::enter(SecureThread& t, TaContext& c) {
 }
 
 void SecureOs::leave(SecureThread& t, TaContext& c) {
+  uint32_t nobody_waits = TaContext::kBusy;
+  if (c.entry.compare_exchange_strong(nobody_waits, 0, std::memory_order_release)) return;
   uint32_t key = 0;
   {
     base::MutexLock lock(c.lock);
-    TEEMU_ASSERT(c.busy);
-    c.busy = false;
+    const uint32_t was = c.entry.fetch_and(~TaContext::kBusy, std::memory_order_release);
+    TEEMU_ASSERT(was & TaContext::kBusy);
     if (!c.waiters.empty()) {
       key = c.waiters.front();
       c.waiters.pop_front();
     }
+    if (c.waiters.empty()) c.entry.fetch_and(~TaContext::kWaiters, std::memory_order_relaxed);
   }
   if (key != 0) rpc_.wake(t, key);
 }

@@ -40,13 +40,7 @@ bool SecureOs::single_instance_on_ta_chain(const SecureThread& t) {
 }
 
 uint32_t SecureOs::enter_from_ta(SecureThread& t, TaContext& c) {
-  {
-    base::MutexLock lock(c.lock);
-    if (!c.busy) {
-      c.busy = true;
-      return abi::TEE_SUCCESS;
-    }
-  }
+  if (c.try_take()) return abi::TEE_SUCCESS;
   // Busy. If this thread itself holds it further up, waiting never ends. If a single-instance TA
   // is on the chain, the busy target could be waiting for that TA on another thread: OP-TEE
   // answers BUSY rather than risk the cycle, and so do we.
