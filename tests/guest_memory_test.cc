@@ -2,8 +2,10 @@
 // given up while pinned staying allocated until the last unpin.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "hw/guest_memory.h"
@@ -76,6 +78,41 @@ TEST_F(Fixture, PinnedPagesOutliveTheGuestsUse) {
   EXPECT_EQ(machine->bank_of(*m), Bank::kNone);
   EXPECT_EQ(guest->zombie_pages(), 0);
   EXPECT_EQ(machine->ns_pages_in_use(), 0);
+}
+
+// Pins and unpins take no lock: a page given up while other threads pin and unpin it is released
+// exactly once, by whichever drops the last pin, and a pin either gets the page's own machine
+// frame or nothing.
+TEST_F(Fixture, GivingUpWhileOthersPinAndUnpinReleasesOnce) {
+  for (int round = 0; round < 300; ++round) {
+    auto p = guest->alloc_page();
+    ASSERT_TRUE(p);
+    const Pfn frame = *guest->translate(*p);
+    std::atomic<bool> go{false};
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> pinners;
+    for (int t = 0; t < 2; ++t) {
+      pinners.emplace_back([&] {
+        while (!go.load()) {
+        }
+        for (int i = 0; i < 50; ++i) {
+          auto m = guest->pin(*p);
+          if (!m) break;  // given up: no pin from now on
+          if (*m != frame || machine->bank_of(*m) != Bank::kNsDram) wrong.fetch_add(1);
+          guest->unpin(*p);
+        }
+      });
+    }
+    go = true;
+    if (round % 2 == 0) std::this_thread::yield();
+    guest->free_page(*p);
+    for (auto& t : pinners) t.join();
+    ASSERT_EQ(wrong.load(), 0);
+    ASSERT_EQ(guest->pinned_pages(), 0);
+    ASSERT_EQ(guest->zombie_pages(), 0);
+    ASSERT_EQ(guest->pages_in_use(), 0);
+    ASSERT_EQ(machine->ns_pages_in_use(), 0);
+  }
 }
 
 TEST_F(Fixture, NotGuestRamCannotBePinned) {

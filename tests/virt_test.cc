@@ -45,6 +45,7 @@
 #include "abi/optee_msg.h"
 #include "abi/optee_smc.h"
 #include "abi/tee_uapi.h"
+#include "base/fault_inject.h"
 #include "hw/guest_memory.h"
 #include "hw/machine_stats.h"
 #include "hw/phys_mem.h"
@@ -1583,6 +1584,119 @@ TEST_F(ArgTest, OnlyOutputFieldsAreWrittenBack) {
   for (const GPage& p : lists) g.free_page(p);
   EXPECT_EQ(g.unregister_shm(reg_cookie), TEE_SUCCESS);
   EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+}
+
+// The mediator keeps one shadow page per call slot and reuses it. Each call's shadow is the whole
+// guest page copied over it, so neither the secure world nor the guest ever sees a byte of an
+// earlier call's argument: of a longer call of the same guest, of a call the mediator refused, or
+// of a guest destroyed before (whose freed shadow page the next guest's slot may get).
+TEST_F(ArgTest, ReusedShadowPagesCarryNothingOver) {
+  std::vector<std::byte> shadow;  // the argument as the secure world gets it
+  uint64_t shadow_pa = 0;
+  m().tap->before = [&](const SmcRegs& in) {
+    if (in.w(0) != OPTEE_SMC_CALL_WITH_ARG) return;
+    shadow_pa = reg_pair_to_64(in[1], in[2]);
+    const std::byte* h = m().mem->host_of(static_cast<Pfn>(shadow_pa >> 12));
+    shadow.assign(h, h + kPage);
+  };
+  // An INC whose page is `fill` everywhere past the header, params included (but the values INC
+  // increments).
+  auto inc = [](RawGuest& g, uint32_t session, uint8_t fill, uint32_t num_params) {
+    Msg msg = g.msg(OPTEE_MSG_CMD_INVOKE_COMMAND, num_params);
+    const size_t head = offsetof(optee_msg_arg, params);
+    std::memset(msg.page.host + head, fill, kPage - head);
+    msg->func = TA_SHM_TEST_CMD_INC;
+    msg->session = session;
+    msg.p(0).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INOUT;
+    msg.p(0).u.value.a = 1;  // GP values are 32 bits
+    msg.p(0).u.value.b = 2;
+    for (uint32_t i = 1; i < num_params; ++i) msg.p(i).attr = OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
+    return msg;
+  };
+  auto bytes = [](const Msg& msg) { return std::vector<std::byte>(msg.page.host, msg.page.host + kPage); };
+  auto count = [](const std::vector<std::byte>& v, uint8_t b) {
+    return std::count(v.begin(), v.end(), std::byte{b});
+  };
+  // Offset of the first byte where the pages differ, -1 if none (gtest prints pages badly).
+  auto diff = [](const std::vector<std::byte>& x, const std::vector<std::byte>& y) -> long {
+    auto [i, j] = std::mismatch(x.begin(), x.end(), y.begin());
+    return i == x.end() ? -1 : static_cast<long>(i - x.begin());
+  };
+
+  RawGuest& g = raw(1);
+  uint32_t s = 0;
+  ASSERT_EQ(g.open_session(&s), TEE_SUCCESS);
+  // A long call: four params, the rest of the page 0xA1.
+  Msg a = inc(g, s, 0xA1, 4);
+  const auto a_before = bytes(a);
+  ASSERT_EQ(g.call(a), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(a->ret, TEE_SUCCESS);
+  EXPECT_EQ(diff(shadow, a_before), -1);
+  const uint64_t slot_pa = shadow_pa;
+  // A short call in the same slot: the secure world sees exactly the guest's page, and the guest
+  // gets back only its own bytes and the outputs.
+  Msg b = inc(g, s, 0xB2, 1);
+  auto expect = bytes(b);
+  ASSERT_EQ(g.call(b), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(shadow_pa, slot_pa) << "the slot's shadow page is reused";
+  EXPECT_EQ(diff(shadow, expect), -1);
+  EXPECT_EQ(count(shadow, 0xA1), 0);
+  auto* e = reinterpret_cast<optee_msg_arg*>(expect.data());
+  e->ret = TEE_SUCCESS;
+  e->ret_origin = b->ret_origin;
+  e->params[0].u.value.a = 2;
+  e->params[0].u.value.b = 4;
+  EXPECT_EQ(diff(bytes(b), expect), -1);
+  // A call the mediator refuses after its shadow copy (a contiguous memref): only ret and
+  // ret_origin change in the guest's page.
+  Msg c = inc(g, s, 0xC3, 2);
+  c.p(1).attr = OPTEE_MSG_ATTR_TYPE_TMEM_INPUT;
+  expect = bytes(c);
+  ASSERT_EQ(g.call(c), OPTEE_SMC_RETURN_OK);
+  e = reinterpret_cast<optee_msg_arg*>(expect.data());
+  e->ret = TEE_ERROR_BAD_PARAMETERS;
+  e->ret_origin = TEE_ORIGIN_COMMS;
+  EXPECT_EQ(diff(bytes(c), expect), -1);
+  EXPECT_EQ(g.close_session(s), TEE_SUCCESS);
+  for (const Msg* msg : {&a, &b, &c}) g.free_page(msg->page);
+  g.destroy();
+
+  // The next guest: its first call's shadow is a fresh page (zeroed, then the guest's copy), even
+  // where it is the machine page guest 1's slot had.
+  RawGuest& h = raw(2);
+  Msg d = inc(h, 0x5e55, 0xD4, 1);  // no such session: the secure world answers with an error
+  const auto d_before = bytes(d);
+  ASSERT_EQ(h.call(d), OPTEE_SMC_RETURN_OK);
+  EXPECT_NE(d->ret, TEE_SUCCESS);
+  EXPECT_EQ(diff(shadow, d_before), -1);
+  const auto d_after = bytes(d);
+  for (uint8_t other : {0xA1, 0xB2, 0xC3}) {
+    EXPECT_EQ(count(shadow, other), 0) << hex(other);
+    EXPECT_EQ(count(d_after, other), 0) << hex(other);
+  }
+  m().tap->before = nullptr;
+  h.free_page(d.page);
+}
+
+// A call slot's shadow page is allocated on the slot's first use only: when that fails the call
+// gets ENOMEM, holds no slot, and the next call allocates again.
+TEST_F(ArgTest, ShadowPageAllocationFailureIsEnomem) {
+  RawGuest& g = raw(1);
+  Msg msg = g.msg(OPTEE_MSG_CMD_CLOSE_SESSION, 0);
+  msg->session = 0x5e55;
+  base::FaultInjector::arm(base::FaultSite::kNsPageAlloc, 1);
+  EXPECT_EQ(g.call(msg), OPTEE_SMC_RETURN_ENOMEM);
+  EXPECT_TRUE(base::FaultInjector::fired());
+  base::FaultInjector::disarm();
+  EXPECT_EQ(med().audit(1).calls, 0u);
+  EXPECT_EQ(g.call(msg), OPTEE_SMC_RETURN_OK);
+  EXPECT_NE(msg->ret, TEE_SUCCESS);
+  // The slot keeps its page: later calls allocate nothing.
+  base::FaultInjector::arm(base::FaultSite::kNsPageAlloc, 0);
+  EXPECT_EQ(g.call(msg), OPTEE_SMC_RETURN_OK);
+  EXPECT_EQ(base::FaultInjector::count(base::FaultSite::kNsPageAlloc), 0u);
+  base::FaultInjector::disarm();
+  g.free_page(msg.page);
 }
 
 // Inv 10, FM "the guest rewrites cmd, num_params, attr or cookies in its own arg page while the

@@ -79,17 +79,20 @@ void GuestMemory::release_locked(Pfn ipa, uint64_t e) {
   free_ipas_.push_back(ipa);
 }
 
-// The guest stops using `ipa`: released now, or when the last pin goes.
+// The guest stops using `ipa`: released now, or when the last pin goes. Pins are taken and
+// dropped without the lock (pin(), unpin()), so the zombie mark is set by a compare-exchange: once
+// it is in, no new pin can be taken, and whoever sees the pins reach 0 on a zombie releases it.
 void GuestMemory::give_up_locked(Pfn ipa) {
   TEEMU_ASSERT(ipa < table_entries_);
   uint64_t e = table_[ipa].load(std::memory_order_relaxed);
-  TEEMU_ASSERT(e_kind(e) != kNone && !e_zombie(e));
-  if (e_pins(e) == 0) {
-    release_locked(ipa, e);
-  } else {
-    table_[ipa].store(pack(e_machine(e), e_pins(e), e_kind(e), true), std::memory_order_release);
-    ++zombies_;
-  }
+  uint64_t z;
+  do {
+    TEEMU_ASSERT(e_kind(e) != kNone && !e_zombie(e));
+    z = pack(e_machine(e), e_pins(e), e_kind(e), true);
+  } while (!table_[ipa].compare_exchange_weak(e, z, std::memory_order_acq_rel,
+                                              std::memory_order_relaxed));
+  ++zombies_;
+  if (e_pins(z) == 0) release_locked(ipa, z);
 }
 
 KResult<Pfn> GuestMemory::alloc_page() {
@@ -159,29 +162,45 @@ void GuestMemory::unalias_pages(std::span<const Pfn> ipas) {
   }
 }
 
+// Lock-free: a pin is one compare-exchange on the entry (the mediator pins and unpins the
+// argument page of every call). Map changes under the lock never store over a pinned entry
+// without a compare-exchange (give_up_locked) or only store into entries with no frame (kind
+// kNone), which pin() refuses.
 std::optional<Pfn> GuestMemory::pin(Pfn ipa) {
   if (ipa >= table_entries_) return std::nullopt;
-  base::MutexLock lock(lock_);
-  uint64_t e = table_[ipa].load(std::memory_order_relaxed);
-  if (e_kind(e) == kNone || e_zombie(e) || e_pins(e) == UINT16_MAX) return std::nullopt;
-  table_[ipa].store(pack(e_machine(e), static_cast<uint16_t>(e_pins(e) + 1), e_kind(e), false),
-                    std::memory_order_release);
-  pinned_.fetch_add(1);
+  uint64_t e = table_[ipa].load(std::memory_order_acquire);
+  do {
+    if (e_kind(e) == kNone || e_zombie(e) || e_pins(e) == UINT16_MAX) return std::nullopt;
+  } while (!table_[ipa].compare_exchange_weak(
+      e, pack(e_machine(e), static_cast<uint16_t>(e_pins(e) + 1), e_kind(e), false),
+      std::memory_order_acq_rel, std::memory_order_acquire));
+  pinned_.fetch_add(1, std::memory_order_relaxed);
   return e_machine(e);
 }
 
+// Lock-free unless this is the last pin of a frame the guest gave up: that one releases the frame
+// under the lock. A zombie's pins only go down (pin() refuses zombies), so the holder of its last
+// pin is alone on the entry.
 void GuestMemory::unpin(Pfn ipa) {
-  base::MutexLock lock(lock_);
   TEEMU_ASSERT(ipa < table_entries_);
-  uint64_t e = table_[ipa].load(std::memory_order_relaxed);
-  TEEMU_ASSERT(e_kind(e) != kNone && e_pins(e) > 0);
-  pinned_.fetch_sub(1);
-  const uint16_t pins = static_cast<uint16_t>(e_pins(e) - 1);
-  if (pins == 0 && e_zombie(e)) {
-    release_locked(ipa, e);
-    return;
+  uint64_t e = table_[ipa].load(std::memory_order_acquire);
+  for (;;) {
+    TEEMU_ASSERT(e_kind(e) != kNone && e_pins(e) > 0);
+    if (e_zombie(e) && e_pins(e) == 1) {
+      base::MutexLock lock(lock_);
+      e = table_[ipa].load(std::memory_order_acquire);
+      TEEMU_ASSERT(e_zombie(e) && e_pins(e) == 1);
+      pinned_.fetch_sub(1, std::memory_order_relaxed);
+      release_locked(ipa, pack(e_machine(e), 0, e_kind(e), true));
+      return;
+    }
+    const uint64_t n = pack(e_machine(e), static_cast<uint16_t>(e_pins(e) - 1), e_kind(e),
+                            e_zombie(e));
+    if (table_[ipa].compare_exchange_weak(e, n, std::memory_order_acq_rel,
+                                          std::memory_order_acquire))
+      break;
   }
-  table_[ipa].store(pack(e_machine(e), pins, e_kind(e), e_zombie(e)), std::memory_order_release);
+  pinned_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 int64_t GuestMemory::pages_in_use() const {

@@ -9,8 +9,9 @@
 // unaliases it), the IPA disappears from the guest at once but the machine frame is released
 // only with the last unpin.
 //
-// Thread safety: all methods may be called concurrently. Translations are lock-free reads; map
-// changes and pin counts take the guest's lock.
+// Thread safety: all methods may be called concurrently. Translations are lock-free reads, pins
+// and unpins one compare-exchange on the entry (the last unpin of a given-up frame takes the
+// guest's lock to release it); map changes take the guest's lock.
 #pragma once
 
 #include <atomic>

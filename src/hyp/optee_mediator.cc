@@ -32,8 +32,11 @@ struct OpteeMediator::Buffer {
   std::vector<Pfn> shadow_list;  // machine pages holding the translated list
 };
 
-// A std call of a guest: the shadow of its argument and what it created.
+// A std call of a guest: the shadow of its argument and what it created. Calls live in the
+// guest's call slots (Guest::slots) and are reused: begin() resets everything but the shadow page,
+// which the next call of the slot overwrites whole before the secure world reads it.
 struct OpteeMediator::Call {
+  uint32_t slot = 0;              // index in Guest::slots
   Pfn shadow = 0;                 // machine page with the shadow argument
   std::byte* shadow_host = nullptr;
   uint64_t guest_arg = 0;         // guest IPA of the argument page
@@ -56,6 +59,22 @@ struct OpteeMediator::Call {
   // hands it back must not free a live RPC argument the guest named with the same cookie.
   std::optional<uint64_t> refused_alloc;
   optee_msg_arg* arg() { return reinterpret_cast<optee_msg_arg*>(shadow_host); }
+  // A new call in this slot: nothing of the previous one survives but the shadow page (and the
+  // capacity of `temporaries`, so that a call with memrefs allocates nothing either).
+  void begin(uint64_t arg_ipa) {
+    guest_arg = arg_ipa;
+    thread = -1;
+    rpc_func = 0;
+    rpc_a1 = rpc_a2 = 0;
+    rpc_cmd = 0;
+    rpc_arg_cookie = 0;
+    rpc_shm_type = rpc_shm_size = 0;
+    mediator_rpc = false;
+    temporaries.clear();
+    registered.reset();
+    rpc_list.reset();
+    refused_alloc.reset();
+  }
 };
 
 struct OpteeMediator::Guest {
@@ -67,8 +86,19 @@ struct OpteeMediator::Guest {
   std::atomic<int> inside{0};
   std::atomic<bool> stopping{false};
   bool destroyed = false;
+  // One slot per call the quota admits at once (limits.max_calls; `calls` counts the slots in
+  // use). A slot's Call and shadow page are made on its first use and kept until the guest is
+  // removed: a call allocates nothing and takes no lock to get its slot. A free slot is found by
+  // a scan: a call that got past the `calls` quota always has one (a slot is freed before
+  // `calls` goes down).
+  struct Slot {
+    std::atomic<bool> busy{false};
+    std::unique_ptr<Call> call;  // written only by the slot's holder
+  };
+  std::unique_ptr<Slot[]> slots;
+  uint32_t num_slots = 0;
   base::Mutex lock;
-  std::map<int64_t, std::unique_ptr<Call>> suspended GUARDED_BY(lock);  // by OP-TEE thread id
+  std::map<int64_t, Call*> suspended GUARDED_BY(lock);  // by OP-TEE thread id; in `slots`
   std::unordered_map<uint64_t, Buffer> buffers GUARDED_BY(lock);        // by guest cookie
   uint64_t pinned GUARDED_BY(lock) = 0;
   struct RpcArg {
@@ -136,6 +166,8 @@ Result<void> OpteeMediator::add_guest(uint16_t client_id, hw::GuestMemory& mem,
   g->mem = &mem;
   g->limits = limits;
   if (g->limits.max_calls == 0) g->limits.max_calls = threads_;
+  g->num_slots = g->limits.max_calls;
+  g->slots = std::make_unique<Guest::Slot[]>(g->num_slots);
   {
     base::MutexLock lock(lock_);
     if (guests_.count(client_id)) return fail(TEE_ERROR_BAD_PARAMETERS);
@@ -180,14 +212,18 @@ void OpteeMediator::remove_guest(uint16_t client_id) {
   {
     base::MutexLock lock(g->lock);
     // Calls abandoned in an RPC: their buffers (temporaries and RPC payloads included) are
-    // released with all the others below.
-    for (auto& [tid, call] : g->suspended) machine_.free_ns_page(call->shadow);
+    // released with all the others below, their shadows with those of every call slot.
     g->suspended.clear();
     for (auto& [c, b] : g->buffers) cookies.push_back(c);
     for (auto& [c, r] : g->rpc_args) rpc_cookies.push_back(c);
   }
   for (uint64_t c : cookies) free_buffer(*g, c);
   for (uint64_t c : rpc_cookies) free_rpc_arg(*g, c);
+  // No vCPU is inside and the secure world has unwound: no call slot is in use any more.
+  for (uint32_t i = 0; i < g->num_slots; ++i) {
+    if (auto& c = g->slots[i].call) machine_.free_ns_page(c->shadow);
+    g->slots[i].call.reset();
+  }
   {
     base::MutexLock lock(g->lock);
     TEEMU_ASSERT(g->pinned == 0 && g->buffers.empty() && g->rpc_args.empty());
@@ -487,25 +523,22 @@ SmcRegs OpteeMediator::std_call(Guest& g, const SmcRegs& regs) {
   } while (!g.calls.compare_exchange_weak(n, n + 1));
 
   const uint64_t arg_ipa = reg_pair_to_64(regs[1], regs[2]);
-  auto release_slot = [&] { g.calls.fetch_sub(1); };
   if ((arg_ipa & (kPage - 1)) != 0) {
-    release_slot();
+    g.calls.fetch_sub(1);
     out[0] = OPTEE_SMC_RETURN_EBADADDR;
     return out;
   }
-  auto call = std::make_unique<Call>();
-  auto shadow = machine_.alloc_ns_page();
-  if (!shadow) {
-    release_slot();
+  Call* const call = take_slot(g);
+  if (call == nullptr) {
+    g.calls.fetch_sub(1);
     out[0] = OPTEE_SMC_RETURN_ENOMEM;
     return out;
   }
-  call->shadow = *shadow;
-  call->shadow_host = machine_.host_of(*shadow);
-  call->guest_arg = arg_ipa;
-  // The shadow: exactly one page, copied once. The secure world reads only the shadow.
+  auto release_slot = [&] { end_call(g, *call); };
+  call->begin(arg_ipa);
+  // The shadow: exactly one page, copied once, over whatever an earlier call of the slot left
+  // there. The secure world reads only the shadow.
   if (!copy_from_guest(g, arg_ipa, call->shadow_host, kPage)) {
-    machine_.free_ns_page(call->shadow);
     release_slot();
     out[0] = OPTEE_SMC_RETURN_EBADADDR;
     return out;
@@ -523,7 +556,6 @@ SmcRegs OpteeMediator::std_call(Guest& g, const SmcRegs& regs) {
     // included (A.16 #5: Xen leaves it pinned when a later param fails).
     for (uint64_t c : call->temporaries) free_buffer(g, c);
     if (call->registered) free_buffer(g, *call->registered);
-    machine_.free_ns_page(call->shadow);
     release_slot();
     SmcRegs r;
     r[0] = OPTEE_SMC_RETURN_OK;
@@ -538,7 +570,6 @@ SmcRegs OpteeMediator::std_call(Guest& g, const SmcRegs& regs) {
     case OPTEE_MSG_CMD_REGISTER_SHM:
     case OPTEE_MSG_CMD_UNREGISTER_SHM: break;
     default:
-      machine_.free_ns_page(call->shadow);
       release_slot();
       g.stats.refused.add();
       out[0] = OPTEE_SMC_RETURN_EBADCMD;
@@ -557,7 +588,7 @@ SmcRegs OpteeMediator::std_call(Guest& g, const SmcRegs& regs) {
       return finish_locally(TEE_ERROR_BAD_PARAMETERS);
     }
     auto t = translate_noncontig(g, p.u.tmem.buf_ptr, p.u.tmem.size, p.u.tmem.shm_ref,
-                                 registering && i == 0 ? kRegistered : kTemporary, call.get());
+                                 registering && i == 0 ? kRegistered : kTemporary, call);
     if (!t)
       return finish_locally(t.error().value == ENOMEM ? TEE_ERROR_OUT_OF_MEMORY
                                                       : TEE_ERROR_BAD_PARAMETERS);
@@ -567,10 +598,43 @@ SmcRegs OpteeMediator::std_call(Guest& g, const SmcRegs& regs) {
   fwd[0] = OPTEE_SMC_CALL_WITH_ARG;
   reg_pair_from_64(pfn_to_pa(call->shadow).value, fwd[1], fwd[2]);
   fwd[3] = OPTEE_SMC_SHM_CACHED;
-  return run_call(g, std::move(call), fwd);
+  return run_call(g, call, fwd);
 }
 
-SmcRegs OpteeMediator::run_call(Guest& g, std::unique_ptr<Call> call, SmcRegs regs) {
+OpteeMediator::Call* OpteeMediator::take_slot(Guest& g) {
+  // The caller holds one of `calls`: some slot is free at every moment, though a scan may miss
+  // one freed behind it while another call takes one ahead of it; hence the outer loop.
+  for (;;) {
+    for (uint32_t i = 0; i < g.num_slots; ++i) {
+      Guest::Slot& s = g.slots[i];
+      if (s.busy.load(std::memory_order_relaxed) ||
+          s.busy.exchange(true, std::memory_order_acquire))
+        continue;
+      if (!s.call) {
+        // First use of the slot: its shadow page is kept for every later call of the slot.
+        auto shadow = machine_.alloc_ns_page();
+        if (!shadow) {
+          s.busy.store(false, std::memory_order_release);
+          return nullptr;
+        }
+        auto c = std::make_unique<Call>();
+        c->slot = i;
+        c->shadow = *shadow;
+        c->shadow_host = machine_.host_of(*shadow);
+        s.call = std::move(c);
+      }
+      return s.call.get();
+    }
+  }
+}
+
+void OpteeMediator::end_call(Guest& g, Call& call) {
+  // The slot first, then the quota: a call admitted by `calls` must find a free slot.
+  g.slots[call.slot].busy.store(false, std::memory_order_release);
+  g.calls.fetch_sub(1);
+}
+
+SmcRegs OpteeMediator::run_call(Guest& g, Call* call, SmcRegs regs) {
   for (;;) {
     SmcRegs res = forward(g, regs);
     if (call->rpc_list) {
@@ -582,7 +646,7 @@ SmcRegs OpteeMediator::run_call(Guest& g, std::unique_ptr<Call> call, SmcRegs re
     const std::optional<uint64_t> refused_alloc = call->refused_alloc;
     call->refused_alloc.reset();
     const uint32_t a0 = res.w(0);
-    if (!optee_smc_return_is_rpc(a0)) return complete_call(g, std::move(call), res);
+    if (!optee_smc_return_is_rpc(a0)) return complete_call(g, call, res);
     // The secure world needs the guest: remember where it is and hand the RPC over.
     call->thread = res.w(3);
     call->rpc_func = optee_smc_return_get_rpc_func(a0);
@@ -637,21 +701,22 @@ SmcRegs OpteeMediator::run_call(Guest& g, std::unique_ptr<Call> call, SmcRegs re
       g.stats.shadow_copies.add();
     }
     base::MutexLock lock(g.lock);
-    g.suspended[call->thread] = std::move(call);
+    g.suspended[call->thread] = call;
     return out;
   }
 }
 
-SmcRegs OpteeMediator::complete_call(Guest& g, std::unique_ptr<Call> call, const SmcRegs& res) {
+SmcRegs OpteeMediator::complete_call(Guest& g, Call* call, const SmcRegs& res) {
   SmcRegs out;
   out[0] = res.w(0);
   optee_msg_arg* a = call->arg();
   const bool ok = res.w(0) == OPTEE_SMC_RETURN_OK;
   if (ok) {
-    // Copy back only the output fields; machine addresses and attributes stay here.
-    alignas(8) std::byte guest_page[kPage];
-    if (copy_from_guest(g, call->guest_arg, guest_page, kPage)) {
-      auto* ga = reinterpret_cast<optee_msg_arg*>(guest_page);
+    // Write only the output fields, straight into the guest's page (pinned meanwhile, as a copy
+    // would); machine addresses, attributes and everything else of the guest's stay as they are.
+    const Pfn pfn = static_cast<Pfn>(call->guest_arg >> 12);  // checked by std_call
+    if (auto m = g.mem->pin(pfn)) {
+      auto* ga = reinterpret_cast<optee_msg_arg*>(machine_.host_of(*m));
       ga->ret = a->ret;
       ga->ret_origin = a->ret_origin;
       ga->session = a->session;
@@ -670,8 +735,7 @@ SmcRegs OpteeMediator::complete_call(Guest& g, std::unique_ptr<Call> call, const
           default: break;
         }
       }
-      if (!copy_to_guest(g, call->guest_arg, guest_page, optee_msg_get_arg_size(n)))
-        out[0] = OPTEE_SMC_RETURN_EBADADDR;
+      g.mem->unpin(pfn);
     } else {
       out[0] = OPTEE_SMC_RETURN_EBADADDR;  // the guest gave its argument page away meanwhile
     }
@@ -698,19 +762,18 @@ SmcRegs OpteeMediator::complete_call(Guest& g, std::unique_ptr<Call> call, const
   }
   // Temporary buffers of this call, and only those.
   for (uint64_t c : call->temporaries) free_buffer(g, c);
-  machine_.free_ns_page(call->shadow);
-  g.calls.fetch_sub(1);
+  end_call(g, *call);
   return out;
 }
 
 SmcRegs OpteeMediator::resume_call(Guest& g, const SmcRegs& regs) {
   SmcRegs out;
-  std::unique_ptr<Call> call;
+  Call* call = nullptr;
   {
     base::MutexLock lock(g.lock);
     auto it = g.suspended.find(static_cast<int64_t>(regs.w(3)));
     if (it != g.suspended.end()) {
-      call = std::move(it->second);
+      call = it->second;
       g.suspended.erase(it);
     }
   }
@@ -828,7 +891,7 @@ SmcRegs OpteeMediator::resume_call(Guest& g, const SmcRegs& regs) {
             reg_pair_from_64(call->rpc_arg_cookie, out[1], out[2]);
             out[3] = static_cast<uint64_t>(thread);
             base::MutexLock lock(g.lock);
-            g.suspended[thread] = std::move(call);
+            g.suspended[thread] = call;
             return out;
           }
           shadow->ret = TEE_ERROR_GENERIC;
@@ -843,7 +906,7 @@ SmcRegs OpteeMediator::resume_call(Guest& g, const SmcRegs& regs) {
       fwd[2] = call->rpc_a2;
       break;
   }
-  return run_call(g, std::move(call), fwd);
+  return run_call(g, call, fwd);
 }
 
 }  // namespace teemu::hyp

@@ -107,9 +107,13 @@ class OpteeMediator {
   abi::SmcRegs fast_call(Guest& g, const abi::SmcRegs& regs);
   abi::SmcRegs std_call(Guest& g, const abi::SmcRegs& regs);
   abi::SmcRegs resume_call(Guest& g, const abi::SmcRegs& regs);
+  // A free call slot of the guest for a call admitted by the `calls` quota (ENOMEM -> nullptr:
+  // only a slot's first use allocates its shadow page), and its release when the call ends.
+  Call* take_slot(Guest& g);
+  void end_call(Guest& g, Call& call);
   // Runs the secure world for `call` from `regs` until it completes or needs the guest.
-  abi::SmcRegs run_call(Guest& g, std::unique_ptr<Call> call, abi::SmcRegs regs);
-  abi::SmcRegs complete_call(Guest& g, std::unique_ptr<Call> call, const abi::SmcRegs& res);
+  abi::SmcRegs run_call(Guest& g, Call* call, abi::SmcRegs regs);
+  abi::SmcRegs complete_call(Guest& g, Call* call, const abi::SmcRegs& res);
 
   // Translates a NONCONTIG page list of the guest into a shadow list of machine addresses and
   // pins every page; returns the buf_ptr to give the secure world. Errors: ENOMEM for a quota,
