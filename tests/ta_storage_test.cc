@@ -1700,6 +1700,24 @@ TEST(StorageConfig, DirectoryFromEnvironmentAndFile) {
   EXPECT_EQ(c.storage_dir, (fs::current_path() / "relative/dir").string());
   setenv("TEEMU_STORAGE_DIR", "", 1);
   EXPECT_FALSE(platform::apply_environment(c));
+  unsetenv("TEEMU_STORAGE_DIR");
+  {  // The same for a TA path that names no directory.
+    const char* old_path = std::getenv("TEEMU_TA_PATH");
+    const std::string saved_path = old_path != nullptr ? old_path : "";
+    for (const char* nothing : {"", ":", "::"}) {
+      setenv("TEEMU_TA_PATH", nothing, 1);
+      auto r = platform::apply_environment(c);
+      ASSERT_FALSE(r) << "TEEMU_TA_PATH='" << nothing << "'";
+      EXPECT_NE(r.error().message.find("TEEMU_TA_PATH"), std::string::npos);
+    }
+    setenv("TEEMU_TA_PATH", "/a::/b", 1);
+    ASSERT_TRUE(platform::apply_environment(c));
+    EXPECT_EQ(c.ta_path, (std::vector<std::string>{"/a", "/b"}));
+    if (old_path != nullptr)
+      setenv("TEEMU_TA_PATH", saved_path.c_str(), 1);
+    else
+      unsetenv("TEEMU_TA_PATH");
+  }
   if (old != nullptr)
     setenv("TEEMU_STORAGE_DIR", saved.c_str(), 1);
   else

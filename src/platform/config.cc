@@ -194,7 +194,12 @@ tl::expected<void, ConfigError> apply_environment(MachineConfig& c) {
       *field = static_cast<uint32_t>(*n);
     }
   }
-  if (const char* v = env("TEEMU_TA_PATH")) c.ta_path = split_path(v);
+  if (const char* v = env("TEEMU_TA_PATH")) {
+    // Set to nothing (or only separators) it would search nowhere and every TA would be
+    // ITEM_NOT_FOUND: a mistake worth saying so.
+    c.ta_path = split_path(v);
+    if (c.ta_path.empty()) return config_error("TEEMU_TA_PATH: names no directory");
+  }
   if (const char* v = env("TEEMU_STATS")) c.stats_file = v;
   if (const char* v = env("TEEMU_STORAGE_DIR")) {
     if (*v == '\0') return config_error("TEEMU_STORAGE_DIR: must name a directory");
