@@ -10,7 +10,9 @@ namespace teemu::base {
 // std::shared_mutex keeps its readers in one word that every reader writes, so concurrent
 // readers on two CPUs pass that cache line back and forth on every lock and unlock. Here a
 // reader locks only the shard of its own host thread (base::counter_shard_index()), and a writer
-// locks every shard, in order. Readers of different host threads never touch one line.
+// locks every shard, in order. Readers in different shards never touch one line; readers that
+// share a shard (more than 16 host threads) exclude each other, so a read section must be short
+// and must not take the lock again.
 class ReadMostlyMutex {
  public:
   class ReadLock {

@@ -180,11 +180,24 @@ Result<void> OpteeMediator::add_guest(uint16_t client_id, hw::GuestMemory& mem,
   SmcRegs r = secure_.smc(in);
   if (r.w(0) != OPTEE_SMC_RETURN_OK) {
     TEEMU_LOG_WARN("hyp", "Unable to create OPTEE client {}", client_id);
-    base::MutexLock lock(lock_);
-    guests_.erase(client_id);
+    {
+      base::MutexLock lock(lock_);
+      guests_.erase(client_id);
+    }
+    // A call of this client id that came in while the guest was listed may have taken a slot
+    // (and with it a shadow page): wait for it to come out, then give the pages back.
+    while (g->inside.load() != 0) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    release_slots(*g);
     return fail(TEE_ERROR_OUT_OF_MEMORY);
   }
   return {};
+}
+
+void OpteeMediator::release_slots(Guest& g) {
+  for (uint32_t i = 0; i < g.num_slots; ++i) {
+    if (auto& c = g.slots[i].call) machine_.free_ns_page(c->shadow);
+    g.slots[i].call.reset();
+  }
 }
 
 void OpteeMediator::stop_guest(uint16_t client_id) {
@@ -220,10 +233,7 @@ void OpteeMediator::remove_guest(uint16_t client_id) {
   for (uint64_t c : cookies) free_buffer(*g, c);
   for (uint64_t c : rpc_cookies) free_rpc_arg(*g, c);
   // No vCPU is inside and the secure world has unwound: no call slot is in use any more.
-  for (uint32_t i = 0; i < g->num_slots; ++i) {
-    if (auto& c = g->slots[i].call) machine_.free_ns_page(c->shadow);
-    g->slots[i].call.reset();
-  }
+  release_slots(*g);
   {
     base::MutexLock lock(g->lock);
     TEEMU_ASSERT(g->pinned == 0 && g->buffers.empty() && g->rpc_args.empty());

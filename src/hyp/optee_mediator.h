@@ -111,6 +111,8 @@ class OpteeMediator {
   // only a slot's first use allocates its shadow page), and its release when the call ends.
   Call* take_slot(Guest& g);
   void end_call(Guest& g, Call& call);
+  // Frees every slot's Call and shadow page; no call of the guest may be inside.
+  void release_slots(Guest& g);
   // Runs the secure world for `call` from `regs` until it completes or needs the guest.
   abi::SmcRegs run_call(Guest& g, Call* call, abi::SmcRegs regs);
   abi::SmcRegs complete_call(Guest& g, Call* call, const abi::SmcRegs& res);

@@ -347,7 +347,6 @@ uint32_t Driver::do_call_with_arg(const MsgArg& arg) {
     if (a0 == OPTEE_SMC_RETURN_ETHREAD_LIMIT) {
       calls_holding_thread_.sub();
       holds_thread = false;
-      stats_.eth_thread_limit_waits.add();
       base::MutexLock lock(cq_lock_);
       if (!waiting) {
         // No free secure thread. Register for completions, then retry once: a call that
@@ -365,6 +364,7 @@ uint32_t Driver::do_call_with_arg(const MsgArg& arg) {
       // guest's, or the answer was wrong): then retry after a short sleep instead, so such an
       // ETHREAD_LIMIT delays the calls rather than blocking them for ever. (Calls that are
       // themselves waiting here hold no thread and complete nothing.)
+      stats_.eth_thread_limit_waits.add();
       while (cq_gen_ == gen) {
         {
           base::MutexLock nl(notif_lock_);

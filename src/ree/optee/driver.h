@@ -177,9 +177,9 @@ class Driver : public TeeDriver {
   std::atomic<int64_t> private_live_{0};
 
   // Call queue. A call refused with ETHREAD_LIMIT registers in cq_waiters_; a call that ends
-  // reads it (a line nobody else writes in the common case) and, only if someone waits, bumps
-  // cq_gen_ and wakes the waiters.
-  std::atomic<int> cq_waiters_{0};
+  // reads it and, only if someone waits, bumps cq_gen_ and wakes the waiters. The two share a
+  // cache line that only refused calls write (the sharded counter after them starts a new one).
+  alignas(64) std::atomic<int> cq_waiters_{0};
   uint64_t cq_gen_ GUARDED_BY(cq_lock_) = 0;
   // Std calls the secure world has taken (running, or suspended in an RPC) and not yet finished:
   // the ones whose completion wakes calls refused with ETHREAD_LIMIT. Sharded: every call
