@@ -184,6 +184,10 @@ class World {
   void cleanup_and_audit() {
     Reader none(nullptr, 0);
     for (uint32_t id = 1; id <= open_attempts_ + 1; ++id) simple_call(OPTEE_MSG_CMD_CLOSE_SESSION, id, 0);
+    // Sessions opened by messages the harness did not write (an argument at an address it never
+    // filled holding an earlier OPEN_SESSION) must close through the ABI like any other.
+    if (messages_unknown_)
+      for (uint32_t id : os_->audit().session_ids) simple_call(OPTEE_MSG_CMD_CLOSE_SESSION, id, 0);
     for (auto [cookie, n] : register_cookies_) {
       optee_msg_param p{};
       p.attr = OPTEE_MSG_ATTR_TYPE_RMEM_INPUT;
@@ -191,9 +195,9 @@ class World {
       for (uint32_t i = 0; i < n; ++i) simple_call(OPTEE_MSG_CMD_UNREGISTER_SHM, 0, 1, &p);
     }
     drain();
-    // Registrations made from messages the harness did not write (see registrations_unknown_)
+    // Registrations made from messages the harness did not write (see messages_unknown_)
     // must be releasable through the ABI like any other: unregister what is left by cookie.
-    if (registrations_unknown_)
+    if (messages_unknown_)
       for (uint64_t cookie : os_->audit().registered_cookies) {
         optee_msg_param p{};
         p.attr = OPTEE_MSG_ATTR_TYPE_RMEM_INPUT;
@@ -510,10 +514,10 @@ class World {
     // The secure OS may execute a message the harness did not write: params beyond what it
     // wrote, an argument at an address it did not fill, or (CALL_WITH_REGD_ARG naming another
     // cookie than the buffer written to) a stale message left in another registered buffer,
-    // which may be an earlier REGISTER_SHM run a second time.
+    // which may be an earlier OPEN_SESSION or REGISTER_SHM run a second time.
     if ((hdr.cmd == OPTEE_MSG_CMD_REGISTER_SHM && written_params < hdr.num_params) ||
         pl.host == nullptr || pl.regs.w(0) == OPTEE_SMC_CALL_WITH_REGD_ARG)
-      registrations_unknown_ = true;
+      messages_unknown_ = true;
     if (hdr.cmd == OPTEE_MSG_CMD_REGISTER_SHM)
       for (const auto& p : params) {
         ++register_cookies_[p.u.tmem.shm_ref];
@@ -1120,9 +1124,10 @@ class World {
   std::vector<uint64_t> step_allocs_;  // what the normal world allocated for the current answer
   uint64_t last_shm_cookie_ = 0;       // the buffer of the SHM_ALLOC answer being composed
   bool last_free_unknown_ = false;     // the last SHM_FREE served named no buffer of ours
-  // The secure OS may have registered buffers from a message the harness did not write: the
-  // cleanup then also unregisters, through the ABI, every cookie the audit still lists.
-  bool registrations_unknown_ = false;
+  // The secure OS may have run a message the harness did not write (and so opened sessions or
+  // registered buffers it cannot name): the cleanup then also closes and unregisters, through
+  // the ABI, every session and cookie the audit still lists.
+  bool messages_unknown_ = false;
   std::set<uint64_t> unchecked_;       // buffers the normal world lied about
   std::map<uint64_t, ShmBuf> shm_bufs_;
   std::map<uint64_t, uint32_t> pending_;  // notification key -> SENDs not yet consumed

@@ -300,6 +300,7 @@ void SecureOs::audit_partition(const Partition& pc, Audit& a) {
   auto& p = const_cast<Partition&>(pc);
   ++a.partitions;
   a.sessions += p.sessions.size();
+  for (uint32_t id : p.sessions.ids()) a.session_ids.push_back(id);
   {
     base::MutexLock lock(p.lock);
     a.instances += p.live_instances;

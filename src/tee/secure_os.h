@@ -105,7 +105,8 @@ class SecureOs : public hw::SmcHandler {
     size_t busy_threads = 0;
     size_t cached_rpc_args = 0;
     uint64_t charged_bytes = 0;
-    // What is still registered, one cookie per registration (a leak report can name them).
+    // What is still open and registered, by id and cookie (a leak report can name them).
+    std::vector<uint32_t> session_ids;
     std::vector<uint64_t> registered_cookies;
   };
   Audit audit() const;

@@ -91,6 +91,8 @@ class SessionTable {
   // Removes and returns every session.
   std::vector<std::shared_ptr<Session>> take_all();
   size_t size() const;
+  // The ids of the open sessions, sorted (for audits).
+  std::vector<uint32_t> ids() const;
 
  private:
   static constexpr unsigned kShards = 16;

@@ -277,6 +277,16 @@ std::vector<std::shared_ptr<Session>> SessionTable::take_all() {
   return out;
 }
 
+std::vector<uint32_t> SessionTable::ids() const {
+  std::vector<uint32_t> out;
+  for (const Shard& sh : shards_) {
+    base::MutexLock lock(sh.lock);
+    for (const auto& [id, s] : sh.by_id) out.push_back(id);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 size_t SessionTable::size() const {
   size_t n = 0;
   for (const Shard& sh : shards_) {
