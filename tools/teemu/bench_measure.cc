@@ -134,6 +134,15 @@ class Client {
     op.params[0].memref.parent = shm;
     return sum(op);
   }
+  // The same, with the TA's loop moved `stack_offset` bytes down its stack (as native_sum_at).
+  uint64_t sum_registered_at(TEEC_SharedMemory* shm, uint32_t stack_offset) {
+    TEEC_Operation op{};
+    op.paramTypes =
+        TEEC_PARAM_TYPES(TEEC_MEMREF_WHOLE, TEEC_VALUE_OUTPUT, TEEC_VALUE_INPUT, TEEC_NONE);
+    op.params[0].memref.parent = shm;
+    op.params[2].value.a = stack_offset;
+    return sum(op);
+  }
   uint64_t sum_temp(void* buf, size_t size) {
     TEEC_Operation op{};
     op.paramTypes =
@@ -503,13 +512,17 @@ SumFigures measure_zero_copy(const Plan& plan, const Tick& tick) {
   if (native_sum(buf.data(), buf.size()) != expect) throw BenchError("native sum is wrong");
   std::atomic<uint64_t> sink{0};
   std::vector<double> ta_cpu, native_cpu;
-  // The client's loop moves its stack frame by 256 bytes per batch, over the 16 placements in a
-  // page (see native_sum_at): its median is the median placement, not ASLR's pick.
+  // Both loops move their stack frame by 256 bytes per pair of batches, over the 16 placements
+  // in a page (see native_sum_at and the TA's cmd_sum): each median is the median placement,
+  // not the one ASLR (the client) or the call depth (the TA) happens to give.
   size_t batch = 0;
   auto r = interleave(
       plan.runs, plan.min_batch_ns,
       {batch_with_cpu(
-           [&] { sink.fetch_add(c.sum_registered(reg.get()), std::memory_order_relaxed); },
+           [&] {
+             sink.fetch_add(c.sum_registered_at(reg.get(), static_cast<uint32_t>(batch % 16) * 256),
+                            std::memory_order_relaxed);
+           },
            &ta_cpu),
        [&, inner = batch_with_cpu(
                [&] {

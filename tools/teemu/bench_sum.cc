@@ -2,7 +2,7 @@
 
 namespace teemu::tool::bench {
 
-// Keep this loop identical to cmd_sum in tas/shm_test/shm_test_ta.c.
+// Keep this loop identical to sum_bytes in tas/shm_test/shm_test_ta.c.
 __attribute__((noinline)) uint64_t native_sum(const uint8_t* b, size_t n) {
   uint64_t sum = 0;
   size_t i = 0;

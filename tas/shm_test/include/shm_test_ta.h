@@ -9,7 +9,8 @@
     }                                                      \
   }
 
-#define TA_SHM_TEST_CMD_SUM 0         /* p0 memref in; p1 value out: a/b = low/high of the sum */
+#define TA_SHM_TEST_CMD_SUM 0         /* p0 memref in; p1 value out: a/b = low/high of the sum; \
+                                         p2 value in (optional): a = stack offset of the loop */
 #define TA_SHM_TEST_CMD_FILL 1        /* p0 memref out; p1 value in a = seed */
 #define TA_SHM_TEST_CMD_INC 2         /* p0 value inout: a += 1, b += 2 */
 #define TA_SHM_TEST_CMD_NEED 3        /* p0 memref out; p1 value in a = required size */
