@@ -170,6 +170,17 @@ class World {
       auto it = std::find_if(parked_.begin(), parked_.end(), [&](const std::unique_ptr<Call>& c) {
         return !c->blocked || pending_[c->wait_key] > 0;
       });
+      if (it == parked_.end() && forged_rpc_answers_ && spurious_wakes_ < kMaxSpuriousWakes) {
+        // The input answered RPCs by hand (a raw RETURN_FROM_RPC that moved a call): a wake-up
+        // the secure OS owed may have gone down with one (a thread whose RPC argument the input
+        // replaced cannot send it). A normal world that gives up waiting wakes its waiters
+        // anyway; the secure OS must take that as a spurious wake-up and check again. One that
+        // still waits after that waits for something that really never ends.
+        ++spurious_wakes_;
+        it = parked_.begin();
+        ++pending_[(*it)->wait_key];
+        trace("  spurious wake-up of key %llu", static_cast<unsigned long long>((*it)->wait_key));
+      }
       if (it == parked_.end())
         finding("deadlock: %zu secure threads wait for notifications nobody will send",
                 parked_.size());
@@ -896,6 +907,7 @@ class World {
     const bool moved = optee_smc_return_is_rpc(out.w(0)) || out.w(0) == OPTEE_SMC_RETURN_OK ||
                        out.w(0) == OPTEE_SMC_RETURN_EBADCMD;
     if (!moved) return false;
+    forged_rpc_answers_ = true;
     for (auto it = parked_.begin(); it != parked_.end(); ++it) {
       if ((*it)->out.w(3) != in.w(3)) continue;
       // The request it was parked in is answered now (by whatever the input sent): a buffer the
@@ -1128,6 +1140,10 @@ class World {
   // registered buffers it cannot name): the cleanup then also closes and unregisters, through
   // the ABI, every session and cookie the audit still lists.
   bool messages_unknown_ = false;
+  // The input resumed a thread with an RPC answer of its own making (see drain()).
+  bool forged_rpc_answers_ = false;
+  static constexpr int kMaxSpuriousWakes = 64;
+  int spurious_wakes_ = 0;
   std::set<uint64_t> unchecked_;       // buffers the normal world lied about
   std::map<uint64_t, ShmBuf> shm_bufs_;
   std::map<uint64_t, uint32_t> pending_;  // notification key -> SENDs not yet consumed
