@@ -241,6 +241,7 @@ class World {
     if (owned_args != 0) finding("secure OS never freed %zu RPC argument buffers", owned_args);
     size_t owned_bufs = 0;
     for (auto& [cookie, b] : shm_bufs_) owned_bufs += !unchecked_.count(cookie);
+    if (rpc_arg_cookie_reused_) owned_bufs = 0;
     if (owned_bufs != 0) finding("secure OS never freed %zu RPC SHM_ALLOC buffers", owned_bufs);
   }
 
@@ -701,8 +702,13 @@ class World {
       // A page the normal world does not own, an existing cookie, or nothing at all.
       const uint64_t pa = lie == 1 ? interesting_pa(r) : 0;
       uint64_t cookie = next_cookie_++;
-      if (lie == 2 && !rpc_args_.empty())
+      if (lie == 2 && !rpc_args_.empty()) {
         cookie = std::next(rpc_args_.begin(), r.below(static_cast<uint32_t>(rpc_args_.size())))->first;
+        // The secure OS frees a failed allocation by its cookie (as OP-TEE does): here that
+        // frees another thread's RPC argument, through which that thread would have sent its
+        // SHM_FREEs. What it allocated is then the normal world's loss.
+        rpc_arg_cookie_reused_ = true;
+      }
       if (!rpc_args_.count(cookie)) rpc_args_[cookie] = 0;  // not ours to free
       reg_pair_from_64(pa, reply[1], reply[2]);
       reg_pair_from_64(cookie, reply[4], reply[5]);
@@ -1140,6 +1146,8 @@ class World {
   // registered buffers it cannot name): the cleanup then also closes and unregisters, through
   // the ABI, every session and cookie the audit still lists.
   bool messages_unknown_ = false;
+  // An RPC ALLOC was answered with the cookie of another live RPC argument (see answer_alloc).
+  bool rpc_arg_cookie_reused_ = false;
   // The input resumed a thread with an RPC answer of its own making (see drain()).
   bool forged_rpc_answers_ = false;
   static constexpr int kMaxSpuriousWakes = 64;
