@@ -1,5 +1,6 @@
 #include "base/fault.h"
 
+#include "base/checked.h"
 #include "base/hot_tls.h"
 
 #include <pthread.h>
@@ -62,7 +63,9 @@ void install() {
 // access before it can fault; so the copy there is a plain loop the sanitizer does not see, and a
 // bad address faults into the recovery point as it does in a normal build.
 #ifdef TEEMU_ASAN
-__attribute__((no_sanitize("address"))) void copy_bytes(void* dst, const void* src, size_t n) {
+// Out of line for the reason given at touch_pages_for_write.
+__attribute__((noinline, no_sanitize("address"))) void copy_bytes(void* dst, const void* src,
+                                                                  size_t n) {
   auto* d = static_cast<volatile unsigned char*>(dst);
   auto* s = static_cast<const volatile unsigned char*>(src);
   for (size_t i = 0; i < n; ++i) d[i] = s[i];
@@ -84,7 +87,39 @@ __attribute__((noinline)) bool copy_guarded(void* dst, const void* src, size_t n
   return false;
 }
 
+// The probe itself: an atomic read-modify-write of zero per page (a write access that cannot lose
+// another thread's store). Not instrumented: the pages are the client's, and under ASan their
+// first bytes may lie in a redzone of the client's heap.
+// Out of line: a fault in it must reach the recovery point through a call, or the compiler may
+// treat the jump back as impossible and drop the landing path.
+__attribute__((noinline, no_sanitize("address", "thread"))) void touch_pages_for_write(
+    char* p, size_t pages) {
+  for (size_t i = 0; i < pages; ++i)
+    __atomic_fetch_add(p + i * kPageSize, static_cast<char>(0), __ATOMIC_RELAXED);
+}
+
+__attribute__((noinline)) bool probe_guarded(char* start, size_t pages) {
+  if (TEEMU_SETJMP(t_recovery) == 0) {
+    t_copying = true;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    touch_pages_for_write(start, pages);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    t_copying = false;
+    return true;
+  }
+  landed_after_jump();
+  return false;
+}
+
 }  // namespace
+
+bool probe_writable_checked(void* start, size_t pages) {
+  if (pages == 0) return true;
+  install();
+  if (probe_guarded(static_cast<char*>(start), pages)) return true;
+  unblock_fault_signals();
+  return false;
+}
 
 bool copy_checked(void* dst, const void* src, size_t n) {
   if (n == 0) return true;

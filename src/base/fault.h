@@ -36,6 +36,12 @@ using JumpBuffer = void* [5];
 // much of dst was written then). Safe to call on any thread.
 bool copy_checked(void* dst, const void* src, size_t n);
 
+// Touches one byte of each of the `pages` pages from `start` (page aligned) for writing, without
+// changing it (an atomic add of zero), as a kernel's write fault-in of user pages does: false if
+// one of them is not mapped writable. Pages not present yet are faulted in. Safe on any thread,
+// and against other threads writing the same bytes.
+bool probe_writable_checked(void* start, size_t pages);
+
 // A hook runs inside the signal handler for faults copy_checked did not claim. It either does
 // not return (it jumps out) or returns to let the fault take its previous course.
 using FaultHook = void (*)(int sig, siginfo_t* info, void* ucontext);
