@@ -87,15 +87,27 @@ __attribute__((noinline)) bool copy_guarded(void* dst, const void* src, size_t n
   return false;
 }
 
-// The probe itself: an atomic read-modify-write of zero per page (a write access that cannot lose
-// another thread's store). Not instrumented: the pages are the client's, and under ASan their
+// The probe itself: an atomic read-modify-write per page that leaves the byte as it is (a write
+// access that cannot lose another thread's store). Not instrumented: the pages are the client's, and under ASan their
 // first bytes may lie in a redzone of the client's heap.
 // Out of line: a fault in it must reach the recovery point through a call, or the compiler may
 // treat the jump back as impossible and drop the landing path.
 __attribute__((noinline, no_sanitize("address", "thread"))) void touch_pages_for_write(
     char* p, size_t pages) {
-  for (size_t i = 0; i < pages; ++i)
-    __atomic_fetch_add(p + i * kPageSize, static_cast<char>(0), __ATOMIC_RELAXED);
+  for (size_t i = 0; i < pages; ++i) {
+    char* q = p + i * kPageSize;
+#if defined(__x86_64__)
+    // Written out: clang turns an atomic add of zero whose result is unused into a fenced plain
+    // load, which does not fault on a read-only page.
+    asm volatile("lock orb $0, (%0)" : : "r"(q) : "memory");
+#else
+    // A compare-exchange of the byte with itself: a write when it succeeds (and retried when
+    // another thread changed the byte in between).
+    char v = __atomic_load_n(q, __ATOMIC_RELAXED);
+    while (!__atomic_compare_exchange_n(q, &v, v, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+#endif
+  }
 }
 
 __attribute__((noinline)) bool probe_guarded(char* start, size_t pages) {

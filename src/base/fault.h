@@ -37,7 +37,7 @@ using JumpBuffer = void* [5];
 bool copy_checked(void* dst, const void* src, size_t n);
 
 // Touches one byte of each of the `pages` pages from `start` (page aligned) for writing, without
-// changing it (an atomic add of zero), as a kernel's write fault-in of user pages does: false if
+// changing it (an atomic OR of zero), as a kernel's write fault-in of user pages does: false if
 // one of them is not mapped writable. Pages not present yet are faulted in. Safe on any thread,
 // and against other threads writing the same bytes.
 bool probe_writable_checked(void* start, size_t pages);

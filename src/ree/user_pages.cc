@@ -40,7 +40,7 @@ bool writable_by_maps(uint64_t start, uint64_t end) {
 }
 
 // Every page of [start, start + len) mapped writable, faulted in for writing as get_user_pages
-// with FOLL_WRITE does. Up to kMapsScanThreshold pages, one fault-checked write touch per page
+// with FOLL_WRITE does. Up to kMapsScanThreshold pages, one fault-checked atomic write of the same byte per page
 // (as copy_to_user would take a fault: no system call, no page-table lock per page, a third of
 // what MADV_POPULATE_WRITE cost for a 1 MiB temporary memref); beyond, one scan of the mappings.
 bool check_writable(uint64_t start, uint64_t len) {
