@@ -56,6 +56,24 @@ bool rewrite_dynamic(std::vector<uint8_t>& image, int64_t from, int64_t to, uint
   return false;
 }
 
+// Passes every program header of the image to `edit`, which returns true if it changed it (then
+// written back); stops after `most` changed ones. Returns how many were changed.
+template <class F>
+int edit_program_headers(std::vector<uint8_t>& image, F edit, int most = 1 << 30) {
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, image.data(), sizeof eh);
+  int edited = 0;
+  for (unsigned i = 0; i < eh.e_phnum && edited < most; ++i) {
+    Elf64_Phdr ph;
+    uint8_t* at = image.data() + eh.e_phoff + i * sizeof ph;
+    std::memcpy(&ph, at, sizeof ph);
+    if (!edit(ph)) continue;
+    std::memcpy(at, &ph, sizeof ph);
+    ++edited;
+  }
+  return edited;
+}
+
 class TaLoaderChecks : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -221,19 +239,15 @@ TEST_F(TaLoaderChecks, TextRelocationsRefused) {
 // A writable segment must be readable: the image cache resets the readable writable segments of
 // a reused copy, and a write-only one would keep the last instance's data.
 TEST_F(TaLoaderChecks, WriteOnlySegmentRefused) {
-  Elf64_Ehdr eh;
-  std::memcpy(&eh, image_.data(), sizeof eh);
-  bool found = false;
-  for (unsigned i = 0; i < eh.e_phnum && !found; ++i) {
-    Elf64_Phdr ph;
-    uint8_t* at = image_.data() + eh.e_phoff + i * sizeof ph;
-    std::memcpy(&ph, at, sizeof ph);
-    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_W)) continue;
-    ph.p_flags &= ~PF_R;
-    std::memcpy(at, &ph, sizeof ph);
-    found = true;
-  }
-  ASSERT_TRUE(found) << "the TA has no writable PT_LOAD";
+  const int found = edit_program_headers(
+      image_,
+      [](Elf64_Phdr& ph) {
+        if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_W)) return false;
+        ph.p_flags &= ~PF_R;
+        return true;
+      },
+      1);
+  ASSERT_EQ(found, 1) << "the TA has no writable PT_LOAD";
   EXPECT_STREQ(DlTaLoader::image_problem(image_), "PT_LOAD writable but not readable");
 }
 
@@ -241,44 +255,27 @@ TEST_F(TaLoaderChecks, WriteOnlySegmentRefused) {
 // past the file contents made the TA's .bss read-only, and its destructor's write there at
 // dlclose crashed the process.
 TEST_F(TaLoaderChecks, RelroOverBssRefused) {
-  Elf64_Ehdr eh;
-  std::memcpy(&eh, image_.data(), sizeof eh);
-  bool found = false;
-  for (unsigned i = 0; i < eh.e_phnum; ++i) {
-    Elf64_Phdr ph;
-    uint8_t* at = image_.data() + eh.e_phoff + i * sizeof ph;
-    std::memcpy(&ph, at, sizeof ph);
-    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_W)) continue;
+  edit_program_headers(image_, [](Elf64_Phdr& ph) {
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_W)) return false;
     ph.p_memsz += 0x30000;  // a large zero-filled tail
-    std::memcpy(at, &ph, sizeof ph);
-  }
-  for (unsigned i = 0; i < eh.e_phnum; ++i) {
-    Elf64_Phdr ph;
-    uint8_t* at = image_.data() + eh.e_phoff + i * sizeof ph;
-    std::memcpy(&ph, at, sizeof ph);
-    if (ph.p_type != PT_GNU_RELRO) continue;
+    return true;
+  });
+  const int found = edit_program_headers(image_, [](Elf64_Phdr& ph) {
+    if (ph.p_type != PT_GNU_RELRO) return false;
     ph.p_memsz += 0x20000;  // reaching into it
-    std::memcpy(at, &ph, sizeof ph);
-    found = true;
-  }
-  ASSERT_TRUE(found) << "the TA has no PT_GNU_RELRO";
+    return true;
+  });
+  ASSERT_GT(found, 0) << "the TA has no PT_GNU_RELRO";
   EXPECT_STREQ(DlTaLoader::image_problem(image_), "PT_GNU_RELRO outside the writable file contents");
 }
 
 TEST_F(TaLoaderChecks, ExecutableStackRefused) {
-  Elf64_Ehdr eh;
-  std::memcpy(&eh, image_.data(), sizeof eh);
-  bool found = false;
-  for (unsigned i = 0; i < eh.e_phnum; ++i) {
-    Elf64_Phdr ph;
-    uint8_t* at = image_.data() + eh.e_phoff + i * sizeof ph;
-    std::memcpy(&ph, at, sizeof ph);
-    if (ph.p_type != PT_GNU_STACK) continue;
+  const int found = edit_program_headers(image_, [](Elf64_Phdr& ph) {
+    if (ph.p_type != PT_GNU_STACK) return false;
     ph.p_flags |= PF_X;
-    std::memcpy(at, &ph, sizeof ph);
-    found = true;
-  }
-  ASSERT_TRUE(found);
+    return true;
+  });
+  ASSERT_GT(found, 0);
   EXPECT_STREQ(DlTaLoader::image_problem(image_), "executable stack");
 }
 

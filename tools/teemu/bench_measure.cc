@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <optional>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -128,19 +129,14 @@ class Client {
           "TEEC_OpenSession", origin);
     TEEC_CloseSession(&s);
   }
-  uint64_t sum_registered(TEEC_SharedMemory* shm) {
+  // SUM over a registered buffer; with a stack offset, the TA's loop is moved that many bytes
+  // down its stack (as native_sum_at moves the client's).
+  uint64_t sum_registered(TEEC_SharedMemory* shm, std::optional<uint32_t> stack_offset = {}) {
     TEEC_Operation op{};
-    op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_WHOLE, TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE);
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_WHOLE, TEEC_VALUE_OUTPUT,
+                                     stack_offset ? TEEC_VALUE_INPUT : TEEC_NONE, TEEC_NONE);
     op.params[0].memref.parent = shm;
-    return sum(op);
-  }
-  // The same, with the TA's loop moved `stack_offset` bytes down its stack (as native_sum_at).
-  uint64_t sum_registered_at(TEEC_SharedMemory* shm, uint32_t stack_offset) {
-    TEEC_Operation op{};
-    op.paramTypes =
-        TEEC_PARAM_TYPES(TEEC_MEMREF_WHOLE, TEEC_VALUE_OUTPUT, TEEC_VALUE_INPUT, TEEC_NONE);
-    op.params[0].memref.parent = shm;
-    op.params[2].value.a = stack_offset;
+    if (stack_offset) op.params[2].value.a = *stack_offset;
     return sum(op);
   }
   uint64_t sum_temp(void* buf, size_t size) {
@@ -520,7 +516,7 @@ SumFigures measure_zero_copy(const Plan& plan, const Tick& tick) {
       plan.runs, plan.min_batch_ns,
       {batch_with_cpu(
            [&] {
-             sink.fetch_add(c.sum_registered_at(reg.get(), static_cast<uint32_t>(batch % 16) * 256),
+             sink.fetch_add(c.sum_registered(reg.get(), static_cast<uint32_t>(batch % 16) * 256),
                             std::memory_order_relaxed);
            },
            &ta_cpu),
