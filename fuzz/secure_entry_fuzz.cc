@@ -587,12 +587,16 @@ class World {
     }
   }
 
-  bool step(Call& c, Reader& r, bool lying) {
+  // Before a parked call's RPC is answered: if the normal world changed the request since the
+  // call parked on it, a scrambled SHM_FREE frees nothing and the buffer it named is the normal
+  // world's loss. True if the request is as the secure OS wrote it.
+  bool check_request_snapshot(Call& c) {
+    bool intact = true;
     if (!c.request_snapshot.empty()) {
       const optee_msg_arg* a = pending_cmd(c);
       if (a == nullptr || std::memcmp(a, c.request_snapshot.data(), c.request_snapshot.size()) != 0) {
+        intact = false;
         c.rpc_arg_tampered = true;
-        // A scrambled SHM_FREE frees nothing: the buffer it named is the normal world's loss.
         optee_msg_arg was;
         std::memcpy(&was, c.request_snapshot.data(), sizeof(was));
         optee_msg_param p0;
@@ -601,6 +605,11 @@ class World {
       }
       c.request_snapshot.clear();
     }
+    return intact;
+  }
+
+  bool step(Call& c, Reader& r, bool lying) {
+    check_request_snapshot(c);
     step_allocs_.clear();
     SmcRegs reply;
     reply[0] = OPTEE_SMC_CALL_RETURN_FROM_RPC;
@@ -919,8 +928,11 @@ class World {
       // The request it was parked in is answered now (by whatever the input sent): a buffer the
       // secure OS gave back with it is the normal world's again.
       Call& c = **it;
+      // (A request the normal world scrambled while the call was parked counts as what the
+      // secure OS wrote: see check_request_snapshot.)
+      const bool intact = check_request_snapshot(c);
       if (c.func() == OPTEE_SMC_RPC_FUNC_FREE) take_back_rpc_arg(reg_pair_to_64(c.out[1], c.out[2]));
-      if (c.func() == OPTEE_SMC_RPC_FUNC_CMD)
+      if (c.func() == OPTEE_SMC_RPC_FUNC_CMD && intact)
         if (optee_msg_arg* a = pending_cmd(c); a != nullptr) {
           if (a->cmd == OPTEE_RPC_CMD_SHM_FREE)
             if (auto b = shm_bufs_.find(a->params[0].u.value.b); b != shm_bufs_.end()) {
