@@ -286,7 +286,10 @@ class FakeSecureWorld : public hw::SmcHandler {
         a->num_params = r_.u8() % 16 == 15 ? r_.u32() : 1 + r_.u8() % 2;
         a->params[0].attr = r_.u8() % 8 == 7 ? r_.u64() : OPTEE_MSG_ATTR_TYPE_VALUE_INPUT;
         uint64_t v1 = r_.u32();
-        if (c.cmd == OPTEE_RPC_CMD_SHM_FREE && !shm_cookies_.empty() && r_.u8() % 4 != 3) {
+        // (Only a request with a param frees anything: the mediator, like OP-TEE's normal world,
+        // reads the cookie from params[0], and a SHM_FREE without one names no buffer.)
+        if (c.cmd == OPTEE_RPC_CMD_SHM_FREE && a->num_params >= 1 && !shm_cookies_.empty() &&
+            r_.u8() % 4 != 3) {
           v1 = shm_cookies_.back();
           shm_cookies_.pop_back();
         }
