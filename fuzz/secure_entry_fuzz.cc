@@ -627,8 +627,11 @@ class World {
         // A request in an RPC argument the normal world no longer holds (it took the buffer back,
         // or answered an RPC ALLOC with a cookie already in use) cannot be read or answered: if
         // it was an SHM_FREE, the buffer it named is the normal world's loss.
-        if (a == nullptr)
+        // The same for a wake-up it may have carried: the drain may wake waiters spuriously.
+        if (a == nullptr) {
           for (const auto& [cookie, b] : shm_bufs_) unchecked_.insert(cookie);
+          forged_rpc_answers_ = true;
+        }
         if (a != nullptr) {
           if (a->cmd == OPTEE_RPC_CMD_NOTIFICATION)
             trace("  notification op=%llu key=%llu timeout=%llu",
@@ -1160,7 +1163,8 @@ class World {
   bool messages_unknown_ = false;
   // An RPC ALLOC was answered with the cookie of another live RPC argument (see answer_alloc).
   bool rpc_arg_cookie_reused_ = false;
-  // The input resumed a thread with an RPC answer of its own making (see drain()).
+  // The input resumed a thread with an RPC answer of its own making, or answered a request it
+  // could not read (see drain()).
   bool forged_rpc_answers_ = false;
   static constexpr int kMaxSpuriousWakes = 64;
   int spurious_wakes_ = 0;
