@@ -822,7 +822,10 @@ class GuestWorld {
       for (uint32_t i = 0; i < n && !kill_at_end_; ++i) simple(OPTEE_MSG_CMD_UNREGISTER_SHM, 0, &p);
     }
     if (kill_at_end_) return;
-    for (int i = 0; i < 256; ++i) {
+    // Every cached RPC argument comes back, one per DISABLE_SHM_CACHE (the fake secure world
+    // may have allocated hundreds: 32 per call).
+    for (int i = 0;; ++i) {
+      if (i > 1 << 16) finding("DISABLE_SHM_CACHE never ends");
       SmcRegs in;
       in[0] = OPTEE_SMC_DISABLE_SHM_CACHE;
       SmcRegs out = smc(in);
