@@ -1,4 +1,5 @@
 /* The shm-test TA: works directly on the client's memory (zero copy) and reports what it saw. */
+#include <shm_test_sum.h>
 #include <shm_test_ta.h>
 #include <tee_internal_api.h>
 
@@ -23,29 +24,6 @@ static int is_memref(uint32_t t) {
          t == TEE_PARAM_TYPE_MEMREF_INOUT;
 }
 
-/* The byte sum. teemu bench runs the same function in the client (tools/teemu/bench_sum.cc):
- * keep the two identical. */
-static __attribute__((noinline)) uint64_t sum_bytes(const uint8_t *b, size_t n) {
-  /* Eight independent accumulators so the loop runs at memory speed, in registers: an array of
-   * them lives on the stack, where its speed depends on its address relative to the buffer's
-   * (4K aliasing of the loads and the accumulator stores). */
-  uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    s0 += b[i];
-    s1 += b[i + 1];
-    s2 += b[i + 2];
-    s3 += b[i + 3];
-    s4 += b[i + 4];
-    s5 += b[i + 5];
-    s6 += b[i + 6];
-    s7 += b[i + 7];
-  }
-  uint64_t sum = s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
-  for (; i < n; i++) sum += b[i];
-  return sum;
-}
-
 static TEE_Result cmd_sum(uint32_t pt, TEE_Param p[4]) {
   if (!is_memref(TEE_PARAM_TYPE_GET(pt, 0)) ||
       TEE_PARAM_TYPE_GET(pt, 1) != TEE_PARAM_TYPE_VALUE_OUTPUT)
@@ -56,9 +34,9 @@ static TEE_Result cmd_sum(uint32_t pt, TEE_Param p[4]) {
      * relative to the buffer (4K aliasing): the caller may move them by p2.a bytes. */
     volatile char *pad = __builtin_alloca(p[2].value.a % 4096 + 1);
     pad[0] = 0;
-    sum = sum_bytes(p[0].memref.buffer, p[0].memref.size);
+    sum = shm_test_sum_bytes(p[0].memref.buffer, p[0].memref.size);
   } else {
-    sum = sum_bytes(p[0].memref.buffer, p[0].memref.size);
+    sum = shm_test_sum_bytes(p[0].memref.buffer, p[0].memref.size);
   }
   p[1].value.a = (uint32_t)sum;
   p[1].value.b = (uint32_t)(sum >> 32);
