@@ -2024,6 +2024,8 @@ TEST_F(PageListTest, SelfLoopIsHarmless) {
   reinterpret_cast<optee_page_list_page*>(lists[0].host)->next_page_data = lists[0].pa;
   ASSERT_EQ(nw().register_shm(buf_ptr, 1022 * kPage + 100, 0x79), TEE_SUCCESS);
   EXPECT_EQ(nw().os().audit().registered_pages, 1023u);
+  // Not host-contiguous: reached page by page, so the object keeps its frames.
+  EXPECT_EQ(nw().os().audit().registered_frames_kept, 1023u);
   uint64_t sum = 0;
   EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, {0, 1022 * kPage + 100, 0x79},
                             &sum),
@@ -2050,6 +2052,8 @@ TEST_F(PageListTest, LengthsAroundTheListPageBoundary) {
               TEE_SUCCESS)
         << n;
     EXPECT_EQ(nw().os().audit().registered_pages, n);
+    // Host-contiguous client memory is reached through one host address: no frames kept.
+    EXPECT_EQ(nw().os().audit().registered_frames_kept, 0u);
     uint64_t sum = 0;
     EXPECT_EQ(nw().invoke_sum(s, OPTEE_MSG_ATTR_TYPE_RMEM_INPUT,
                               {0, b.size() - 0x40, 0x1000 + n}, &sum),

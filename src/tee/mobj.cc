@@ -36,7 +36,8 @@ std::unique_ptr<Mobj> Mobj::create_paged(Kind kind, std::vector<Pfn> pages, uint
   m->cookie_ = cookie;
   m->page_offset_ = page_offset;
   m->host_base_ = host_base;
-  m->pages_ = std::move(pages);
+  m->num_pages_ = pages.size();
+  if (host_base == nullptr) m->pages_ = std::move(pages);
   return m;
 }
 
@@ -68,6 +69,7 @@ void MobjRegistry::insert(std::unique_ptr<Mobj> m) {
   TEEMU_ASSERT(m->kind() == Mobj::Kind::kRegistered);
   base::MutexLock lock(lock_);
   pages_ += m->num_pages();
+  frames_kept_ += m->frames_kept();
   m->registry_ = this;
   Mobj* raw = m.release();
   by_cookie_[raw->cookie()].push_back(raw);
@@ -121,6 +123,7 @@ bool MobjRegistry::try_finish_release(Mobj* m) {
     list.erase(pos);
     if (list.empty()) by_cookie_.erase(it);
     pages_ -= m->num_pages();
+    frames_kept_ -= m->frames_kept();
   }
   delete m;
   return true;
@@ -144,6 +147,11 @@ std::vector<uint64_t> MobjRegistry::cookies() const {
 uint64_t MobjRegistry::pages() const {
   base::MutexLock lock(lock_);
   return pages_;
+}
+
+uint64_t MobjRegistry::frames_kept() const {
+  base::MutexLock lock(lock_);
+  return frames_kept_;
 }
 
 }  // namespace teemu::tee

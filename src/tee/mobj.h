@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "base/addr.h"
+#include "base/assert.h"
 #include "base/result.h"
 #include "base/thread_annotations.h"
 
@@ -55,6 +56,9 @@ class Mobj {
   // A mobj over `pages` (frames already checked to be non-secure RAM). `page_offset` < 4096 is the
   // buffer's offset in its first page; the object covers num_pages*4096 - page_offset bytes.
   // `host_base` is byte 0 in host memory if the pages are host-contiguous, else nullptr.
+  // A host-contiguous object is reached through `host_base` alone and does not keep `pages`
+  // (4 bytes per page less for every registration of client memory: the frames were checked,
+  // and the host memory behind them captured, once, here).
   static std::unique_ptr<Mobj> create_paged(Kind kind, std::vector<Pfn> pages,
                                             uint32_t page_offset, uint64_t cookie,
                                             std::byte* host_base);
@@ -68,8 +72,14 @@ class Mobj {
   Kind kind() const { return kind_; }
   uint64_t size() const { return size_; }
   uint64_t cookie() const { return cookie_; }
-  size_t num_pages() const { return pages_.size(); }
-  const std::vector<Pfn>& pages() const { return pages_; }
+  size_t num_pages() const { return num_pages_; }
+  // Frame numbers the object holds (num_pages() without host_base(), else 0).
+  size_t frames_kept() const { return pages_.size(); }
+  // The frames, for page-by-page access: only objects without host_base() keep them.
+  const std::vector<Pfn>& pages() const {
+    TEEMU_ASSERT(host_base_ == nullptr);
+    return pages_;
+  }
   uint32_t page_offset() const { return page_offset_; }
   // Host address of byte 0 when the object's pages are contiguous in host memory (always for
   // client buffers and the carve-out), else nullptr and callers must go page by page.
@@ -90,7 +100,8 @@ class Mobj {
   uint64_t size_ = 0;
   uint64_t cookie_ = 0;
   uint32_t page_offset_ = 0;
-  std::vector<Pfn> pages_;
+  size_t num_pages_ = 0;
+  std::vector<Pfn> pages_;  // empty when host_base_ is set
   std::byte* host_base_ = nullptr;
   PhysAddr static_pa_{};
   std::atomic<uint32_t> refs_{1};
@@ -128,8 +139,10 @@ class MobjRegistry {
   size_t count() const EXCLUDES(lock_);
   // The cookie of every registered object, once per registration, sorted (for audits).
   std::vector<uint64_t> cookies() const EXCLUDES(lock_);
-  // Total pages held by registered objects (for the metadata audit).
+  // Total pages covered by registered objects, and frame numbers they keep (for the metadata
+  // audit).
   uint64_t pages() const EXCLUDES(lock_);
+  uint64_t frames_kept() const EXCLUDES(lock_);
 
  private:
   mutable base::Mutex lock_;
@@ -137,6 +150,7 @@ class MobjRegistry {
   // cookies; lookups and releases take the newest).
   std::unordered_map<uint64_t, std::vector<Mobj*>> by_cookie_ GUARDED_BY(lock_);
   uint64_t pages_ GUARDED_BY(lock_) = 0;
+  uint64_t frames_kept_ GUARDED_BY(lock_) = 0;
 };
 
 }  // namespace teemu::tee

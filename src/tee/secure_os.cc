@@ -307,6 +307,7 @@ void SecureOs::audit_partition(const Partition& pc, Audit& a) {
   }
   a.registered_shm += p.mobjs.count();
   a.registered_pages += p.mobjs.pages();
+  a.registered_frames_kept += p.mobjs.frames_kept();
   for (uint64_t cookie : p.mobjs.cookies()) a.registered_cookies.push_back(cookie);
   a.charged_bytes += p.charged();
   for (auto& t : p.threads) {

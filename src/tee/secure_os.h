@@ -102,6 +102,8 @@ class SecureOs : public hw::SmcHandler {
     size_t instances = 0;
     size_t registered_shm = 0;
     uint64_t registered_pages = 0;
+    // Frame numbers registered objects keep: only those not contiguous in host memory keep any.
+    uint64_t registered_frames_kept = 0;
     size_t busy_threads = 0;
     size_t cached_rpc_args = 0;
     uint64_t charged_bytes = 0;

@@ -251,7 +251,8 @@ void print_table(const Plan& plan, const Report& rep, const std::string& host, d
   std::printf(
       "\nmetadata_bytes_per_page counts, per page of a large registration made a second time on a "
       "fresh machine:\n"
-      "  heap growth (glibc mallinfo2: in-use arena bytes + mmap'd chunks, all arenas, all layers)\n"
+      "  heap growth (glibc mallinfo2: in-use arena bytes + mmap'd chunks, all arenas, all layers;\n"
+      "  the child runs without glibc's thread cache so small objects count)\n"
       "  + 8 bytes per frame-table entry the registration uses (hw::PhysMem). Breakdown under\n"
       "  metadata_* in the JSON; the first registration alone and process RSS are given for "
       "comparison.\n");
@@ -439,7 +440,10 @@ int run_report(const BenchOptions& opts) {
 
   progress.step("metadata per registered page, " + size_name(plan.large_bytes) +
                 " (child process)");
-  const auto meta = run_phase("metadata", plan.quick, {});
+  // Without glibc's per-thread cache a freed small chunk counts as free in mallinfo2, so the
+  // small objects of a registration (shm, mobj, ids, table nodes) are counted too.
+  const auto meta =
+      run_phase("metadata", plan.quick, {{"GLIBC_TUNABLES", "glibc.malloc.tcache_count=0"}});
   const double heap_steady = meta.at("heap_steady_bytes_per_page").get<double>();
   const double table = meta.at("frame_table_bytes_per_page").get<double>();
   for (const char* k : {"heap_first_bytes_per_page", "heap_retained_after_release_bytes_per_page",
