@@ -44,6 +44,10 @@ Supplicant::Supplicant(ree::Kernel& kernel, SupplicantConfig config)
 
 Supplicant::~Supplicant() {
   stop();
+  {
+    base::MutexLock ta_lock(ta_lock_);
+    drop_sized_ta_locked();  // handle() may have run without start() (tests)
+  }
   base::MutexLock lock(lock_);
   for (void* buffer : retired_) std::free(buffer);
 }
@@ -71,6 +75,10 @@ void Supplicant::stop() {
   kernel_.driver().supplicant().interrupt();
   if (thread_.joinable()) thread_.join();
   fs_.close_all();
+  {
+    base::MutexLock ta_lock(ta_lock_);
+    drop_sized_ta_locked();
+  }
   base::MutexLock lock(lock_);
   for (auto& [id, a] : allocs_) {
     kernel_.sys_close(a.fd);
@@ -171,6 +179,31 @@ bool Supplicant::resolve(const tee_ioctl_param& p, bool output, void** buf, uint
   return true;
 }
 
+int Supplicant::open_ta_file(const uint8_t octets[16], uint64_t* size) const {
+  const std::string name = ta_file_name(octets);
+  std::string path;
+  for (const auto& dir : config_.ta_path) {
+    // Plain descriptors: an ifstream costs a locale and a buffer per open.
+    path.assign(dir).append("/").append(name);
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    struct stat st {};
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      close(fd);
+      continue;
+    }
+    *size = static_cast<uint64_t>(st.st_size);
+    return fd;
+  }
+  TEEMU_LOG_INFO("supplicant", "TA {} not found", name);
+  return -1;
+}
+
+void Supplicant::drop_sized_ta_locked() {
+  if (sized_ta_.fd >= 0) close(sized_ta_.fd);
+  sized_ta_ = SizedTa{};
+}
+
 uint32_t Supplicant::load_ta(std::vector<tee_ioctl_param>& params) {
   if (params.size() != 2 ||
       (params[0].attr & TEE_IOCTL_PARAM_ATTR_TYPE_MASK) != TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT ||
@@ -182,43 +215,47 @@ uint32_t Supplicant::load_ta(std::vector<tee_ioctl_param>& params) {
   void* buf;
   uint64_t cap;
   if (!resolve(params[1], true, &buf, &cap)) return TEE_ERROR_BAD_PARAMETERS;
-  const std::string name = ta_file_name(octets);
-  std::string path;
-  for (const auto& dir : config_.ta_path) {
-    // The file is opened and read for every request, as tee-supplicant does: a TA replaced on
-    // disk is what the next load gets. (Plain descriptors: an ifstream costs a locale and a
-    // buffer per open.)
-    path.assign(dir).append("/").append(name);
-    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
-    struct stat st {};
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      close(fd);
-      continue;
-    }
-    const auto size = static_cast<uint64_t>(st.st_size);
-    params[1].b = size;
-    uint32_t ret = TEE_SUCCESS;
-    if (buf == nullptr) {
-      // size query
-    } else if (size > cap) {
-      ret = TEE_ERROR_SHORT_BUFFER;
-    } else {
-      uint64_t done = 0;
-      while (done < size) {
-        const ssize_t n =
-            pread(fd, static_cast<char*>(buf) + done, size - done, static_cast<off_t>(done));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        done += static_cast<uint64_t>(n);
-      }
-      if (done != size) ret = TEE_ERROR_ITEM_NOT_FOUND;  // shrank under us
-    }
-    close(fd);
-    return ret;
+
+  // A load is a size query and then a read of the same TA (OP-TEE's ree_fs_ta_open). The file
+  // is opened for the query and kept open for the read that follows, so the read gets the very
+  // file whose size was given even if the TA is replaced on disk in between; any other request
+  // lets it go. Every query opens the file afresh: a TA replaced on disk is what the next load
+  // gets, as with tee-supplicant.
+  base::MutexLock lock(ta_lock_);
+  int fd = -1;
+  uint64_t size = 0;
+  if (buf != nullptr && sized_ta_.fd >= 0 && std::memcmp(sized_ta_.uuid, octets, 16) == 0) {
+    fd = sized_ta_.fd;
+    size = sized_ta_.size;
+    sized_ta_ = SizedTa{};
+  } else {
+    drop_sized_ta_locked();
+    fd = open_ta_file(octets, &size);
+    if (fd < 0) return TEE_ERROR_ITEM_NOT_FOUND;
   }
-  TEEMU_LOG_INFO("supplicant", "TA {} not found", name);
-  return TEE_ERROR_ITEM_NOT_FOUND;
+  params[1].b = size;
+  if (buf == nullptr) {
+    sized_ta_.fd = fd;
+    sized_ta_.size = size;
+    std::memcpy(sized_ta_.uuid, octets, 16);
+    return TEE_SUCCESS;
+  }
+  uint32_t ret = TEE_SUCCESS;
+  if (size > cap) {
+    ret = TEE_ERROR_SHORT_BUFFER;
+  } else {
+    uint64_t done = 0;
+    while (done < size) {
+      const ssize_t n =
+          pread(fd, static_cast<char*>(buf) + done, size - done, static_cast<off_t>(done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<uint64_t>(n);
+    }
+    if (done != size) ret = TEE_ERROR_ITEM_NOT_FOUND;  // shrank under us
+  }
+  close(fd);
+  return ret;
 }
 
 uint32_t Supplicant::shm_alloc(std::vector<tee_ioctl_param>& params) {

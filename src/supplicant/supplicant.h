@@ -60,7 +60,11 @@ class Supplicant {
     bool mapped = false;  // SHM_ALLOC + mmap instead of registered
   };
   void run();
-  uint32_t load_ta(std::vector<abi::tee_ioctl_param>& params);
+  uint32_t load_ta(std::vector<abi::tee_ioctl_param>& params) EXCLUDES(ta_lock_);
+  // Opens <uuid>.ta from the first directory of the TA path that has it as a regular file;
+  // -1 if none does.
+  int open_ta_file(const uint8_t octets[16], uint64_t* size) const;
+  void drop_sized_ta_locked() REQUIRES(ta_lock_);
   uint32_t shm_alloc(std::vector<abi::tee_ioctl_param>& params);
   uint32_t shm_free(std::vector<abi::tee_ioctl_param>& params);
   // Resolves a memref param to one of our allocations: nullptr buffer for "size query".
@@ -76,6 +80,14 @@ class Supplicant {
   mutable base::Mutex lock_;
   std::map<int, Alloc> allocs_ GUARDED_BY(lock_);  // shm id -> allocation
   std::vector<void*> retired_ GUARDED_BY(lock_);  // registered buffers of a stopped supplicant
+  // The TA file of the last size query, kept open for the read that follows it.
+  struct SizedTa {
+    uint8_t uuid[16] = {};
+    int fd = -1;
+    uint64_t size = 0;
+  };
+  base::Mutex ta_lock_;
+  SizedTa sized_ta_ GUARDED_BY(ta_lock_);
 };
 
 // Name of a TA file for a UUID given as 16 octets: "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx.ta".
