@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "base/counter.h"
+#include "base/thread_annotations.h"
 
 namespace teemu::base {
 
@@ -12,16 +13,17 @@ namespace teemu::base {
 // reader locks only the shard of its own host thread (base::counter_shard_index()), and a writer
 // locks every shard, in order. Readers in different shards never touch one line; readers that
 // share a shard (more than 16 host threads) exclude each other, so a read section must be short
-// and must not take the lock again.
-class ReadMostlyMutex {
+// and must not take the lock again. Clang's thread-safety analysis sees a ReadLock as a shared
+// hold and a WriteLock as an exclusive one.
+class CAPABILITY("mutex") ReadMostlyMutex {
  public:
-  class ReadLock {
+  class SCOPED_CAPABILITY ReadLock {
    public:
-    explicit ReadLock(const ReadMostlyMutex& m)
+    explicit ReadLock(const ReadMostlyMutex& m) ACQUIRE_SHARED(m)
         : shard_(m.shards_[counter_shard_index() % kShards].m) {
       shard_.lock();
     }
-    ~ReadLock() { shard_.unlock(); }
+    ~ReadLock() RELEASE() { shard_.unlock(); }
     ReadLock(const ReadLock&) = delete;
     ReadLock& operator=(const ReadLock&) = delete;
 
@@ -29,12 +31,12 @@ class ReadMostlyMutex {
     std::mutex& shard_;
   };
 
-  class WriteLock {
+  class SCOPED_CAPABILITY WriteLock {
    public:
-    explicit WriteLock(const ReadMostlyMutex& m) : m_(m) {
+    explicit WriteLock(const ReadMostlyMutex& m) ACQUIRE(m) : m_(m) {
       for (auto& s : m_.shards_) s.m.lock();
     }
-    ~WriteLock() {
+    ~WriteLock() RELEASE() {
       for (unsigned i = kShards; i-- > 0;) m_.shards_[i].m.unlock();
     }
     WriteLock(const WriteLock&) = delete;

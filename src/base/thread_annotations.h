@@ -18,6 +18,7 @@
 #define REQUIRES(...) TEEMU_TSA(requires_capability(__VA_ARGS__))
 #define EXCLUDES(...) TEEMU_TSA(locks_excluded(__VA_ARGS__))
 #define ACQUIRE(...) TEEMU_TSA(acquire_capability(__VA_ARGS__))
+#define ACQUIRE_SHARED(...) TEEMU_TSA(acquire_shared_capability(__VA_ARGS__))
 #define RELEASE(...) TEEMU_TSA(release_capability(__VA_ARGS__))
 #define TRY_ACQUIRE(...) TEEMU_TSA(try_acquire_capability(__VA_ARGS__))
 #define NO_THREAD_SAFETY_ANALYSIS TEEMU_TSA(no_thread_safety_analysis)

@@ -114,7 +114,7 @@ OpteeMediator::OpteeMediator(hw::PhysMem& machine, hw::SmcHandler& secure)
 OpteeMediator::~OpteeMediator() {
   std::vector<uint16_t> ids;
   {
-    base::MutexLock lock(lock_);
+    base::ReadMostlyMutex::WriteLock lock(lock_);
     for (auto& [id, g] : guests_) ids.push_back(id);
   }
   for (uint16_t id : ids) {
@@ -153,7 +153,7 @@ bool OpteeMediator::probe(std::string* error) {
 }
 
 std::shared_ptr<OpteeMediator::Guest> OpteeMediator::find(uint16_t client_id) {
-  base::MutexLock lock(lock_);
+  base::ReadMostlyMutex::ReadLock lock(lock_);
   auto it = guests_.find(client_id);
   return it == guests_.end() ? nullptr : it->second;
 }
@@ -169,7 +169,7 @@ Result<void> OpteeMediator::add_guest(uint16_t client_id, hw::GuestMemory& mem,
   g->num_slots = g->limits.max_calls;
   g->slots = std::make_unique<Guest::Slot[]>(g->num_slots);
   {
-    base::MutexLock lock(lock_);
+    base::ReadMostlyMutex::WriteLock lock(lock_);
     if (guests_.count(client_id)) return fail(TEE_ERROR_BAD_PARAMETERS);
     guests_.emplace(client_id, g);
   }
@@ -181,7 +181,7 @@ Result<void> OpteeMediator::add_guest(uint16_t client_id, hw::GuestMemory& mem,
   if (r.w(0) != OPTEE_SMC_RETURN_OK) {
     TEEMU_LOG_WARN("hyp", "Unable to create OPTEE client {}", client_id);
     {
-      base::MutexLock lock(lock_);
+      base::ReadMostlyMutex::WriteLock lock(lock_);
       guests_.erase(client_id);
     }
     // A call of this client id that came in while the guest was listed may have taken a slot
@@ -238,7 +238,7 @@ void OpteeMediator::remove_guest(uint16_t client_id) {
     base::MutexLock lock(g->lock);
     TEEMU_ASSERT(g->pinned == 0 && g->buffers.empty() && g->rpc_args.empty());
   }
-  base::MutexLock lock(lock_);
+  base::ReadMostlyMutex::WriteLock lock(lock_);
   guests_.erase(client_id);
 }
 

@@ -25,6 +25,7 @@
 
 #include "abi/optee_smc.h"
 #include "base/counter.h"
+#include "base/read_mostly_mutex.h"
 #include "base/result.h"
 #include "base/thread_annotations.h"
 #include "hw/smc.h"
@@ -130,7 +131,8 @@ class OpteeMediator {
   hw::PhysMem& machine_;
   hw::SmcHandler& secure_;
   uint32_t threads_ = 0;
-  base::Mutex lock_;
+  // Read by every SMC of a guest (find), written when a guest comes or goes.
+  base::ReadMostlyMutex lock_;
   std::map<uint16_t, std::shared_ptr<Guest>> guests_ GUARDED_BY(lock_);
 };
 

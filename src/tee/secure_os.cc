@@ -74,7 +74,7 @@ SecureOs::SecureOs(hw::PhysMem& mem, hw::MachineStats& stats, TaLoader& loader,
 SecureOs::~SecureOs() {
   std::unordered_map<uint16_t, std::shared_ptr<Partition>> left;
   {
-    base::MutexLock lock(partitions_lock_);
+    base::ReadMostlyMutex::WriteLock lock(partitions_lock_);
     left.swap(partitions_);
   }
   left.clear();
@@ -95,7 +95,7 @@ std::shared_ptr<Partition> SecureOs::partition_for(uint32_t a7) {
   // OP-TEE keeps client ids as uint16_t; 0 is the hypervisor, which has no partition.
   const auto id = static_cast<uint16_t>(a7);
   if (id == 0) return nullptr;
-  base::MutexLock lock(partitions_lock_);
+  base::ReadMostlyMutex::ReadLock lock(partitions_lock_);
   auto it = partitions_.find(id);
   return it == partitions_.end() ? nullptr : it->second;
 }
@@ -105,7 +105,7 @@ SmcRegs SecureOs::vm_created(const SmcRegs& in) {
   out[0] = abi::OPTEE_SMC_RETURN_ENOTAVAIL;
   const auto id = static_cast<uint16_t>(in.w(1));
   if (id == 0) return out;  // reserved for the hypervisor (optee_os >= 4.5 refuses it too)
-  base::MutexLock lock(partitions_lock_);
+  base::ReadMostlyMutex::WriteLock lock(partitions_lock_);
   // OP-TEE would silently create a second partition for a live id; teemu refuses it, so a
   // truncated id can never alias a live guest.
   if (partitions_.count(id) || partitions_.size() >= config_.max_guests) return out;
@@ -120,7 +120,7 @@ SmcRegs SecureOs::vm_destroyed(const SmcRegs& in) {
   const auto id = static_cast<uint16_t>(in.w(1));
   std::shared_ptr<Partition> victim;
   {
-    base::MutexLock lock(partitions_lock_);
+    base::ReadMostlyMutex::WriteLock lock(partitions_lock_);
     auto it = partitions_.find(id);
     if (it == partitions_.end()) return out;
     victim = std::move(it->second);
@@ -319,7 +319,7 @@ void SecureOs::audit_partition(const Partition& pc, Audit& a) {
 SecureOs::Audit SecureOs::audit() const {
   Audit a;
   if (default_partition_) audit_partition(*default_partition_, a);
-  base::MutexLock lock(partitions_lock_);
+  base::ReadMostlyMutex::WriteLock lock(partitions_lock_);
   for (auto& [id, p] : partitions_) audit_partition(*p, a);
   return a;
 }
@@ -330,7 +330,7 @@ SecureOs::Audit SecureOs::audit(uint16_t guest_id) const {
     if (guest_id == 0) audit_partition(*default_partition_, a);
     return a;
   }
-  base::MutexLock lock(partitions_lock_);
+  base::ReadMostlyMutex::WriteLock lock(partitions_lock_);  // not short: no read section
   auto it = partitions_.find(guest_id);
   if (it != partitions_.end()) audit_partition(*it->second, a);
   return a;

@@ -14,6 +14,7 @@
 
 #include "abi/gp.h"
 #include "abi/optee_msg.h"
+#include "base/read_mostly_mutex.h"
 #include "base/thread_annotations.h"
 #include "hw/smc.h"
 #include "tee/mobj.h"
@@ -198,7 +199,8 @@ class SecureOs : public hw::SmcHandler {
   RpcClient rpc_;
   std::atomic<uint32_t> next_wait_key_{1};
   std::shared_ptr<Partition> default_partition_;  // without virtualization
-  mutable base::Mutex partitions_lock_;
+  // Read by every SMC of a guest (partition_for), written when a guest comes or goes.
+  mutable base::ReadMostlyMutex partitions_lock_;
   std::unordered_map<uint16_t, std::shared_ptr<Partition>> partitions_ GUARDED_BY(partitions_lock_);
 };
 
