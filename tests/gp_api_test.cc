@@ -338,6 +338,20 @@ TEST_F(GpTest, ShortBufferReportsTheNeededSize) {
   TEEC_ReleaseSharedMemory(&shm);
 }
 
+// A session of a multi-instance TA loads a new instance: the four tee-supplicant requests of
+// OP-TEE's ree_fs_ta_open (LOAD_TA for the size, SHM_ALLOC, LOAD_TA into it, SHM_FREE), all
+// counted; closing it asks the supplicant for nothing.
+TEST_F(GpTest, NewInstanceLoadsThroughFourSupplicantRequests) {
+  const int64_t before = machine().stats().supplicant_requests.get();
+  TEEC_Session other;
+  ASSERT_EQ(TEEC_OpenSession(&ctx_, &other, &kShmTestUuid, TEEC_LOGIN_PUBLIC, nullptr, nullptr,
+                             nullptr),
+            TEEC_SUCCESS);
+  EXPECT_EQ(machine().stats().supplicant_requests.get() - before, 4);
+  TEEC_CloseSession(&other);
+  EXPECT_EQ(machine().stats().supplicant_requests.get() - before, 4);
+}
+
 TEST_F(GpTest, PanicKillsOnlyThatSession) {
   TEEC_Session other;
   ASSERT_EQ(TEEC_OpenSession(&ctx_, &other, &kShmTestUuid, TEEC_LOGIN_PUBLIC, nullptr, nullptr,

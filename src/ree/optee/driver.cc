@@ -1024,14 +1024,14 @@ void Driver::rpc_shm_alloc(optee_msg_arg* arg, uint32_t n, CallCtx& call) {
     f[0].attr = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT;
     f[0].a = OPTEE_RPC_SHM_TYPE_APPL;
     f[0].b = static_cast<uint64_t>(supp_id);
-    (void)supp_.request(OPTEE_RPC_CMD_SHM_FREE, f);
+    (void)supplicant_request(OPTEE_RPC_CMD_SHM_FREE, f);
   };
   if (type == OPTEE_RPC_SHM_TYPE_APPL) {
     std::vector<TeeParam> p(1);
     p[0].attr = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT;
     p[0].a = OPTEE_RPC_SHM_TYPE_APPL;
     p[0].b = size;
-    uint32_t ret = supp_.request(OPTEE_RPC_CMD_SHM_ALLOC, p);
+    uint32_t ret = supplicant_request(OPTEE_RPC_CMD_SHM_ALLOC, p);
     if (ret == TEE_SUCCESS && p[0].c <= static_cast<uint64_t>(INT32_MAX)) {
       supp_id = static_cast<int>(p[0].c);
       // This reference is the one the secure world holds until SHM_FREE.
@@ -1117,11 +1117,16 @@ void Driver::rpc_shm_free(optee_msg_arg* arg, uint32_t n) {
     p[0].attr = TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT;
     p[0].a = OPTEE_RPC_SHM_TYPE_APPL;
     p[0].b = static_cast<uint64_t>(static_cast<int64_t>(id));
-    (void)supp_.request(OPTEE_RPC_CMD_SHM_FREE, p);
+    (void)supplicant_request(OPTEE_RPC_CMD_SHM_FREE, p);
   } else {
     free_private(shm);
   }
   arg->ret = TEE_SUCCESS;
+}
+
+uint32_t Driver::supplicant_request(uint32_t func, std::vector<TeeParam>& params) {
+  stats_.supplicant_requests.add();
+  return supp_.request(func, params);
 }
 
 void Driver::rpc_supp_cmd(optee_msg_arg* arg, uint32_t n) {
@@ -1180,8 +1185,7 @@ void Driver::rpc_supp_cmd(optee_msg_arg* arg, uint32_t n) {
   }
   uint32_t ret = TEE_ERROR_BAD_PARAMETERS;
   if (ok) {
-    stats_.supplicant_requests.add();
-    ret = supp_.request(cmd, params);
+    ret = supplicant_request(cmd, params);
     for (uint32_t i = 0; i < n; ++i) {
       const TeeParam& p = params[i];
       optee_msg_param& m = arg->params[i];

@@ -114,6 +114,8 @@ class Driver : public TeeDriver {
   void rpc_shm_free(abi::optee_msg_arg* arg, uint32_t n);
   void rpc_notification(abi::optee_msg_arg* arg, uint32_t n);
   void rpc_supp_cmd(abi::optee_msg_arg* arg, uint32_t n);
+  // Every request to tee-supplicant goes through here (counted in supplicant_requests).
+  uint32_t supplicant_request(uint32_t func, std::vector<TeeParam>& params);
 
   // Page lists (optee_fill_pages_list): returns the list pages and the buf_ptr to send.
   KResult<uint64_t> build_page_list(const std::vector<Pfn>& pages, uint32_t offset,
