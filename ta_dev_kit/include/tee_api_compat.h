@@ -67,6 +67,16 @@
 #define TEE_TruncateObjectData __GP11_TEE_TruncateObjectData
 #define TEE_WriteObjectData __GP11_TEE_WriteObjectData
 
+/* Arithmetical API (TEE_BigIntInit keeps its 1.3.1 name, as in OP-TEE's dev kit: a uint32_t
+ * length converts to size_t) */
+#define TEE_BigIntConvertFromOctetString __GP11_TEE_BigIntConvertFromOctetString
+#define TEE_BigIntConvertToOctetString __GP11_TEE_BigIntConvertToOctetString
+#define TEE_BigIntFMMContextSizeInU32 __GP11_TEE_BigIntFMMContextSizeInU32
+#define TEE_BigIntFMMSizeInU32 __GP11_TEE_BigIntFMMSizeInU32
+#define TEE_BigIntInitFMMContext __GP11_TEE_BigIntInitFMMContext
+#define TEE_BigIntInitFMM __GP11_TEE_BigIntInitFMM
+#define TEE_BigIntShiftRight __GP11_TEE_BigIntShiftRight
+
 /* Memory */
 #define TEE_CheckMemoryAccessRights __GP11_TEE_CheckMemoryAccessRights
 #define TEE_Malloc __GP11_TEE_Malloc

@@ -400,4 +400,8 @@
 #define TEE_ECC_CURVE_25519 0x00000300
 #define TEE_ECC_CURVE_SM2 0x00000400
 
+/* Arithmetical API: the number of uint32_t a TEE_BigInt of n bits takes (two header words, then
+ * one word per 32 bits), as in OP-TEE. */
+#define TEE_BigIntSizeInU32(n) ((((n) + 31) / 32) + 2)
+
 #endif /* TEE_API_DEFINES_H */

@@ -120,6 +120,13 @@ typedef struct {
   } content;
 } __GP11_TEE_Attribute;
 
+/* Arithmetical API (GP 1.3.1 section 8): arrays of uint32_t the TA allocates, sized with
+ * TEE_BigIntSizeInU32, TEE_BigIntFMMSizeInU32 and TEE_BigIntFMMContextSizeInU32. The layout
+ * inside is the runtime's (OP-TEE's: a two-word header, then 32-bit limbs). */
+typedef uint32_t TEE_BigInt;
+typedef uint32_t TEE_BigIntFMM;
+typedef uint32_t TEE_BigIntFMMContext;
+
 typedef uint32_t TEE_OperationMode;
 
 typedef struct {

@@ -104,6 +104,86 @@ void TEE_GetREETime(TEE_Time *time);
 /* Random */
 void TEE_GenerateRandom(void *randomBuffer, size_t randomBufferLen);
 
+/* --- Arithmetical API (GP 1.3.1 section 8) ------------------------------------------------ */
+/* Sizes */
+size_t TEE_BigIntFMMSizeInU32(size_t modulusSizeInBits);
+uint32_t __GP11_TEE_BigIntFMMSizeInU32(uint32_t modulusSizeInBits);
+size_t TEE_BigIntFMMContextSizeInU32(size_t modulusSizeInBits);
+uint32_t __GP11_TEE_BigIntFMMContextSizeInU32(uint32_t modulusSizeInBits);
+
+/* Initialization */
+void TEE_BigIntInit(TEE_BigInt *bigInt, size_t len);
+void __GP11_TEE_BigIntInit(TEE_BigInt *bigInt, uint32_t len);
+void TEE_BigIntInitFMMContext(TEE_BigIntFMMContext *context, size_t len,
+                              const TEE_BigInt *modulus); /* deprecated */
+void __GP11_TEE_BigIntInitFMMContext(TEE_BigIntFMMContext *context, uint32_t len,
+                                     const TEE_BigInt *modulus);
+TEE_Result TEE_BigIntInitFMMContext1(TEE_BigIntFMMContext *context, size_t len,
+                                     const TEE_BigInt *modulus);
+void TEE_BigIntInitFMM(TEE_BigIntFMM *bigIntFMM, size_t len);
+void __GP11_TEE_BigIntInitFMM(TEE_BigIntFMM *bigIntFMM, uint32_t len);
+
+/* Conversions */
+TEE_Result TEE_BigIntConvertFromOctetString(TEE_BigInt *dest, const uint8_t *buffer,
+                                            size_t bufferLen, int32_t sign);
+TEE_Result __GP11_TEE_BigIntConvertFromOctetString(TEE_BigInt *dest, const uint8_t *buffer,
+                                                   uint32_t bufferLen, int32_t sign);
+TEE_Result TEE_BigIntConvertToOctetString(uint8_t *buffer, size_t *bufferLen,
+                                          const TEE_BigInt *bigInt);
+TEE_Result __GP11_TEE_BigIntConvertToOctetString(uint8_t *buffer, uint32_t *bufferLen,
+                                                 const TEE_BigInt *bigInt);
+void TEE_BigIntConvertFromS32(TEE_BigInt *dest, int32_t shortVal);
+TEE_Result TEE_BigIntConvertToS32(int32_t *dest, const TEE_BigInt *src);
+
+/* Logical operations */
+int32_t TEE_BigIntCmp(const TEE_BigInt *op1, const TEE_BigInt *op2);
+int32_t TEE_BigIntCmpS32(const TEE_BigInt *op, int32_t shortVal);
+void TEE_BigIntShiftRight(TEE_BigInt *dest, const TEE_BigInt *op, size_t bits);
+void __GP11_TEE_BigIntShiftRight(TEE_BigInt *dest, const TEE_BigInt *op, uint32_t bits);
+bool TEE_BigIntGetBit(const TEE_BigInt *src, uint32_t bitIndex);
+uint32_t TEE_BigIntGetBitCount(const TEE_BigInt *src);
+TEE_Result TEE_BigIntSetBit(TEE_BigInt *op, uint32_t bitIndex, bool value);
+TEE_Result TEE_BigIntAssign(TEE_BigInt *dest, const TEE_BigInt *src);
+TEE_Result TEE_BigIntAbs(TEE_BigInt *dest, const TEE_BigInt *src);
+
+/* Basic arithmetic */
+void TEE_BigIntAdd(TEE_BigInt *dest, const TEE_BigInt *op1, const TEE_BigInt *op2);
+void TEE_BigIntSub(TEE_BigInt *dest, const TEE_BigInt *op1, const TEE_BigInt *op2);
+void TEE_BigIntNeg(TEE_BigInt *dest, const TEE_BigInt *op);
+void TEE_BigIntMul(TEE_BigInt *dest, const TEE_BigInt *op1, const TEE_BigInt *op2);
+void TEE_BigIntSquare(TEE_BigInt *dest, const TEE_BigInt *op);
+void TEE_BigIntDiv(TEE_BigInt *dest_q, TEE_BigInt *dest_r, const TEE_BigInt *op1,
+                   const TEE_BigInt *op2);
+
+/* Modular arithmetic */
+void TEE_BigIntMod(TEE_BigInt *dest, const TEE_BigInt *op, const TEE_BigInt *n);
+void TEE_BigIntAddMod(TEE_BigInt *dest, const TEE_BigInt *op1, const TEE_BigInt *op2,
+                      const TEE_BigInt *n);
+void TEE_BigIntSubMod(TEE_BigInt *dest, const TEE_BigInt *op1, const TEE_BigInt *op2,
+                      const TEE_BigInt *n);
+void TEE_BigIntMulMod(TEE_BigInt *dest, const TEE_BigInt *op1, const TEE_BigInt *op2,
+                      const TEE_BigInt *n);
+void TEE_BigIntSquareMod(TEE_BigInt *dest, const TEE_BigInt *op, const TEE_BigInt *n);
+void TEE_BigIntInvMod(TEE_BigInt *dest, const TEE_BigInt *op, const TEE_BigInt *n);
+TEE_Result TEE_BigIntExpMod(TEE_BigInt *dest, const TEE_BigInt *op1, const TEE_BigInt *op2,
+                            const TEE_BigInt *n, const TEE_BigIntFMMContext *context);
+
+/* Other arithmetic */
+bool TEE_BigIntRelativePrime(const TEE_BigInt *op1, const TEE_BigInt *op2);
+void TEE_BigIntComputeExtendedGcd(TEE_BigInt *gcd, TEE_BigInt *u, TEE_BigInt *v,
+                                  const TEE_BigInt *op1, const TEE_BigInt *op2);
+int32_t TEE_BigIntIsProbablePrime(const TEE_BigInt *op, uint32_t confidenceLevel);
+
+/* Fast modular multiplication */
+void TEE_BigIntConvertToFMM(TEE_BigIntFMM *dest, const TEE_BigInt *src, const TEE_BigInt *n,
+                            const TEE_BigIntFMMContext *context);
+void TEE_BigIntConvertFromFMM(TEE_BigInt *dest, const TEE_BigIntFMM *src, const TEE_BigInt *n,
+                              const TEE_BigIntFMMContext *context);
+void TEE_BigIntFMMConvertToBigInt(TEE_BigInt *dest, const TEE_BigIntFMM *src,
+                                  const TEE_BigInt *n, const TEE_BigIntFMMContext *context);
+void TEE_BigIntComputeFMM(TEE_BigIntFMM *dest, const TEE_BigIntFMM *op1, const TEE_BigIntFMM *op2,
+                          const TEE_BigInt *n, const TEE_BigIntFMMContext *context);
+
 /* --- Generic object functions (transient objects; persistent ones share them) --------------- */
 void TEE_GetObjectInfo(TEE_ObjectHandle object, TEE_ObjectInfo *objectInfo); /* deprecated */
 void __GP11_TEE_GetObjectInfo(TEE_ObjectHandle object, __GP11_TEE_ObjectInfo *objectInfo);
