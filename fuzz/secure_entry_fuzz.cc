@@ -50,6 +50,11 @@ constexpr uint64_t kUnmappedPa = 0x70000000;  // no frame there
 constexpr int kMaxOps = 48;
 constexpr int kMaxLyingSteps = 256;
 constexpr int kMaxSteps = 4096;
+// RPC requests the harness cannot read, answered in a row, after which it takes the call for one
+// that waits (see step()); and the wait key it then files the call under (no key the secure OS
+// hands out).
+constexpr int kMaxUnreadableAnswers = 16;
+constexpr uint64_t kUnknownWaitKey = ~uint64_t{0};
 constexpr uint64_t kStaticShm = 1ull << 20;
 // Carve-out pages: the first ones hold call arguments, the rest serve RPC allocations.
 constexpr uint64_t kCarveArgPages = 64;
@@ -108,6 +113,7 @@ struct Call {
   bool rpc_arg_tampered = false;  // the normal world rewrote the RPC argument it supplied
   std::vector<std::byte> request_snapshot;  // the RPC request as the call parked on it
   uint64_t wait_key = 0;
+  int unreadable_in_a_row = 0;  // RPC requests the harness could not read, answered in a row
   std::vector<Pfn> lists;    // page-list pages of this call (freed when it ends, as Linux does)
   bool done() const { return !optee_smc_return_is_rpc(out.w(0)); }
   uint32_t func() const { return optee_smc_return_get_rpc_func(out.w(0)); }
@@ -631,6 +637,20 @@ class World {
         if (a == nullptr) {
           for (const auto& [cookie, b] : shm_bufs_) unchecked_.insert(cookie);
           forged_rpc_answers_ = true;
+          // Answered blind, a wait is a spurious wake-up and the secure thread asks again: a
+          // thread that waits for a reference another parked call holds (an UNREGISTER of a
+          // buffer in use) would ask for ever while that call never runs. After a few blind
+          // answers the harness takes it for a waiting thread and lets the others run; the
+          // drain wakes it spuriously once nothing else can.
+          if (++c.unreadable_in_a_row > kMaxUnreadableAnswers) {
+            c.unreadable_in_a_row = 0;
+            c.blocked = true;
+            c.wait_key = kUnknownWaitKey;
+            trace("  unreadable requests keep coming: taken for a wait");
+            return false;
+          }
+        } else {
+          c.unreadable_in_a_row = 0;
         }
         if (a != nullptr) {
           if (a->cmd == OPTEE_RPC_CMD_NOTIFICATION)
