@@ -732,6 +732,10 @@ class World {
     (void)c;
     if (lie != 0 && lie <= 3) {
       // A page the normal world does not own, an existing cookie, or nothing at all.
+      // A thread refused its RPC argument cannot send the wake-ups it owes (a release it makes
+      // while failing may be one an UNREGISTER_SHM waits for; OP-TEE loses it the same way):
+      // the drain may wake waiters spuriously, as after any forged answer.
+      forged_rpc_answers_ = true;
       const uint64_t pa = lie == 1 ? interesting_pa(r) : 0;
       uint64_t cookie = next_cookie_++;
       if (lie == 2 && !rpc_args_.empty()) {
