@@ -2,12 +2,17 @@
 // embedded machine via the crypto-test TA (tas/crypto_test) and its GP 1.1 twin
 // (tas/crypto_gp11_test). Known answers come from the standards: FIPS 180 / NIST examples (SHA),
 // RFC 4231 (HMAC), RFC 4493 (AES-CMAC), SP 800-38A (AES ECB/CBC/CTR), the GCM specification's test
-// cases (McGrew-Viega), SP 800-38C and RFC 3610 (CCM), IEEE 1619 (XTS), RFC 8032 (Ed25519).
+// cases (McGrew-Viega), SP 800-38C and RFC 3610 (CCM), IEEE 1619 (XTS), RFC 8032 (Ed25519),
+// FIPS 202 and the NIST HMAC examples (SHA3, HMAC-SHA3). Raw RSA is checked against the host's
+// OpenSSL and DH (RFC 3526 and RFC 7919 groups) against the host's BIGNUM arithmetic.
 // Random inputs split in many ways are cross-checked against the host's OpenSSL. Asymmetric keys
 // are made inside the TA, which checks the round trips itself. Every test ends with the
 // quiescence audit.
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 
 #include <cstring>
 #include <random>
@@ -44,6 +49,11 @@ constexpr uint32_t kEcdsaSha1 = 0x70001042, kEcdsaSha224 = 0x70002042, kEcdsaSha
 constexpr uint32_t kModeEncrypt = 0, kModeDecrypt = 1;
 constexpr uint32_t kP192 = 1, kP224 = 2, kP256 = 3, kP384 = 4, kP521 = 5;
 constexpr uint32_t kMacInvalid = 0xFFFF3071;
+constexpr uint32_t kSha3_224 = 0x50000008, kSha3_256 = 0x50000009, kSha3_384 = 0x5000000A,
+                   kSha3_512 = 0x5000000B;
+constexpr uint32_t kHmacSha3_224 = 0x30000008, kHmacSha3_256 = 0x30000009,
+                   kHmacSha3_384 = 0x3000000A, kHmacSha3_512 = 0x3000000B;
+constexpr uint32_t kBadParameters = 0xFFFF0006;
 
 Bytes hex(const std::string& s) {
   Bytes b;
@@ -279,6 +289,18 @@ const DigestKat kDigestKats[] = {
     {kSha512, "abc",
      "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3fe"
      "ebbd454d4423643ce80e2a9ac94fa54ca49f"},
+    // FIPS 202 examples (NIST example values for SHA3-224 to SHA3-512).
+    {kSha3_224, "abc", "e642824c3f8cf24ad09234ee7d3c766fc9a3a5168d0c94ad73b46fdf"},
+    {kSha3_256, "abc", "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532"},
+    {kSha3_256, "", "a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a"},
+    {kSha3_256, "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+     "41c0dba2a9d6240849100376a8235e2c82e1b9998a999e21db32dd97496d3376"},
+    {kSha3_384, "abc",
+     "ec01498288516fc926459f58e2c6ad8df9b473cb0fc08c2596da7cf0e49be4b298d88cea927ac7f539f1edf22837"
+     "6d25"},
+    {kSha3_512, "abc",
+     "b751850b1a57168a5693cd924b6b096e08f621827444f70d884f5d0240d2712e10e116e9192af3c91a7ec57647e3"
+     "934057340b4cf408d5a56592f8274eec53f0"},
 };
 
 TEST_F(CryptoTa, DigestKnownAnswers) {
@@ -313,9 +335,11 @@ TEST_F(CryptoTa, DigestShortBufferReportsTheNeededSize) {
 
 TEST_F(CryptoTa, DigestMatchesOpenSslForEverySplit) {
   const std::pair<uint32_t, const EVP_MD*> algs[] = {
-      {kSha1, EVP_sha1()}, {kSha224, EVP_sha224()}, {kSha256, EVP_sha256()},
-      {kSha384, EVP_sha384()}, {kSha512, EVP_sha512()}};
-  for (size_t len : {0u, 1u, 63u, 64u, 65u, 1000u}) {
+      {kSha1, EVP_sha1()},         {kSha224, EVP_sha224()},     {kSha256, EVP_sha256()},
+      {kSha384, EVP_sha384()},     {kSha512, EVP_sha512()},     {kSha3_224, EVP_sha3_224()},
+      {kSha3_256, EVP_sha3_256()}, {kSha3_384, EVP_sha3_384()}, {kSha3_512, EVP_sha3_512()}};
+  // Around the SHA-2 blocks (64, 128 bytes) and the SHA3 rates (144, 136, 104, 72 bytes).
+  for (size_t len : {0u, 1u, 63u, 64u, 65u, 72u, 104u, 136u, 137u, 144u, 1000u}) {
     Bytes msg = random_bytes(len);
     for (auto [alg, md] : algs) {
       Bytes expect(64);
@@ -707,6 +731,294 @@ TEST_F(CryptoTa, HandlesDoNotCrossInstances) {
   // Freed: the same value is no handle any more.
   use.params[0].value = make.params[0].value;
   EXPECT_EQ(invoke(TA_CRYPTO_CMD_FREE_HANDLE, use, &origin), TEEC_ERROR_TARGET_DEAD);
+}
+
+// --- SHA3, HMAC-SHA3, raw RSA and finite-field DH (the algorithms added after the first set) ---
+
+
+
+TEST_F(CryptoTa, Sha3ShortBufferReportsTheNeededSize) {
+  Bytes d;
+  EXPECT_EQ(digest(kSha3_384, text("abc"), 0, &d, 47), TEEC_ERROR_SHORT_BUFFER);
+  EXPECT_EQ(last_needed_, 48u);
+}
+
+TEST_F(CryptoTa, HmacSha3KnownAnswersAndOpenSsl) {
+  // NIST HMAC example values ("Sample message for keylen<blocklen", key 00 01 02 ...).
+  Bytes msg = text("Sample message for keylen<blocklen");
+  Bytes key(32);
+  for (size_t i = 0; i < key.size(); ++i) key[i] = static_cast<uint8_t>(i);
+  Bytes m;
+  EXPECT_TA_OK(mac(kHmacSha3_256, key, msg, 0, &m));
+  EXPECT_EQ(m, hex("4fe8e202c4f058e8dddc23d8c34e467343e23555e24fc2f025d598f558f67205"));
+  EXPECT_TA_OK(mac(kHmacSha3_224, Bytes(key.begin(), key.begin() + 28), msg, 3, &m));
+  EXPECT_EQ(m, hex("332cfd59347fdb8e576e77260be4aba2d6dc53117b3bfb52c6d18c04"));
+
+  const std::pair<uint32_t, const char*> algs[] = {{kHmacSha3_224, "SHA3-224"},
+                                                    {kHmacSha3_256, "SHA3-256"},
+                                                    {kHmacSha3_384, "SHA3-384"},
+                                                    {kHmacSha3_512, "SHA3-512"}};
+  for (auto [alg, name] : algs) {
+    for (size_t key_len : {32u, 100u, 128u}) {
+      Bytes k = random_bytes(key_len), data = random_bytes(key_len * 3 + 1);
+      Bytes expect(64);
+      size_t n = 0;
+      ASSERT_NE(EVP_Q_mac(nullptr, "HMAC", nullptr, name, nullptr, k.data(), k.size(), data.data(),
+                          data.size(), expect.data(), expect.size(), &n),
+                nullptr);
+      expect.resize(n);
+      EXPECT_TA_OK(mac(alg, k, data, 7, &m));
+      EXPECT_EQ(m, expect) << name << " key " << key_len;
+      EXPECT_TA_OK(mac_compare(alg, k, data, expect));
+      expect[0] ^= 0x40;
+      EXPECT_EQ(mac_compare(alg, k, data, expect), kMacInvalid);
+    }
+  }
+}
+
+TEST_F(CryptoTa, Sha3SignaturesAndOaepRoundTrip) {
+  const std::pair<uint32_t, uint32_t> rsa[] = {
+      {2048, 0x70009830 /* RSASSA v1.5 SHA3-256 */}, {2048, 0x7000B830 /* v1.5 SHA3-512 */},
+      {2048, 0x70818930 /* PSS SHA3-224 */},         {2048, 0x70A1A930 /* PSS SHA3-384 */},
+      {1024, 0x60810230 /* OAEP SHA3-224 */},        {2048, 0x60B10230 /* OAEP SHA3-512 */},
+  };
+  for (auto [bits, alg] : rsa)
+    EXPECT_TA_OK(value_cmd(TA_CRYPTO_CMD_RSA, bits, alg)) << bits << " bits, alg " << std::hex << alg;
+  const std::pair<uint32_t, uint32_t> ecdsa[] = {
+      {kP256, 0x70007042 /* ECDSA SHA3-256 */}, {kP384, 0x70008042 /* SHA3-384 */},
+      {kP521, 0x70009042 /* SHA3-512 */}, {kP224, 0x70006042 /* SHA3-224 */}};
+  for (auto [curve, alg] : ecdsa)
+    EXPECT_TA_OK(value_cmd(TA_CRYPTO_CMD_ECDSA, curve, alg)) << "curve " << curve;
+}
+
+TEST_F(CryptoTa, NewAlgorithmSizeRulesAndErrors) {
+  TEEC_Operation op{};
+  op.paramTypes = TEEC_PARAM_TYPES(TEEC_NONE, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+  EXPECT_TA_OK(invoke(TA_CRYPTO_CMD_NEW_ALG_ERRORS, op));
+}
+
+// --- raw RSA, against the host's OpenSSL ---
+
+Bytes blobs(std::initializer_list<Bytes> parts) {
+  Bytes req;
+  for (const Bytes& b : parts) {
+    uint32_t l = static_cast<uint32_t>(b.size());
+    req.insert(req.end(), reinterpret_cast<uint8_t*>(&l), reinterpret_cast<uint8_t*>(&l) + 4);
+    req.insert(req.end(), b.begin(), b.end());
+  }
+  return req;
+}
+
+Bytes bn_bytes(const BIGNUM* bn) {
+  Bytes b(static_cast<size_t>(BN_num_bytes(bn)));
+  if (!b.empty()) BN_bn2bin(bn, b.data());
+  return b;
+}
+
+Bytes pkey_bn(const EVP_PKEY* k, const char* name) {
+  BIGNUM* bn = nullptr;
+  EXPECT_EQ(EVP_PKEY_get_bn_param(k, name, &bn), 1);
+  Bytes b = bn_bytes(bn);
+  BN_clear_free(bn);
+  return b;
+}
+
+Bytes strip_zeros_keep_one(Bytes b) {
+  size_t off = 0;
+  while (off + 1 < b.size() && b[off] == 0) ++off;
+  return Bytes(b.begin() + static_cast<std::ptrdiff_t>(off), b.end());
+}
+
+// Raw RSA on the host: the input left-padded to the modulus size, the output without leading
+// zeros (one zero byte for zero), which is the form GP/OP-TEE return.
+Bytes host_rsa_raw(EVP_PKEY* key, const Bytes& in, bool encrypt) {
+  size_t k = static_cast<size_t>(EVP_PKEY_get_size(key));
+  Bytes block(k - in.size(), 0);
+  block.insert(block.end(), in.begin(), in.end());
+  EVP_PKEY_CTX* c = EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr);
+  Bytes out(k);
+  size_t outl = k;
+  EXPECT_EQ(encrypt ? EVP_PKEY_encrypt_init(c) : EVP_PKEY_decrypt_init(c), 1);
+  EXPECT_EQ(EVP_PKEY_CTX_set_rsa_padding(c, RSA_NO_PADDING), 1);
+  EXPECT_EQ(encrypt ? EVP_PKEY_encrypt(c, out.data(), &outl, block.data(), k)
+                    : EVP_PKEY_decrypt(c, out.data(), &outl, block.data(), k),
+            1);
+  EVP_PKEY_CTX_free(c);
+  out.resize(outl);
+  return strip_zeros_keep_one(out);
+}
+
+class RsaNopad : public CryptoTa {
+ protected:
+  void SetUp() override {
+    CryptoTa::SetUp();
+    key_ = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048});
+    ASSERT_NE(key_, nullptr);
+    n_ = pkey_bn(key_, OSSL_PKEY_PARAM_RSA_N);
+    e_ = pkey_bn(key_, OSSL_PKEY_PARAM_RSA_E);
+    d_ = pkey_bn(key_, OSSL_PKEY_PARAM_RSA_D);
+  }
+  void TearDown() override {
+    EVP_PKEY_free(key_);
+    CryptoTa::TearDown();
+  }
+  TEEC_Result run(uint32_t mode, const Bytes& input, Bytes* result, size_t out_size = 512) {
+    Bytes req = blobs({n_, e_, d_});
+    TEEC_Operation op{};
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_MEMREF_TEMP_INPUT,
+                                     TEEC_MEMREF_TEMP_INPUT, TEEC_MEMREF_TEMP_OUTPUT);
+    op.params[0].value = {mode, 0};
+    in(op, 1, req);
+    in(op, 2, input);
+    result->assign(out_size, 0);
+    out(op, 3, *result);
+    TEEC_Result r = invoke(TA_CRYPTO_CMD_RSA_NOPAD, op);
+    if (r == TEEC_ERROR_SHORT_BUFFER) last_needed_ = op.params[3].tmpref.size;
+    result->resize(r == TEEC_SUCCESS ? op.params[3].tmpref.size : 0);
+    return r;
+  }
+  EVP_PKEY* key_ = nullptr;
+  Bytes n_, e_, d_;
+};
+
+TEST_F(RsaNopad, EncryptAndDecryptMatchOpenSsl) {
+  Bytes full = random_bytes(256);
+  full[0] &= 0x7f;  // below 2^2047 <= n
+  const Bytes inputs[] = {full, hex("02"), hex("000002"), hex("01"), Bytes(300, 0),
+                          cat(Bytes(5, 0), full), random_bytes(100)};
+  for (const Bytes& m : inputs) {
+    Bytes stripped = m;
+    while (!stripped.empty() && stripped[0] == 0) stripped.erase(stripped.begin());
+    Bytes expect = host_rsa_raw(key_, stripped, true);
+    Bytes c;
+    EXPECT_TA_OK(run(kModeEncrypt, m, &c));
+    EXPECT_EQ(c, expect) << m.size() << "-byte input";
+    Bytes back;
+    EXPECT_TA_OK(run(kModeDecrypt, c, &back));
+    EXPECT_EQ(back, strip_zeros_keep_one(stripped.empty() ? Bytes{0} : stripped));
+  }
+  // Zero (even as no bytes at all) encrypts and decrypts to one zero byte (OP-TEE's form).
+  Bytes z;
+  EXPECT_TA_OK(run(kModeEncrypt, Bytes{}, &z));
+  EXPECT_EQ(z, Bytes{0});
+  EXPECT_TA_OK(run(kModeDecrypt, Bytes{0, 0}, &z));
+  EXPECT_EQ(z, Bytes{0});
+  // A ciphertext made by the host decrypts in the TA.
+  Bytes c = host_rsa_raw(key_, full, true), back;
+  EXPECT_TA_OK(run(kModeDecrypt, c, &back));
+  EXPECT_EQ(back, strip_zeros_keep_one(full));
+}
+
+TEST_F(RsaNopad, OutOfRangeInputsAndShortBuffers) {
+  Bytes r;
+  // The modulus itself, a larger value of the same length, and a longer one: BAD_PARAMETERS.
+  EXPECT_EQ(run(kModeEncrypt, n_, &r), kBadParameters);
+  EXPECT_EQ(run(kModeDecrypt, n_, &r), kBadParameters);
+  EXPECT_EQ(run(kModeEncrypt, Bytes(256, 0xff), &r), kBadParameters);
+  EXPECT_EQ(run(kModeEncrypt, cat(hex("01"), Bytes(256, 0)), &r), kBadParameters);
+  // SHORT_BUFFER reports the length of the result without its leading zeros.
+  Bytes m = hex("0203");
+  Bytes expect = host_rsa_raw(key_, m, true);
+  EXPECT_EQ(run(kModeEncrypt, m, &r, expect.size() - 1), TEEC_ERROR_SHORT_BUFFER);
+  EXPECT_EQ(last_needed_, expect.size());
+  EXPECT_TA_OK(run(kModeEncrypt, m, &r, expect.size()));
+  EXPECT_EQ(r, expect);
+  EXPECT_EQ(run(kModeDecrypt, expect, &r, 1), TEEC_ERROR_SHORT_BUFFER);
+  EXPECT_EQ(last_needed_, 2u);
+}
+
+// --- finite-field DH, against the host's OpenSSL BIGNUM arithmetic ---
+
+struct BnDeleter {
+  void operator()(BIGNUM* b) const { BN_clear_free(b); }
+};
+using Bn = std::unique_ptr<BIGNUM, BnDeleter>;
+
+Bn bn(const Bytes& b) { return Bn(BN_bin2bn(b.data(), static_cast<int>(b.size()), nullptr)); }
+
+Bytes mod_exp(const Bytes& base, const Bytes& exp, const Bytes& mod) {
+  Bn r(BN_new());
+  BN_CTX* ctx = BN_CTX_new();
+  EXPECT_EQ(BN_mod_exp(r.get(), bn(base).get(), bn(exp).get(), bn(mod).get(), ctx), 1);
+  BN_CTX_free(ctx);
+  return bn_bytes(r.get());
+}
+
+// The RFC 7919 ffdhe2048 group (p, g = 2, q = (p - 1) / 2) from the host's OpenSSL.
+void ffdhe2048(Bytes* p, Bytes* g, Bytes* q) {
+  EVP_PKEY_CTX* c = EVP_PKEY_CTX_new_from_name(nullptr, "DH", nullptr);
+  EVP_PKEY* params = nullptr;
+  ASSERT_EQ(EVP_PKEY_paramgen_init(c), 1);
+  ASSERT_EQ(EVP_PKEY_CTX_set_group_name(c, "ffdhe2048"), 1);
+  ASSERT_EQ(EVP_PKEY_paramgen(c, &params), 1);
+  *p = pkey_bn(params, OSSL_PKEY_PARAM_FFC_P);
+  *g = pkey_bn(params, OSSL_PKEY_PARAM_FFC_G);
+  *q = pkey_bn(params, OSSL_PKEY_PARAM_FFC_Q);
+  EVP_PKEY_free(params);
+  EVP_PKEY_CTX_free(c);
+}
+
+class Dh : public CryptoTa {
+ protected:
+  // Runs TA_CRYPTO_CMD_DH; ta_public and secret receive the TA's public value and secret.
+  TEEC_Result run(uint32_t x_bits, const Bytes& p, const Bytes& g, const Bytes& q,
+                  const Bytes& priv, const Bytes& pub, const Bytes& peer, Bytes* ta_public,
+                  Bytes* secret) {
+    Bytes req = blobs({p, g, q, priv, pub, peer});
+    TEEC_Operation op{};
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_MEMREF_TEMP_INPUT,
+                                     TEEC_MEMREF_TEMP_OUTPUT, TEEC_MEMREF_TEMP_OUTPUT);
+    op.params[0].value = {x_bits, 0};
+    in(op, 1, req);
+    ta_public->assign(256, 0);
+    secret->assign(256, 0);
+    out(op, 2, *ta_public);
+    out(op, 3, *secret);
+    TEEC_Result r = invoke(TA_CRYPTO_CMD_DH, op);
+    ta_public->resize(r == TEEC_SUCCESS ? op.params[2].tmpref.size : 0);
+    secret->resize(r == TEEC_SUCCESS ? op.params[3].tmpref.size : 0);
+    return r;
+  }
+};
+
+TEST_F(Dh, GeneratedKeysAgreeWithTheHost) {
+  Bn rfc3526(BN_get_rfc3526_prime_2048(nullptr));
+  Bytes p14 = bn_bytes(rfc3526.get()), p7919, g7919, q7919;
+  ffdhe2048(&p7919, &g7919, &q7919);
+  struct Case {
+    const Bytes *p, *g, *q;
+    uint32_t x_bits;
+  };
+  const Bytes two = hex("02"), none;
+  const Case cases[] = {{&p14, &two, &none, 0},
+                        {&p14, &two, &none, 256},
+                        {&p7919, &g7919, &q7919, 0},
+                        {&p7919, &g7919, &none, 225}};
+  for (const Case& c : cases) {
+    Bytes host_x = random_bytes(32);
+    Bytes host_y = mod_exp(*c.g, host_x, *c.p);
+    Bytes ta_y, z;
+    EXPECT_TA_OK(run(c.x_bits, *c.p, *c.g, *c.q, none, none, host_y, &ta_y, &z))
+        << "x_bits " << c.x_bits;
+    EXPECT_GT(ta_y.size(), 1u);
+    EXPECT_EQ(z, mod_exp(ta_y, host_x, *c.p)) << "x_bits " << c.x_bits;
+  }
+}
+
+TEST_F(Dh, PopulatedKeyDerivesTheKnownSecret) {
+  Bn rfc3526(BN_get_rfc3526_prime_2048(nullptr));
+  Bytes p = bn_bytes(rfc3526.get()), g = hex("02"), none;
+  Bytes x = random_bytes(40), y = mod_exp(g, x, p);
+  Bytes peer_x = random_bytes(40), peer_y = mod_exp(g, peer_x, p);
+  Bytes ta_y, z;
+  EXPECT_TA_OK(run(0, p, g, none, x, y, peer_y, &ta_y, &z));
+  EXPECT_EQ(ta_y, y);
+  EXPECT_EQ(z, mod_exp(peer_y, x, p));
+  EXPECT_EQ(z, mod_exp(y, peer_x, p));
+  // No range check on the peer's value (OP-TEE's behaviour): 1 gives the secret 1, without the
+  // leading zeros of a modulus-sized encoding.
+  EXPECT_TA_OK(run(0, p, g, none, x, y, hex("0001"), &ta_y, &z));
+  EXPECT_EQ(z, hex("01"));
 }
 
 // --- GP 1.1 compatibility ---

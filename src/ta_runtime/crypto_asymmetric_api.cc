@@ -1,6 +1,7 @@
 // GP TEE Internal Core API 1.3.1: asymmetric operations and key derivation (sections 6.6, 6.7)
-// on OpenSSL 3: RSAES PKCS#1 v1.5 and OAEP, RSASSA PKCS#1 v1.5 and PSS, ECDSA on the NIST curves,
-// Ed25519 (pure), ECDH and X25519. Signatures use the GP formats: RSA as the modulus-sized
+// on OpenSSL 3: RSAES PKCS#1 v1.5 and OAEP, raw RSA (NOPAD), RSASSA PKCS#1 v1.5 and PSS (SHA-1
+// to SHA-512 and SHA3), ECDSA on the NIST curves, Ed25519 (pure), ECDH, X25519 and finite-field
+// DH. Signatures use the GP formats: RSA as the modulus-sized
 // integer, ECDSA as r || s each padded to the curve size, Ed25519 as its 64 bytes.
 #include <openssl/ec.h>
 #include <openssl/rsa.h>
@@ -22,9 +23,10 @@ const AttrRef* param(const std::vector<AttrRef>& params, uint32_t id) {
 // The operation behind `h`, of class `cls` and mode `mode`, with a usable key; else a panic.
 Status keyed_operation(TEE_OperationHandle h, uint32_t cls, uint32_t mode, Operation** out) {
   Operation* op = find_operation(h);
-  if (op == nullptr || op->op_class != cls || op->mode != mode || !op->key_set() ||
-      op->key1->pkey() == nullptr)
+  if (op == nullptr || op->op_class != cls || op->mode != mode || !op->key_set())
     return Status::fatal();
+  // DH keys are plain numbers; every other key must form an OpenSSL key.
+  if (op->alg->family != Family::kDh && op->key1->pkey() == nullptr) return Status::fatal();
   *out = op;
   return Status::ok();
 }
@@ -39,6 +41,10 @@ Hash hash_of_algorithm(uint32_t alg) {
     case TEE_ALG_SHA256: return Hash::kSha256;
     case TEE_ALG_SHA384: return Hash::kSha384;
     case TEE_ALG_SHA512: return Hash::kSha512;
+    case TEE_ALG_SHA3_224: return Hash::kSha3_224;
+    case TEE_ALG_SHA3_256: return Hash::kSha3_256;
+    case TEE_ALG_SHA3_384: return Hash::kSha3_384;
+    case TEE_ALG_SHA3_512: return Hash::kSha3_512;
     default: return Hash::kNone;
   }
 }
@@ -74,6 +80,44 @@ Status rsaes_padding(EVP_PKEY_CTX* c, const AlgorithmInfo& a, const std::vector<
   return Status::ok();
 }
 
+// Raw RSA (TEE_ALG_RSA_NOPAD) in either direction. The input is a big-endian integer of at most
+// the modulus size and below the modulus (else kErrorBadParameters, as OP-TEE); the output is the
+// result without leading zero bytes, one zero byte for a zero result (OP-TEE's form), and the
+// short-buffer size is that length.
+Status rsa_nopad(EVP_PKEY* key, bool encrypt, const void* src, size_t n, void* dst, size_t* len) {
+  const auto* in = static_cast<const uint8_t*>(src);
+  while (n > 0 && in[0] == 0) {
+    ++in;
+    --n;
+  }
+  size_t k = static_cast<size_t>(EVP_PKEY_get_size(key));
+  if (n > k) return Status::error(TEE_ERROR_BAD_PARAMETERS);
+  // OpenSSL takes exactly k bytes: the integer right-aligned in a private block (which also
+  // keeps the input apart from an overlapping output).
+  SecretBytes block(k, 0);
+  if (n != 0) std::memcpy(block.data() + (k - n), in, n);
+  PkeyCtxPtr c = context(key);
+  if (!c || (encrypt ? EVP_PKEY_encrypt_init(c.get()) : EVP_PKEY_decrypt_init(c.get())) != 1 ||
+      EVP_PKEY_CTX_set_rsa_padding(c.get(), RSA_NO_PADDING) != 1)
+    return Status::fatal(TEE_ERROR_GENERIC);
+  SecretBytes result(k);
+  size_t outl = k;
+  int ok = encrypt ? EVP_PKEY_encrypt(c.get(), result.data(), &outl, block.data(), k)
+                   : EVP_PKEY_decrypt(c.get(), result.data(), &outl, block.data(), k);
+  if (ok != 1 || outl != k) return Status::error(TEE_ERROR_BAD_PARAMETERS);  // input >= modulus
+  size_t off = 0;
+  while (off + 1 < outl && result[off] == 0) ++off;
+  size_t need = outl - off;
+  if (*len < need) {
+    *len = need;
+    return Status::error(TEE_ERROR_SHORT_BUFFER);
+  }
+  if (dst == nullptr) return Status::fatal();
+  std::memcpy(dst, result.data() + off, need);
+  *len = need;
+  return Status::ok();
+}
+
 // RSASSA padding over a digest of the algorithm's hash; PSS salt from TEE_ATTR_RSA_PSS_SALT_LENGTH,
 // by default the digest length (OP-TEE).
 Status rsassa_padding(EVP_PKEY_CTX* c, const AlgorithmInfo& a, const std::vector<AttrRef>& params) {
@@ -102,6 +146,37 @@ bool edwards_params_ok(const std::vector<AttrRef>& params) {
   return (ctx == nullptr || ctx->bytes.empty()) && (ph == nullptr || ph->a == 0);
 }
 
+// ECDH or X25519: the peer's public key from the parameters, exactly its coordinates (ECDH) or
+// value (X25519), and the shared secret with the operation's key.
+Status ec_shared_secret(const Operation& op, const std::vector<AttrRef>& params, SecretBytes* out) {
+  PkeyPtr peer;
+  if (op.alg->family == Family::kEcdh) {
+    const AttrRef* x = param(params, TEE_ATTR_ECC_PUBLIC_VALUE_X);
+    const AttrRef* y = param(params, TEE_ATTR_ECC_PUBLIC_VALUE_Y);
+    const Attribute* curve = op.key1->find(TEE_ATTR_ECC_CURVE);
+    if (params.size() != 2 || x == nullptr || y == nullptr || curve == nullptr)
+      return Status::fatal();
+    peer = make_ecc_public_key(curve->a, x->bytes, y->bytes);
+  } else {
+    const AttrRef* pub = param(params, TEE_ATTR_X25519_PUBLIC_VALUE);
+    if (params.size() != 1 || pub == nullptr) return Status::fatal();
+    peer = make_x25519_public_key(pub->bytes);
+  }
+  // A point off the curve (or a malformed value) cannot give a secret: a panic, as in OP-TEE.
+  if (!peer) return Status::fatal();
+
+  PkeyCtxPtr c = context(op.key1->pkey());
+  size_t n = 0;
+  if (!c || EVP_PKEY_derive_init(c.get()) != 1 || EVP_PKEY_derive_set_peer(c.get(), peer.get()) != 1 ||
+      EVP_PKEY_derive(c.get(), nullptr, &n) != 1)
+    return Status::fatal();
+  SecretBytes secret(n);
+  if (EVP_PKEY_derive(c.get(), secret.data(), &n) != 1) return Status::fatal();
+  secret.resize(n);
+  *out = std::move(secret);
+  return Status::ok();
+}
+
 }  // namespace
 
 namespace api {
@@ -114,6 +189,7 @@ Status asymmetric_encrypt(TEE_OperationHandle h, const std::vector<AttrRef>& par
       !s.is_ok())
     return s;
   EVP_PKEY* key = op->key1->pkey();
+  if (op->alg->family == Family::kRsaNopad) return rsa_nopad(key, true, src, n, dst, len);
   size_t need = static_cast<size_t>(EVP_PKEY_get_size(key));
   if (*len < need) {
     *len = need;
@@ -140,6 +216,7 @@ Status asymmetric_decrypt(TEE_OperationHandle h, const std::vector<AttrRef>& par
       !s.is_ok())
     return s;
   EVP_PKEY* key = op->key1->pkey();
+  if (op->alg->family == Family::kRsaNopad) return rsa_nopad(key, false, src, n, dst, len);
   PkeyCtxPtr c = context(key);
   if (!c || EVP_PKEY_decrypt_init(c.get()) != 1) return Status::fatal(TEE_ERROR_GENERIC);
   if (Status s = rsaes_padding(c.get(), *op->alg, params); !s.is_ok()) return s;
@@ -300,31 +377,16 @@ Status derive_key(TEE_OperationHandle h, const std::vector<AttrRef>& params,
       out->persistent())
     return Status::fatal();
 
-  // The peer's public key from the parameters: exactly its coordinates (ECDH) or value (X25519).
-  PkeyPtr peer;
-  if (op->alg->family == Family::kEcdh) {
-    const AttrRef* x = param(params, TEE_ATTR_ECC_PUBLIC_VALUE_X);
-    const AttrRef* y = param(params, TEE_ATTR_ECC_PUBLIC_VALUE_Y);
-    const Attribute* curve = op->key1->find(TEE_ATTR_ECC_CURVE);
-    if (params.size() != 2 || x == nullptr || y == nullptr || curve == nullptr)
-      return Status::fatal();
-    peer = make_ecc_public_key(curve->a, x->bytes, y->bytes);
-  } else {
-    const AttrRef* pub = param(params, TEE_ATTR_X25519_PUBLIC_VALUE);
+  SecretBytes secret;
+  if (op->alg->family == Family::kDh) {
+    // Exactly the peer's public value (OP-TEE's rule); the secret is peer^x mod p.
+    const AttrRef* pub = param(params, TEE_ATTR_DH_PUBLIC_VALUE);
     if (params.size() != 1 || pub == nullptr) return Status::fatal();
-    peer = make_x25519_public_key(pub->bytes);
+    if (!dh_shared_secret(*op->key1, pub->bytes, &secret)) return Status::fatal();
+  } else if (Status s = ec_shared_secret(*op, params, &secret); !s.is_ok()) {
+    return s;
   }
-  // A point off the curve (or a malformed value) cannot give a secret: a panic, as in OP-TEE.
-  if (!peer) return Status::fatal();
-
-  PkeyCtxPtr c = context(op->key1->pkey());
-  size_t n = 0;
-  if (!c || EVP_PKEY_derive_init(c.get()) != 1 || EVP_PKEY_derive_set_peer(c.get(), peer.get()) != 1 ||
-      EVP_PKEY_derive(c.get(), nullptr, &n) != 1)
-    return Status::fatal();
-  SecretBytes secret(n);
-  if (EVP_PKEY_derive(c.get(), secret.data(), &n) != 1) return Status::fatal();
-  secret.resize(n);
+  size_t n = secret.size();
   // GP: a derived secret larger than the object may hold is a panic.
   if (n * 8 > out->max_object_size()) return Status::fatal();
   out->set_secret(std::move(secret));

@@ -73,6 +73,10 @@ size_t hash_size(Hash h) {
     case Hash::kSha256: return 32;
     case Hash::kSha384: return 48;
     case Hash::kSha512: return 64;
+    case Hash::kSha3_224: return 28;
+    case Hash::kSha3_256: return 32;
+    case Hash::kSha3_384: return 48;
+    case Hash::kSha3_512: return 64;
     case Hash::kNone: return 0;
   }
   return 0;
@@ -86,6 +90,10 @@ const EVP_MD* hash_md(Hash h) {
     case Hash::kSha256: return EVP_sha256();
     case Hash::kSha384: return EVP_sha384();
     case Hash::kSha512: return EVP_sha512();
+    case Hash::kSha3_224: return EVP_sha3_224();
+    case Hash::kSha3_256: return EVP_sha3_256();
+    case Hash::kSha3_384: return EVP_sha3_384();
+    case Hash::kSha3_512: return EVP_sha3_512();
     case Hash::kNone: return nullptr;
   }
   return nullptr;
@@ -99,6 +107,10 @@ const char* hash_name(Hash h) {
     case Hash::kSha256: return "SHA256";
     case Hash::kSha384: return "SHA384";
     case Hash::kSha512: return "SHA512";
+    case Hash::kSha3_224: return "SHA3-224";
+    case Hash::kSha3_256: return "SHA3-256";
+    case Hash::kSha3_384: return "SHA3-384";
+    case Hash::kSha3_512: return "SHA3-512";
     case Hash::kNone: return nullptr;
   }
   return nullptr;

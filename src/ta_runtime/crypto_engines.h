@@ -14,7 +14,19 @@
 
 namespace teemu::ta_runtime::crypto {
 
-enum class Hash { kNone, kMd5, kSha1, kSha224, kSha256, kSha384, kSha512 };
+enum class Hash {
+  kNone,
+  kMd5,
+  kSha1,
+  kSha224,
+  kSha256,
+  kSha384,
+  kSha512,
+  kSha3_224,  // FIPS 202
+  kSha3_256,
+  kSha3_384,
+  kSha3_512,
+};
 
 // Digest size in bytes; the OpenSSL digest (null for kNone); its OpenSSL name.
 size_t hash_size(Hash h);

@@ -51,9 +51,12 @@ enum class Kind {
   kEdPair,
   kXPublic,
   kXPair,
+  kDhPair,
 };
 
-bool asymmetric(Kind k) { return k != Kind::kData && k != Kind::kSecret; }
+// Types whose attributes must form an OpenSSL key. DH key pairs are used as plain numbers
+// (y^x mod p), as OP-TEE does, and are not checked for consistency either.
+bool asymmetric(Kind k) { return k != Kind::kData && k != Kind::kSecret && k != Kind::kDhPair; }
 
 struct TypeSpec {
   uint32_t type;
@@ -99,6 +102,16 @@ constexpr AttrSpec kXPairAttrs[] = {
     {TEE_ATTR_X25519_PUBLIC_VALUE, kRequired},
 };
 
+// The optional subprime q is a one-member group; X_BITS is a generation parameter only.
+constexpr AttrSpec kDhPairAttrs[] = {
+    {TEE_ATTR_DH_PRIME, kRequired | kSizeIndicator | kGenRequired | kNumber},
+    {TEE_ATTR_DH_BASE, kRequired | kGenRequired | kNumber},
+    {TEE_ATTR_DH_PUBLIC_VALUE, kRequired | kNumber},
+    {TEE_ATTR_DH_PRIVATE_VALUE, kRequired | kNumber},
+    {TEE_ATTR_DH_SUBPRIME, kOptionalGroup | kGenOptional | kNumber},
+    {TEE_ATTR_DH_X_BITS, kGenOptional},
+};
+
 // RSA up to 4096 bits, OP-TEE's default CFG_CORE_BIGNUM_MAX_BITS.
 constexpr uint32_t kRsaMaxBits = 4096;
 
@@ -111,6 +124,11 @@ constexpr TypeSpec kTypes[] = {
     {TEE_TYPE_HMAC_SHA256, Kind::kSecret, 8, 192, 1024, kSecretAttrs},
     {TEE_TYPE_HMAC_SHA384, Kind::kSecret, 8, 256, 1024, kSecretAttrs},
     {TEE_TYPE_HMAC_SHA512, Kind::kSecret, 8, 256, 1024, kSecretAttrs},
+    // GP 1.3.1 table 5-9 sizes for the SHA3 HMAC keys.
+    {TEE_TYPE_HMAC_SHA3_224, Kind::kSecret, 8, 192, 1024, kSecretAttrs},
+    {TEE_TYPE_HMAC_SHA3_256, Kind::kSecret, 8, 256, 1024, kSecretAttrs},
+    {TEE_TYPE_HMAC_SHA3_384, Kind::kSecret, 8, 256, 1024, kSecretAttrs},
+    {TEE_TYPE_HMAC_SHA3_512, Kind::kSecret, 8, 256, 1024, kSecretAttrs},
     {TEE_TYPE_GENERIC_SECRET, Kind::kSecret, 8, 0, 4096, kSecretAttrs},
     {TEE_TYPE_RSA_PUBLIC_KEY, Kind::kRsaPublic, 1, 256, kRsaMaxBits, kRsaPublicAttrs},
     {TEE_TYPE_RSA_KEYPAIR, Kind::kRsaPair, 1, 256, kRsaMaxBits, kRsaPairAttrs},
@@ -122,6 +140,8 @@ constexpr TypeSpec kTypes[] = {
     {TEE_TYPE_ED25519_KEYPAIR, Kind::kEdPair, 1, 256, 256, kEdPairAttrs},
     {TEE_TYPE_X25519_PUBLIC_KEY, Kind::kXPublic, 1, 256, 256, kXPublicAttrs},
     {TEE_TYPE_X25519_KEYPAIR, Kind::kXPair, 1, 256, 256, kXPairAttrs},
+    // DH groups of 256 to 2048 bits (OP-TEE's limits).
+    {TEE_TYPE_DH_KEYPAIR, Kind::kDhPair, 1, 256, 2048, kDhPairAttrs},
 };
 
 const TypeSpec* find_type(uint32_t type) {
@@ -334,6 +354,84 @@ bool rsa_exponent_ok(std::span<const uint8_t> be) {
   uint32_t e = 0;
   for (uint8_t b : be) e = (e << 8) | b;
   return e >= 65537;
+}
+
+// --- Diffie-Hellman (numbers only, as OP-TEE: no group or peer-value validation) -----------
+
+BnPtr bn_from(std::span<const uint8_t> be) {
+  return BnPtr(BN_bin2bn(be.empty() ? nullptr : be.data(), static_cast<int>(be.size()), nullptr));
+}
+
+// base^exp mod m in constant time over `exp`; null if m is even or zero (Montgomery needs odd m).
+BnPtr mod_exp_secret(const BIGNUM* base, const BIGNUM* exp, const BIGNUM* m) {
+  BnPtr r(BN_new());
+  BnCtxPtr ctx(BN_CTX_new());
+  if (!r || !ctx || !BN_is_odd(m)) return nullptr;
+  if (BN_mod_exp_mont_consttime(r.get(), base, exp, m, ctx.get(), nullptr) != 1) return nullptr;
+  return r;
+}
+
+// A DH private value for TEE_GenerateKey: exactly x_bits bits when asked for (GP's
+// TEE_ATTR_DH_X_BITS), else uniform in [1, q-1] with a subprime, else in [1, p-2].
+// kErrorBadParameters for a group or x_bits that leave no valid value.
+Status dh_private_value(const BIGNUM* p, const BIGNUM* q, uint32_t x_bits, BnPtr* out) {
+  BnPtr x(BN_new());
+  BnPtr bound(BN_new());
+  if (!x || !bound) return Status::fatal(kErrorOutOfMemory);
+  if (x_bits != 0) {
+    if (x_bits >= static_cast<uint32_t>(BN_num_bits(p))) return Status::error(kErrorBadParameters);
+    if (BN_priv_rand(x.get(), static_cast<int>(x_bits), BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ANY) != 1)
+      return Status::fatal(kErrorGeneric);
+  } else {
+    // bound = q - 1 or p - 2; x = 1 + uniform [0, bound).
+    if (BN_copy(bound.get(), q != nullptr ? q : p) == nullptr ||
+        BN_sub_word(bound.get(), q != nullptr ? 1 : 2) != 1)
+      return Status::fatal(kErrorGeneric);
+    if (BN_cmp(bound.get(), BN_value_one()) <= 0) return Status::error(kErrorBadParameters);
+    if (BN_priv_rand_range(x.get(), bound.get()) != 1 || BN_add_word(x.get(), 1) != 1)
+      return Status::fatal(kErrorGeneric);
+  }
+  *out = std::move(x);
+  return Status::ok();
+}
+
+const AttrRef* find_ref(std::span<const AttrRef> params, uint32_t id) {
+  for (const AttrRef& p : params)
+    if (p.id == id) return &p;
+  return nullptr;
+}
+
+// TEE_GenerateKey for TEE_TYPE_DH_KEYPAIR: the prime must be exactly key_size bits rounded up to
+// whole bytes (OP-TEE's rule); the group and the optional subprime and x_bits are kept.
+Status generate_dh(uint32_t key_size, std::span<const AttrRef> params, std::vector<Attribute>* out) {
+  const AttrRef* prime = find_ref(params, TEE_ATTR_DH_PRIME);
+  const AttrRef* base = find_ref(params, TEE_ATTR_DH_BASE);
+  const AttrRef* subprime = find_ref(params, TEE_ATTR_DH_SUBPRIME);
+  const AttrRef* x_bits = find_ref(params, TEE_ATTR_DH_X_BITS);
+  std::span<const uint8_t> p_be = strip_leading_zeros(prime->bytes);
+  std::span<const uint8_t> g_be = strip_leading_zeros(base->bytes);
+  if (p_be.size() * 8 != key_size) return Status::error(kErrorBadParameters);
+  BnPtr p = bn_from(p_be), g = bn_from(g_be);
+  BnPtr q = subprime != nullptr ? bn_from(strip_leading_zeros(subprime->bytes)) : nullptr;
+  if (!p || !g || (subprime != nullptr && !q)) return Status::fatal(kErrorOutOfMemory);
+  BnPtr x;
+  if (Status st = dh_private_value(p.get(), q.get(), x_bits != nullptr ? x_bits->a : 0, &x);
+      !st.is_ok())
+    return st;
+  BnPtr y = mod_exp_secret(g.get(), x.get(), p.get());
+  if (!y) return Status::error(kErrorBadParameters);  // an even prime
+  out->push_back(number_attr(TEE_ATTR_DH_PRIME, SecretBytes(p_be.begin(), p_be.end())));
+  out->push_back(number_attr(TEE_ATTR_DH_BASE, SecretBytes(g_be.begin(), g_be.end())));
+  out->push_back(number_attr(TEE_ATTR_DH_PUBLIC_VALUE, bn_to_bytes(y.get())));
+  out->push_back(number_attr(TEE_ATTR_DH_PRIVATE_VALUE, bn_to_bytes(x.get())));
+  if (q) out->push_back(number_attr(TEE_ATTR_DH_SUBPRIME, bn_to_bytes(q.get())));
+  if (x_bits != nullptr) {
+    Attribute a;
+    a.id = TEE_ATTR_DH_X_BITS;
+    a.a = x_bits->a;
+    out->push_back(std::move(a));
+  }
+  return Status::ok();
 }
 
 // --- serialization: per attribute u32 id | value: u32 a, u32 b | buffer: u32 len, bytes --------
@@ -578,6 +676,10 @@ Status CryptoObject::generate(uint32_t key_size, std::span<const AttrRef> params
       OPENSSL_cleanse(priv, sizeof(priv));
       break;
     }
+    case Kind::kDhPair: {
+      if (Status st = generate_dh(key_size, params, &attrs); !st.is_ok()) return st;
+      break;
+    }
     default:
       // Public keys cannot be generated (GP: TEE_GenerateKey takes key pairs and secrets).
       return Status::fatal(kErrorBadParameters);
@@ -606,7 +708,8 @@ EVP_PKEY* CryptoObject::pkey() const {
   if (t == nullptr) return nullptr;
   switch (t->kind) {
     case Kind::kData:
-    case Kind::kSecret: return nullptr;
+    case Kind::kSecret:
+    case Kind::kDhPair: return nullptr;
     case Kind::kRsaPublic:
     case Kind::kRsaPair: pkey_ = build_rsa(*this, t->kind == Kind::kRsaPair); break;
     case Kind::kEccPublic:
@@ -698,6 +801,18 @@ PkeyPtr make_ecc_public_key(uint32_t curve, std::span<const uint8_t> x, std::spa
   PkeyPtr k = build_ecc(curve, x, y, nullptr);
   ERR_clear_error();
   return k;
+}
+
+bool dh_shared_secret(const CryptoObject& key, std::span<const uint8_t> peer, SecretBytes* out) {
+  const Attribute* p = key.find(TEE_ATTR_DH_PRIME);
+  const Attribute* x = key.find(TEE_ATTR_DH_PRIVATE_VALUE);
+  if (p == nullptr || x == nullptr) return false;
+  BnPtr bp = bn_from(p->bytes), bx = bn_from(x->bytes), by = bn_from(peer);
+  if (!bp || !bx || !by) return false;
+  BnPtr z = mod_exp_secret(by.get(), bx.get(), bp.get());
+  if (!z) return false;
+  *out = bn_to_bytes(z.get());
+  return true;
 }
 
 PkeyPtr make_x25519_public_key(std::span<const uint8_t> pub) {

@@ -104,7 +104,7 @@ class CryptoObject : public RuntimeObject {
   Status copy_from(const CryptoObject& src);
 
   // TEE_GenerateKey on an uninitialized object: a key of `key_size` bits, with the optional
-  // generation attributes (RSA public exponent, ECC curve).
+  // generation attributes (RSA public exponent, ECC curve, DH group, subprime and x_bits).
   Status generate(uint32_t key_size, std::span<const AttrRef> params);
 
   // Makes this uninitialized generic secret hold `secret` (the output of TEE_DeriveKey).
@@ -146,5 +146,11 @@ const char* ecc_curve_group(uint32_t curve);
 PkeyPtr make_ecc_public_key(uint32_t curve, std::span<const uint8_t> x, std::span<const uint8_t> y);
 // Builds an X25519 public key from its 32 raw bytes; null if malformed.
 PkeyPtr make_x25519_public_key(std::span<const uint8_t> pub);
+
+// The DH shared secret peer^x mod p of a TEE_TYPE_DH_KEYPAIR object into *out, big-endian
+// without leading zeros (OP-TEE's form; empty for a zero secret). Like OP-TEE, the peer value is
+// not range checked: a TA that needs SP 800-56A checks does them itself. False (and *out
+// untouched) when the key's prime is even (no Montgomery form) or memory runs out.
+bool dh_shared_secret(const CryptoObject& key, std::span<const uint8_t> peer, SecretBytes* out);
 
 }  // namespace teemu::ta_runtime::crypto

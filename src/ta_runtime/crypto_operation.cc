@@ -25,12 +25,20 @@ constexpr AlgorithmInfo kAlgorithms[] = {
     {TEE_ALG_SHA256, kDigest, Hash::kSha256, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_SHA384, kDigest, Hash::kSha384, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_SHA512, kDigest, Hash::kSha512, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_SHA3_224, kDigest, Hash::kSha3_224, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_SHA3_256, kDigest, Hash::kSha3_256, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_SHA3_384, kDigest, Hash::kSha3_384, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_SHA3_512, kDigest, Hash::kSha3_512, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_HMAC_MD5, kHmac, Hash::kMd5, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_HMAC_SHA1, kHmac, Hash::kSha1, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_HMAC_SHA224, kHmac, Hash::kSha224, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_HMAC_SHA256, kHmac, Hash::kSha256, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_HMAC_SHA384, kHmac, Hash::kSha384, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_HMAC_SHA512, kHmac, Hash::kSha512, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_HMAC_SHA3_224, kHmac, Hash::kSha3_224, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_HMAC_SHA3_256, kHmac, Hash::kSha3_256, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_HMAC_SHA3_384, kHmac, Hash::kSha3_384, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_HMAC_SHA3_512, kHmac, Hash::kSha3_512, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_AES_CMAC, kCmac, Hash::kNone, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_AES_ECB_NOPAD, kCipher, Hash::kNone, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_AES_CBC_NOPAD, kCipher, Hash::kNone, CM::kCbc, AeMode::kGcm, 0},
@@ -44,17 +52,30 @@ constexpr AlgorithmInfo kAlgorithms[] = {
     {TEE_ALG_RSAES_PKCS1_OAEP_MGF1_SHA256, kRsaesOaep, Hash::kSha256, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_RSAES_PKCS1_OAEP_MGF1_SHA384, kRsaesOaep, Hash::kSha384, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_RSAES_PKCS1_OAEP_MGF1_SHA512, kRsaesOaep, Hash::kSha512, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_RSAES_PKCS1_OAEP_MGF1_SHA3_224, kRsaesOaep, Hash::kSha3_224, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_RSAES_PKCS1_OAEP_MGF1_SHA3_256, kRsaesOaep, Hash::kSha3_256, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_RSAES_PKCS1_OAEP_MGF1_SHA3_384, kRsaesOaep, Hash::kSha3_384, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_RSAES_PKCS1_OAEP_MGF1_SHA3_512, kRsaesOaep, Hash::kSha3_512, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_RSA_NOPAD, kRsaNopad, Hash::kNone, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_RSASSA_PKCS1_V1_5_MD5, kRsassaPkcs1, Hash::kMd5, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_RSASSA_PKCS1_V1_5_SHA1, kRsassaPkcs1, Hash::kSha1, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_RSASSA_PKCS1_V1_5_SHA224, kRsassaPkcs1, Hash::kSha224, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_RSASSA_PKCS1_V1_5_SHA256, kRsassaPkcs1, Hash::kSha256, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_RSASSA_PKCS1_V1_5_SHA384, kRsassaPkcs1, Hash::kSha384, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_RSASSA_PKCS1_V1_5_SHA512, kRsassaPkcs1, Hash::kSha512, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_RSASSA_PKCS1_V1_5_SHA3_224, kRsassaPkcs1, Hash::kSha3_224, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_RSASSA_PKCS1_V1_5_SHA3_256, kRsassaPkcs1, Hash::kSha3_256, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_RSASSA_PKCS1_V1_5_SHA3_384, kRsassaPkcs1, Hash::kSha3_384, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_RSASSA_PKCS1_V1_5_SHA3_512, kRsassaPkcs1, Hash::kSha3_512, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_RSASSA_PKCS1_PSS_MGF1_SHA1, kRsassaPss, Hash::kSha1, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_RSASSA_PKCS1_PSS_MGF1_SHA224, kRsassaPss, Hash::kSha224, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_RSASSA_PKCS1_PSS_MGF1_SHA256, kRsassaPss, Hash::kSha256, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_RSASSA_PKCS1_PSS_MGF1_SHA384, kRsassaPss, Hash::kSha384, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_RSASSA_PKCS1_PSS_MGF1_SHA512, kRsassaPss, Hash::kSha512, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_RSASSA_PKCS1_PSS_MGF1_SHA3_224, kRsassaPss, Hash::kSha3_224, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_RSASSA_PKCS1_PSS_MGF1_SHA3_256, kRsassaPss, Hash::kSha3_256, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_RSASSA_PKCS1_PSS_MGF1_SHA3_384, kRsassaPss, Hash::kSha3_384, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_RSASSA_PKCS1_PSS_MGF1_SHA3_512, kRsassaPss, Hash::kSha3_512, CM::kEcb, AeMode::kGcm, 0},
     // The ECDSA identifiers were once per curve; OP-TEE still binds them to one key size.
     {TEE_ALG_ECDSA_SHA1, kEcdsa, Hash::kSha1, CM::kEcb, AeMode::kGcm, 192},
     {TEE_ALG_ECDSA_SHA224, kEcdsa, Hash::kSha224, CM::kEcb, AeMode::kGcm, 224},
@@ -66,6 +87,11 @@ constexpr AlgorithmInfo kAlgorithms[] = {
     {__OPTEE_ALG_ECDSA_P256, kEcdsa, Hash::kNone, CM::kEcb, AeMode::kGcm, 256},
     {__OPTEE_ALG_ECDSA_P384, kEcdsa, Hash::kNone, CM::kEcb, AeMode::kGcm, 384},
     {__OPTEE_ALG_ECDSA_P521, kEcdsa, Hash::kNone, CM::kEcb, AeMode::kGcm, 521},
+    // The SHA3 identifiers are GP 1.3.1's own and take any curve.
+    {TEE_ALG_ECDSA_SHA3_224, kEcdsa, Hash::kSha3_224, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_ECDSA_SHA3_256, kEcdsa, Hash::kSha3_256, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_ECDSA_SHA3_384, kEcdsa, Hash::kSha3_384, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_ECDSA_SHA3_512, kEcdsa, Hash::kSha3_512, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_ECDH_DERIVE_SHARED_SECRET, kEcdh, Hash::kNone, CM::kEcb, AeMode::kGcm, 0},
     {__OPTEE_ALG_ECDH_P192, kEcdh, Hash::kNone, CM::kEcb, AeMode::kGcm, 192},
     {__OPTEE_ALG_ECDH_P224, kEcdh, Hash::kNone, CM::kEcb, AeMode::kGcm, 224},
@@ -74,6 +100,7 @@ constexpr AlgorithmInfo kAlgorithms[] = {
     {__OPTEE_ALG_ECDH_P521, kEcdh, Hash::kNone, CM::kEcb, AeMode::kGcm, 521},
     {TEE_ALG_ED25519, kEd25519, Hash::kNone, CM::kEcb, AeMode::kGcm, 256},
     {TEE_ALG_X25519, kX25519, Hash::kNone, CM::kEcb, AeMode::kGcm, 256},
+    {TEE_ALG_DH_DERIVE_SHARED_SECRET, kDh, Hash::kNone, CM::kEcb, AeMode::kGcm, 0},
 };
 
 bool mode_allowed(Family f, uint32_t mode) {
@@ -84,13 +111,15 @@ bool mode_allowed(Family f, uint32_t mode) {
     case kCipher:
     case kAe:
     case kRsaesPkcs1:
-    case kRsaesOaep: return mode == TEE_MODE_ENCRYPT || mode == TEE_MODE_DECRYPT;
+    case kRsaesOaep:
+    case kRsaNopad: return mode == TEE_MODE_ENCRYPT || mode == TEE_MODE_DECRYPT;
     case kRsassaPkcs1:
     case kRsassaPss:
     case kEcdsa:
     case kEd25519: return mode == TEE_MODE_SIGN || mode == TEE_MODE_VERIFY;
     case kEcdh:
-    case kX25519: return mode == TEE_MODE_DERIVE;
+    case kX25519:
+    case kDh: return mode == TEE_MODE_DERIVE;
   }
   return false;
 }
@@ -108,6 +137,10 @@ uint32_t key_type(const AlgorithmInfo& a, uint32_t mode) {
         case Hash::kSha256: return TEE_TYPE_HMAC_SHA256;
         case Hash::kSha384: return TEE_TYPE_HMAC_SHA384;
         case Hash::kSha512: return TEE_TYPE_HMAC_SHA512;
+        case Hash::kSha3_224: return TEE_TYPE_HMAC_SHA3_224;
+        case Hash::kSha3_256: return TEE_TYPE_HMAC_SHA3_256;
+        case Hash::kSha3_384: return TEE_TYPE_HMAC_SHA3_384;
+        case Hash::kSha3_512: return TEE_TYPE_HMAC_SHA3_512;
         case Hash::kNone: return 0;
       }
       return 0;
@@ -116,12 +149,14 @@ uint32_t key_type(const AlgorithmInfo& a, uint32_t mode) {
     case kAe: return TEE_TYPE_AES;
     case kRsaesPkcs1:
     case kRsaesOaep:
+    case kRsaNopad:
     case kRsassaPkcs1:
     case kRsassaPss: return priv ? TEE_TYPE_RSA_KEYPAIR : TEE_TYPE_RSA_PUBLIC_KEY;
     case kEcdsa: return priv ? TEE_TYPE_ECDSA_KEYPAIR : TEE_TYPE_ECDSA_PUBLIC_KEY;
     case kEd25519: return priv ? TEE_TYPE_ED25519_KEYPAIR : TEE_TYPE_ED25519_PUBLIC_KEY;
     case kEcdh: return TEE_TYPE_ECDH_KEYPAIR;
     case kX25519: return TEE_TYPE_X25519_KEYPAIR;
+    case kDh: return TEE_TYPE_DH_KEYPAIR;
   }
   return 0;
 }

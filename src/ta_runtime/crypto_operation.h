@@ -20,12 +20,14 @@ enum class Family {
   kAe,      // AES GCM/CCM
   kRsaesPkcs1,
   kRsaesOaep,
+  kRsaNopad,  // raw RSA (TEE_ALG_RSA_NOPAD)
   kRsassaPkcs1,
   kRsassaPss,
   kEcdsa,
   kEd25519,
   kEcdh,
   kX25519,
+  kDh,  // finite-field Diffie-Hellman (TEE_ALG_DH_DERIVE_SHARED_SECRET)
 };
 
 // What teemu knows about one supported algorithm identifier.

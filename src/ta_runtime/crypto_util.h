@@ -3,6 +3,7 @@
 // before it is freed. Nothing here includes the TA dev kit headers, so any layer can use it.
 #pragma once
 
+#include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
@@ -85,6 +86,15 @@ using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, EvpPkeyCtxFree>;
 using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, EvpMdCtxFree>;
 using CipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, EvpCipherCtxFree>;
 using MacCtxPtr = std::unique_ptr<EVP_MAC_CTX, EvpMacCtxFree>;
+// BIGNUMs hold key material here: cleared before they are freed.
+struct BnClearFree {
+  void operator()(BIGNUM* b) const { BN_clear_free(b); }
+};
+struct BnCtxFree {
+  void operator()(BN_CTX* c) const { BN_CTX_free(c); }
+};
+using BnPtr = std::unique_ptr<BIGNUM, BnClearFree>;
+using BnCtxPtr = std::unique_ptr<BN_CTX, BnCtxFree>;
 
 // Constant-time equality of two equally long byte strings.
 inline bool equal_ct(const uint8_t* a, const uint8_t* b, size_t n) {

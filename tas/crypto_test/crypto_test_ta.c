@@ -51,6 +51,10 @@ static uint32_t secret_type(uint32_t alg) {
     case TEE_ALG_HMAC_SHA256: return TEE_TYPE_HMAC_SHA256;
     case TEE_ALG_HMAC_SHA384: return TEE_TYPE_HMAC_SHA384;
     case TEE_ALG_HMAC_SHA512: return TEE_TYPE_HMAC_SHA512;
+    case TEE_ALG_HMAC_SHA3_224: return TEE_TYPE_HMAC_SHA3_224;
+    case TEE_ALG_HMAC_SHA3_256: return TEE_TYPE_HMAC_SHA3_256;
+    case TEE_ALG_HMAC_SHA3_384: return TEE_TYPE_HMAC_SHA3_384;
+    case TEE_ALG_HMAC_SHA3_512: return TEE_TYPE_HMAC_SHA3_512;
     default: return TEE_TYPE_AES;
   }
 }
@@ -95,6 +99,18 @@ static uint32_t hash_of(uint32_t alg) {
     case TEE_ALG_RSASSA_PKCS1_V1_5_SHA512:
     case TEE_ALG_RSASSA_PKCS1_PSS_MGF1_SHA512:
     case TEE_ALG_ECDSA_SHA512: return TEE_ALG_SHA512;
+    case TEE_ALG_RSASSA_PKCS1_V1_5_SHA3_224:
+    case TEE_ALG_RSASSA_PKCS1_PSS_MGF1_SHA3_224:
+    case TEE_ALG_ECDSA_SHA3_224: return TEE_ALG_SHA3_224;
+    case TEE_ALG_RSASSA_PKCS1_V1_5_SHA3_256:
+    case TEE_ALG_RSASSA_PKCS1_PSS_MGF1_SHA3_256:
+    case TEE_ALG_ECDSA_SHA3_256: return TEE_ALG_SHA3_256;
+    case TEE_ALG_RSASSA_PKCS1_V1_5_SHA3_384:
+    case TEE_ALG_RSASSA_PKCS1_PSS_MGF1_SHA3_384:
+    case TEE_ALG_ECDSA_SHA3_384: return TEE_ALG_SHA3_384;
+    case TEE_ALG_RSASSA_PKCS1_V1_5_SHA3_512:
+    case TEE_ALG_RSASSA_PKCS1_PSS_MGF1_SHA3_512:
+    case TEE_ALG_ECDSA_SHA3_512: return TEE_ALG_SHA3_512;
     default: return TEE_ALG_SHA256;
   }
 }
@@ -848,6 +864,178 @@ static TEE_Result cmd_errors(uint32_t pt) {
   return res;
 }
 
+/* --- raw RSA and finite-field DH: the client supplies keys and checks results ------------------- */
+
+static TEE_Result cmd_rsa_nopad(uint32_t pt, TEE_Param p[4]) {
+  TEE_ObjectHandle key = TEE_HANDLE_NULL;
+  TEE_OperationHandle op = TEE_HANDLE_NULL;
+  const uint8_t *blobs = p[1].memref.buffer, *n, *e, *d;
+  size_t left = p[1].memref.size, n_len, e_len, d_len, len = p[3].memref.size;
+  uint32_t mode = p[0].value.a, bits;
+  TEE_Attribute attrs[3];
+  TEE_Result res = TEE_SUCCESS;
+  if (pt != PT(VALUE_INPUT, MEMREF_INPUT, MEMREF_INPUT, MEMREF_OUTPUT) ||
+      (mode != TEE_MODE_ENCRYPT && mode != TEE_MODE_DECRYPT) ||
+      !next_blob(&blobs, &left, &n, &n_len) || !next_blob(&blobs, &left, &e, &e_len) ||
+      !next_blob(&blobs, &left, &d, &d_len) || n_len == 0 || n_len > 512)
+    return TEE_ERROR_BAD_PARAMETERS;
+  bits = (uint32_t)n_len * 8;
+  TEE_InitRefAttribute(&attrs[0], TEE_ATTR_RSA_MODULUS, n, n_len);
+  TEE_InitRefAttribute(&attrs[1], TEE_ATTR_RSA_PUBLIC_EXPONENT, e, e_len);
+  TEE_InitRefAttribute(&attrs[2], TEE_ATTR_RSA_PRIVATE_EXPONENT, d, d_len);
+  if (mode == TEE_MODE_ENCRYPT) {
+    CHECK_OK(TEE_AllocateTransientObject(TEE_TYPE_RSA_PUBLIC_KEY, bits, &key));
+    CHECK_OK(TEE_PopulateTransientObject(key, attrs, 2));
+  } else {
+    CHECK_OK(TEE_AllocateTransientObject(TEE_TYPE_RSA_KEYPAIR, bits, &key));
+    CHECK_OK(TEE_PopulateTransientObject(key, attrs, 3));
+  }
+  CHECK_OK(TEE_AllocateOperation(&op, TEE_ALG_RSA_NOPAD, mode, bits));
+  CHECK_OK(TEE_SetOperationKey(op, key));
+  if (mode == TEE_MODE_ENCRYPT)
+    res = TEE_AsymmetricEncrypt(op, NULL, 0, p[2].memref.buffer, p[2].memref.size,
+                                p[3].memref.buffer, &len);
+  else
+    res = TEE_AsymmetricDecrypt(op, NULL, 0, p[2].memref.buffer, p[2].memref.size,
+                                p[3].memref.buffer, &len);
+  if (res == TEE_SUCCESS || res == TEE_ERROR_SHORT_BUFFER) p[3].memref.size = len;
+out:
+  TEE_FreeOperation(op);
+  TEE_FreeTransientObject(key);
+  return res;
+}
+
+static TEE_Result cmd_dh(uint32_t pt, TEE_Param p[4]) {
+  TEE_ObjectHandle key = TEE_HANDLE_NULL, secret = TEE_HANDLE_NULL;
+  TEE_OperationHandle op = TEE_HANDLE_NULL;
+  const uint8_t *blobs = p[1].memref.buffer, *b[6];
+  size_t left = p[1].memref.size, b_len[6], len, x_len;
+  uint32_t x_bits = p[0].value.a, bits, count = 0, a = 0, bv = 0;
+  uint8_t x[256];
+  TEE_Attribute attrs[5];
+  TEE_ObjectInfo info;
+  TEE_Result res = TEE_SUCCESS;
+  int i;
+  if (pt != PT(VALUE_INPUT, MEMREF_INPUT, MEMREF_OUTPUT, MEMREF_OUTPUT))
+    return TEE_ERROR_BAD_PARAMETERS;
+  for (i = 0; i < 6; i++)
+    if (!next_blob(&blobs, &left, &b[i], &b_len[i])) return TEE_ERROR_BAD_PARAMETERS;
+  if (b_len[0] == 0 || b_len[0] > 256) return TEE_ERROR_BAD_PARAMETERS;
+  bits = (uint32_t)b_len[0] * 8;
+
+  CHECK_OK(TEE_AllocateTransientObject(TEE_TYPE_DH_KEYPAIR, bits, &key));
+  TEE_InitRefAttribute(&attrs[count++], TEE_ATTR_DH_PRIME, b[0], b_len[0]);
+  TEE_InitRefAttribute(&attrs[count++], TEE_ATTR_DH_BASE, b[1], b_len[1]);
+  if (b_len[2] != 0) TEE_InitRefAttribute(&attrs[count++], TEE_ATTR_DH_SUBPRIME, b[2], b_len[2]);
+  if (b_len[3] == 0) {
+    if (x_bits != 0) TEE_InitValueAttribute(&attrs[count++], TEE_ATTR_DH_X_BITS, x_bits, 0);
+    CHECK_OK(TEE_GenerateKey(key, bits, attrs, count));
+  } else {
+    TEE_InitRefAttribute(&attrs[count++], TEE_ATTR_DH_PRIVATE_VALUE, b[3], b_len[3]);
+    TEE_InitRefAttribute(&attrs[count++], TEE_ATTR_DH_PUBLIC_VALUE, b[4], b_len[4]);
+    CHECK_OK(TEE_PopulateTransientObject(key, attrs, count));
+  }
+  CHECK_OK(TEE_GetObjectInfo1(key, &info));
+  CHECK(info.objectType == TEE_TYPE_DH_KEYPAIR && info.objectSize == bits &&
+        (info.handleFlags & TEE_HANDLE_FLAG_INITIALIZED));
+  /* The private value: x_bits long when asked for, below the subprime when there is one. */
+  CHECK_OK(read_attr(key, TEE_ATTR_DH_PRIVATE_VALUE, x, sizeof(x), &x_len));
+  CHECK(x_len != 0);
+  if (b_len[3] == 0 && x_bits != 0) {
+    CHECK(x_len == (x_bits + 7) / 8 && (x[0] >> ((x_bits - 1) % 8)) == 1);
+    CHECK_OK(TEE_GetObjectValueAttribute(key, TEE_ATTR_DH_X_BITS, &a, &bv));
+    CHECK(a == x_bits && bv == 0);
+  } else if (b_len[3] == 0 && b_len[2] != 0) {
+    CHECK(x_len < b_len[2] || (x_len == b_len[2] && memcmp(x, b[2], x_len) < 0));
+  }
+  len = p[2].memref.size;
+  CHECK_OK(read_attr(key, TEE_ATTR_DH_PUBLIC_VALUE, p[2].memref.buffer, len, &len));
+  p[2].memref.size = len;
+
+  CHECK_OK(TEE_AllocateOperation(&op, TEE_ALG_DH_DERIVE_SHARED_SECRET, TEE_MODE_DERIVE, bits));
+  CHECK_OK(TEE_SetOperationKey(op, key));
+  CHECK_OK(TEE_AllocateTransientObject(TEE_TYPE_GENERIC_SECRET, bits, &secret));
+  TEE_InitRefAttribute(&attrs[0], TEE_ATTR_DH_PUBLIC_VALUE, b[5], b_len[5]);
+  TEE_DeriveKey(op, attrs, 1, secret);
+  CHECK_OK(TEE_GetObjectInfo1(secret, &info));
+  CHECK(info.handleFlags & TEE_HANDLE_FLAG_INITIALIZED);
+  len = p[3].memref.size;
+  CHECK_OK(read_attr(secret, TEE_ATTR_SECRET_VALUE, p[3].memref.buffer, len, &len));
+  CHECK(info.objectSize == len * 8);
+  p[3].memref.size = len;
+out:
+  TEE_FreeOperation(op);
+  TEE_FreeTransientObject(key);
+  TEE_FreeTransientObject(secret);
+  return res;
+}
+
+/* Size rules of the added key types and operations: errors, not panics. */
+static TEE_Result cmd_new_alg_errors(uint32_t pt) {
+  static const struct {
+    uint32_t type, ok_bits, bad_bits;
+  } sizes[] = {
+      {TEE_TYPE_HMAC_SHA3_224, 192, 184}, {TEE_TYPE_HMAC_SHA3_224, 1024, 1032},
+      {TEE_TYPE_HMAC_SHA3_256, 256, 248}, {TEE_TYPE_HMAC_SHA3_384, 256, 260},
+      {TEE_TYPE_HMAC_SHA3_512, 1024, 1040}, {TEE_TYPE_DH_KEYPAIR, 256, 2056},
+      {TEE_TYPE_DH_KEYPAIR, 2048, 248},
+  };
+  static const struct {
+    uint32_t alg, mode, bits;
+  } bad_ops[] = {
+      {TEE_ALG_HMAC_SHA3_256, TEE_MODE_MAC, 248},
+      {TEE_ALG_SHA3_256, TEE_MODE_MAC, 0},
+      {TEE_ALG_DH_DERIVE_SHARED_SECRET, TEE_MODE_DERIVE, 4096},
+      {TEE_ALG_DH_DERIVE_SHARED_SECRET, TEE_MODE_ENCRYPT, 2048},
+      {TEE_ALG_RSA_NOPAD, TEE_MODE_SIGN, 2048},
+  };
+  TEE_ObjectHandle obj = TEE_HANDLE_NULL;
+  TEE_OperationHandle op = TEE_HANDLE_NULL;
+  TEE_Attribute attrs[3];
+  uint8_t prime[32], two = 2;
+  size_t i;
+  TEE_Result res = TEE_SUCCESS;
+  if (pt != PT(NONE, NONE, NONE, NONE)) return TEE_ERROR_BAD_PARAMETERS;
+  for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+    CHECK_OK(TEE_AllocateTransientObject(sizes[i].type, sizes[i].ok_bits, &obj));
+    TEE_FreeTransientObject(obj);
+    obj = TEE_HANDLE_NULL;
+    CHECK_RES(TEE_AllocateTransientObject(sizes[i].type, sizes[i].bad_bits, &obj),
+              TEE_ERROR_NOT_SUPPORTED);
+    CHECK(obj == TEE_HANDLE_NULL);
+  }
+  /* Operations: the key size rules of their key types, and only their own modes. */
+  for (i = 0; i < sizeof(bad_ops) / sizeof(bad_ops[0]); i++) {
+    CHECK_RES(TEE_AllocateOperation(&op, bad_ops[i].alg, bad_ops[i].mode, bad_ops[i].bits),
+              TEE_ERROR_NOT_SUPPORTED);
+    CHECK(op == TEE_HANDLE_NULL);
+  }
+  CHECK_OK(TEE_IsAlgorithmSupported(TEE_ALG_SHA3_512, TEE_CRYPTO_ELEMENT_NONE));
+  CHECK_OK(TEE_IsAlgorithmSupported(TEE_ALG_RSA_NOPAD, TEE_CRYPTO_ELEMENT_NONE));
+  CHECK_OK(TEE_IsAlgorithmSupported(TEE_ALG_DH_DERIVE_SHARED_SECRET, TEE_CRYPTO_ELEMENT_NONE));
+  CHECK_OK(TEE_IsAlgorithmSupported(TEE_ALG_ECDSA_SHA3_256, TEE_ECC_CURVE_NIST_P384));
+
+  /* DH generation: the prime must be exactly the key size (rounded to bytes); x_bits must leave
+   * room below the prime; prime and base are required (a missing one is a panic, not tested). */
+  memset(prime, 0xff, sizeof(prime)); /* odd, 256 bits: a stand-in group is enough here */
+  CHECK_OK(TEE_AllocateTransientObject(TEE_TYPE_DH_KEYPAIR, 512, &obj));
+  TEE_InitRefAttribute(&attrs[0], TEE_ATTR_DH_PRIME, prime, sizeof(prime));
+  TEE_InitRefAttribute(&attrs[1], TEE_ATTR_DH_BASE, &two, 1);
+  CHECK_RES(TEE_GenerateKey(obj, 512, attrs, 2), TEE_ERROR_BAD_PARAMETERS);
+  CHECK_OK(TEE_GenerateKey(obj, 256, attrs, 2));
+  TEE_FreeTransientObject(obj);
+  obj = TEE_HANDLE_NULL;
+  CHECK_OK(TEE_AllocateTransientObject(TEE_TYPE_DH_KEYPAIR, 256, &obj));
+  TEE_InitValueAttribute(&attrs[2], TEE_ATTR_DH_X_BITS, 256, 0);
+  CHECK_RES(TEE_GenerateKey(obj, 256, attrs, 3), TEE_ERROR_BAD_PARAMETERS);
+  TEE_InitValueAttribute(&attrs[2], TEE_ATTR_DH_X_BITS, 255, 0);
+  CHECK_OK(TEE_GenerateKey(obj, 256, attrs, 3));
+out:
+  TEE_FreeTransientObject(obj);
+  TEE_FreeOperation(op);
+  return res;
+}
+
 /* --- key generation ----------------------------------------------------------------------------- */
 
 static TEE_Result generate_one(uint32_t type, uint32_t bits, const TEE_Attribute *params,
@@ -984,6 +1172,28 @@ static TEE_Result cmd_panic(uint32_t pt, TEE_Param p[4]) {
       TEE_AllocateOperation(&op, TEE_ALG_AES_CBC_NOPAD, TEE_MODE_ENCRYPT, 128);
       TEE_SetOperationKey(op, key);
       break;
+    case TA_CRYPTO_PANIC_DH_WRONG_PARAM: {
+      uint8_t prime[32], two = 2;
+      memset(prime, 0xff, sizeof(prime));
+      TEE_AllocateTransientObject(TEE_TYPE_DH_KEYPAIR, 256, &key);
+      TEE_InitRefAttribute(&attrs[0], TEE_ATTR_DH_PRIME, prime, sizeof(prime));
+      TEE_InitRefAttribute(&attrs[1], TEE_ATTR_DH_BASE, &two, 1);
+      if (TEE_GenerateKey(key, 256, attrs, 2) != TEE_SUCCESS) break;
+      TEE_AllocateOperation(&op, TEE_ALG_DH_DERIVE_SHARED_SECRET, TEE_MODE_DERIVE, 256);
+      TEE_SetOperationKey(op, key);
+      TEE_FreeTransientObject(key);
+      TEE_AllocateTransientObject(TEE_TYPE_GENERIC_SECRET, 256, &key);
+      TEE_InitRefAttribute(&attrs[0], TEE_ATTR_ECC_PUBLIC_VALUE_X, prime, 8);
+      TEE_DeriveKey(op, attrs, 1, key);
+      break;
+    }
+    case TA_CRYPTO_PANIC_NOPAD_WRONG_MODE:
+      TEE_AllocateTransientObject(TEE_TYPE_RSA_KEYPAIR, 1024, &key);
+      if (TEE_GenerateKey(key, 1024, NULL, 0) != TEE_SUCCESS) break;
+      TEE_AllocateOperation(&op, TEE_ALG_RSA_NOPAD, TEE_MODE_ENCRYPT, 1024);
+      TEE_SetOperationKey(op, key);
+      TEE_AsymmetricDecrypt(op, NULL, 0, buf, 16, buf, &len2);
+      break;
     default: return TEE_ERROR_BAD_PARAMETERS;
   }
   /* Still alive: the rule was not enforced. */
@@ -1044,6 +1254,9 @@ TEE_Result TA_InvokeCommandEntryPoint(void *sess, uint32_t cmd, uint32_t pt, TEE
     case TA_CRYPTO_CMD_GENERATE: return cmd_generate(pt);
     case TA_CRYPTO_CMD_MAKE_HANDLE: return cmd_make_handle(pt, p);
     case TA_CRYPTO_CMD_FREE_HANDLE: return cmd_free_handle(pt, p);
+    case TA_CRYPTO_CMD_RSA_NOPAD: return cmd_rsa_nopad(pt, p);
+    case TA_CRYPTO_CMD_DH: return cmd_dh(pt, p);
+    case TA_CRYPTO_CMD_NEW_ALG_ERRORS: return cmd_new_alg_errors(pt);
     default: return TEE_ERROR_NOT_SUPPORTED;
   }
 }

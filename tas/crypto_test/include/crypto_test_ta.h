@@ -53,6 +53,19 @@
 /* p0 value in: a/b = low/high bits of an operation handle, which TEE_FreeOperation frees (or
  * panics on, if it is not one of this instance's handles). */
 #define TA_CRYPTO_CMD_FREE_HANDLE 14
+/* Raw RSA (TEE_ALG_RSA_NOPAD). p0 value in: a = TEE_MODE_ENCRYPT or TEE_MODE_DECRYPT; p1 memref
+ * in: blobs (u32 length + bytes each) modulus, public exponent, private exponent; p2 memref in:
+ * the input; p3 memref out: the output (the needed size on TEE_ERROR_SHORT_BUFFER). Encryption
+ * uses a public-key object, decryption a key pair. */
+#define TA_CRYPTO_CMD_RSA_NOPAD 15
+/* Finite-field DH (TEE_ALG_DH_DERIVE_SHARED_SECRET). p0 value in: a = x_bits (0: none);
+ * p1 memref in: blobs prime, base, subprime, private value, public value, peer public value (an
+ * empty subprime is left out; an empty private value means TEE_GenerateKey, otherwise the key
+ * pair is populated with the private and public values); p2 memref out: the key pair's public
+ * value; p3 memref out: the shared secret derived with the peer's public value. */
+#define TA_CRYPTO_CMD_DH 16
+/* Size rules and error results of the SHA3, HMAC-SHA3, RSA_NOPAD and DH additions. */
+#define TA_CRYPTO_CMD_NEW_ALG_ERRORS 17
 
 #define TA_CRYPTO_PANIC_UPDATE_WITHOUT_KEY 0  /* TEE_CipherUpdate on an operation with no key */
 #define TA_CRYPTO_PANIC_BOGUS_HANDLE 1        /* TEE_FreeOperation on a pointer to the stack */
@@ -66,6 +79,8 @@
 #define TA_CRYPTO_PANIC_MISSING_ATTRIBUTE 9   /* an RSA key pair without its private exponent */
 #define TA_CRYPTO_PANIC_WRONG_MODE 10         /* TEE_AsymmetricSignDigest in verify mode */
 #define TA_CRYPTO_PANIC_KEY_USAGE 11          /* a key without TEE_USAGE_ENCRYPT for encryption */
-#define TA_CRYPTO_PANIC_COUNT 12
+#define TA_CRYPTO_PANIC_DH_WRONG_PARAM 12    /* TEE_DeriveKey (DH) with ECC coordinates */
+#define TA_CRYPTO_PANIC_NOPAD_WRONG_MODE 13   /* TEE_AsymmetricDecrypt on an RSA_NOPAD encryption */
+#define TA_CRYPTO_PANIC_COUNT 14
 
 #endif
