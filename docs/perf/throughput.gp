@@ -11,5 +11,5 @@ set yrange [0:*]
 set xtics 1
 set xrange [0.8:4.2]
 plot 'throughput_0.dat' using 1:2 with linespoints pt 7 lw 2 lc rgb '#2ca02c' title 'native client threads', \
-     (x >= 1 ? x * 1907305.633239 : 1/0) with lines dt 2 lc rgb '#aaaaaa' title 'linear scaling from 1 thread', \
+     (x >= 1 ? x * 2048839.491068 : 1/0) with lines dt 2 lc rgb '#aaaaaa' title 'linear scaling from 1 thread', \
      'throughput_1.dat' using 1:2 with linespoints pt 7 lw 2 lc rgb '#ff7f0e' title 'guests (one client thread each)'
