@@ -114,6 +114,7 @@ struct Call {
   std::vector<std::byte> request_snapshot;  // the RPC request as the call parked on it
   uint64_t wait_key = 0;
   int unreadable_in_a_row = 0;  // RPC requests the harness could not read, answered in a row
+  bool refused_rpc_arg = false;  // the input refused one of its RPC ALLOCs
   std::vector<Pfn> lists;    // page-list pages of this call (freed when it ends, as Linux does)
   bool done() const { return !optee_smc_return_is_rpc(out.w(0)); }
   uint32_t func() const { return optee_smc_return_get_rpc_func(out.w(0)); }
@@ -169,6 +170,18 @@ class World {
     }
   }
 
+  // Takes a parked call out of the list to run it. A call parked under the unknown wait key
+  // never sends a request the harness can read, so the wake-up that let it run is used up here
+  // (a readable WAIT uses up its own key's wake-up when it is served).
+  std::unique_ptr<Call> unpark(std::vector<std::unique_ptr<Call>>::iterator it) {
+    std::unique_ptr<Call> c = std::move(*it);
+    parked_.erase(it);
+    if (c->blocked && c->wait_key == kUnknownWaitKey && pending_[kUnknownWaitKey] > 0)
+      --pending_[kUnknownWaitKey];
+    c->blocked = false;
+    return c;
+  }
+
   // Runs every parked call to its end, honestly.
   void drain() {
     Reader none(nullptr, 0);
@@ -190,10 +203,7 @@ class World {
       if (it == parked_.end())
         finding("deadlock: %zu secure threads wait for notifications nobody will send",
                 parked_.size());
-      std::unique_ptr<Call> c = std::move(*it);
-      parked_.erase(it);
-      c->blocked = false;
-      run(std::move(c), none, /*may_park=*/false);
+      run(unpark(it), none, /*may_park=*/false);
     }
   }
 
@@ -230,16 +240,19 @@ class World {
       take_back_rpc_arg(reg_pair_to_64(r[1], r[2]));
     }
     auto a = os_->audit();
-    if (a.sessions || a.instances || a.registered_shm || a.registered_pages || a.busy_threads ||
+    if (a.sessions || a.instances || a.registered_shm || a.registered_pages ||
+        a.registered_frames_kept || a.busy_threads ||
         a.cached_rpc_args || a.charged_bytes) {
       for (uint64_t cookie : a.registered_cookies)
         std::fprintf(stderr, "still registered: cookie %#llx (known to the harness: %s)\n",
                      static_cast<unsigned long long>(cookie),
                      register_cookies_.count(cookie) ? "yes" : "no");
       finding("secure OS not quiescent after cleanup: sessions=%zu instances=%zu registered_shm=%zu "
-              "registered_pages=%llu busy_threads=%zu cached_rpc_args=%zu charged_bytes=%llu",
+              "registered_pages=%llu frames_kept=%llu busy_threads=%zu cached_rpc_args=%zu "
+              "charged_bytes=%llu",
               a.sessions, a.instances, a.registered_shm,
-              static_cast<unsigned long long>(a.registered_pages), a.busy_threads,
+              static_cast<unsigned long long>(a.registered_pages),
+              static_cast<unsigned long long>(a.registered_frames_kept), a.busy_threads,
               a.cached_rpc_args, static_cast<unsigned long long>(a.charged_bytes));
     }
     size_t owned_args = carve_args_.size();
@@ -569,6 +582,12 @@ class World {
       }
     }
     trace("  call done a0=%#x", c->out.w(0));
+    // A call that was refused its RPC argument and ended while another call waited: a release it
+    // made may have owed that waiter a wake-up it had no means to send (OP-TEE loses it the same
+    // way), so the drain may wake waiters spuriously, as after a forged answer.
+    if (c->refused_rpc_arg &&
+        std::any_of(parked_.begin(), parked_.end(), [](const auto& p) { return p->blocked; }))
+      forged_rpc_answers_ = true;
     if (c->msg_host != nullptr && c->out.w(0) == OPTEE_SMC_RETURN_OK) {
       optee_msg_arg a;
       std::memcpy(&a, c->msg_host, sizeof(a));
@@ -729,13 +748,10 @@ class World {
   }
 
   void answer_alloc(Call& c, SmcRegs& reply, Reader& r, uint32_t lie) {
-    (void)c;
     if (lie != 0 && lie <= 3) {
       // A page the normal world does not own, an existing cookie, or nothing at all.
-      // A thread refused its RPC argument cannot send the wake-ups it owes (a release it makes
-      // while failing may be one an UNREGISTER_SHM waits for; OP-TEE loses it the same way):
-      // the drain may wake waiters spuriously, as after any forged answer.
-      forged_rpc_answers_ = true;
+      // A thread refused its RPC argument cannot send the wake-ups it owes (see run()).
+      c.refused_rpc_arg = true;
       const uint64_t pa = lie == 1 ? interesting_pa(r) : 0;
       uint64_t cookie = next_cookie_++;
       if (lie == 2 && !rpc_args_.empty()) {
@@ -1108,9 +1124,7 @@ class World {
     if (parked_.empty()) return;
     const uint32_t i = r.below(static_cast<uint32_t>(parked_.size()));
     if (parked_[i]->blocked && pending_[parked_[i]->wait_key] == 0) return;
-    std::unique_ptr<Call> c = std::move(parked_[i]);
-    parked_.erase(parked_.begin() + i);
-    c->blocked = false;
+    std::unique_ptr<Call> c = unpark(parked_.begin() + i);
     c->scripted = r.u8();
     trace("resume parked call (cmd %u, thread %#x)", c->cmd, c->out.w(3));
     run(std::move(c), r, true);

@@ -687,6 +687,8 @@ class MiniNw {
       problems.push_back("registered_shm=" + std::to_string(a.registered_shm));
     if (a.registered_pages != 0)
       problems.push_back("registered_pages=" + std::to_string(a.registered_pages));
+    if (a.registered_frames_kept != 0)
+      problems.push_back("registered_frames_kept=" + std::to_string(a.registered_frames_kept));
     if (a.busy_threads != 0) problems.push_back("busy_threads=" + std::to_string(a.busy_threads));
     if (a.cached_rpc_args != 0)
       problems.push_back("cached_rpc_args=" + std::to_string(a.cached_rpc_args));

@@ -217,9 +217,10 @@ uint32_t Supplicant::load_ta(std::vector<tee_ioctl_param>& params) {
   if (!resolve(params[1], true, &buf, &cap)) return TEE_ERROR_BAD_PARAMETERS;
 
   // A load is a size query and then a read of the same TA (OP-TEE's ree_fs_ta_open). The file
-  // is opened for the query and kept open for the read that follows, so the read gets the very
-  // file whose size was given even if the TA is replaced on disk in between; any other request
-  // lets it go. Every query opens the file afresh: a TA replaced on disk is what the next load
+  // is opened for the query and kept open for the read that follows (SHM_ALLOC comes in between),
+  // so the read gets the very file whose size was given even if the TA is replaced on disk in
+  // between; the next LOAD_TA of another kind or TA, or stop(), closes it. At most one file is
+  // kept. Every query opens the file afresh: a TA replaced on disk is what the next load
   // gets, as with tee-supplicant.
   base::MutexLock lock(ta_lock_);
   int fd = -1;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -442,8 +443,10 @@ int run_report(const BenchOptions& opts) {
                 " (child process)");
   // Without glibc's per-thread cache a freed small chunk counts as free in mallinfo2, so the
   // small objects of a registration (shm, mobj, ids, table nodes) are counted too.
-  const auto meta =
-      run_phase("metadata", plan.quick, {{"GLIBC_TUNABLES", "glibc.malloc.tcache_count=0"}});
+  std::string tunables = "glibc.malloc.tcache_count=0";
+  if (const char* t = std::getenv("GLIBC_TUNABLES"); t != nullptr && *t != '\0')
+    tunables = std::string(t) + ":" + tunables;  // the caller's tunables stay
+  const auto meta = run_phase("metadata", plan.quick, {{"GLIBC_TUNABLES", tunables}});
   const double heap_steady = meta.at("heap_steady_bytes_per_page").get<double>();
   const double table = meta.at("frame_table_bytes_per_page").get<double>();
   for (const char* k : {"heap_first_bytes_per_page", "heap_retained_after_release_bytes_per_page",
