@@ -130,6 +130,8 @@ constexpr TypeSpec kTypes[] = {
     {TEE_TYPE_HMAC_SHA3_384, Kind::kSecret, 8, 256, 1024, kSecretAttrs},
     {TEE_TYPE_HMAC_SHA3_512, Kind::kSecret, 8, 256, 1024, kSecretAttrs},
     {TEE_TYPE_GENERIC_SECRET, Kind::kSecret, 8, 0, 4096, kSecretAttrs},
+    // The input keying material of TEE_ALG_HKDF (GP 1.3.1): whole bytes, 8 to 4096 bits.
+    {TEE_TYPE_HKDF, Kind::kSecret, 8, 8, 4096, kSecretAttrs},
     {TEE_TYPE_RSA_PUBLIC_KEY, Kind::kRsaPublic, 1, 256, kRsaMaxBits, kRsaPublicAttrs},
     {TEE_TYPE_RSA_KEYPAIR, Kind::kRsaPair, 1, 256, kRsaMaxBits, kRsaPairAttrs},
     {TEE_TYPE_ECDSA_PUBLIC_KEY, Kind::kEccPublic, 1, 192, 521, kEccPublicAttrs},

@@ -40,10 +40,13 @@ constexpr AlgorithmInfo kAlgorithms[] = {
     {TEE_ALG_HMAC_SHA3_384, kHmac, Hash::kSha3_384, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_HMAC_SHA3_512, kHmac, Hash::kSha3_512, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_AES_CMAC, kCmac, Hash::kNone, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_AES_CBC_MAC_NOPAD, kCbcMac, Hash::kNone, CM::kCbc, AeMode::kGcm, 0},
+    {TEE_ALG_AES_CBC_MAC_PKCS5, kCbcMac, Hash::kNone, CM::kCbc, AeMode::kGcm, 0},
     {TEE_ALG_AES_ECB_NOPAD, kCipher, Hash::kNone, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_AES_CBC_NOPAD, kCipher, Hash::kNone, CM::kCbc, AeMode::kGcm, 0},
     {TEE_ALG_AES_CTR, kCipher, Hash::kNone, CM::kCtr, AeMode::kGcm, 0},
     {TEE_ALG_AES_XTS, kCipher, Hash::kNone, CM::kXts, AeMode::kGcm, 0},
+    {TEE_ALG_AES_CTS, kCipher, Hash::kNone, CM::kCts, AeMode::kGcm, 0},
     {TEE_ALG_AES_GCM, kAe, Hash::kNone, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_AES_CCM, kAe, Hash::kNone, CM::kEcb, AeMode::kCcm, 0},
     {TEE_ALG_RSAES_PKCS1_V1_5, kRsaesPkcs1, Hash::kNone, CM::kEcb, AeMode::kGcm, 0},
@@ -101,13 +104,15 @@ constexpr AlgorithmInfo kAlgorithms[] = {
     {TEE_ALG_ED25519, kEd25519, Hash::kNone, CM::kEcb, AeMode::kGcm, 256},
     {TEE_ALG_X25519, kX25519, Hash::kNone, CM::kEcb, AeMode::kGcm, 256},
     {TEE_ALG_DH_DERIVE_SHARED_SECRET, kDh, Hash::kNone, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_HKDF, kHkdf, Hash::kNone, CM::kEcb, AeMode::kGcm, 0},
 };
 
 bool mode_allowed(Family f, uint32_t mode) {
   switch (f) {
     case kDigest: return mode == TEE_MODE_DIGEST;
     case kHmac:
-    case kCmac: return mode == TEE_MODE_MAC;
+    case kCmac:
+    case kCbcMac: return mode == TEE_MODE_MAC;
     case kCipher:
     case kAe:
     case kRsaesPkcs1:
@@ -119,7 +124,8 @@ bool mode_allowed(Family f, uint32_t mode) {
     case kEd25519: return mode == TEE_MODE_SIGN || mode == TEE_MODE_VERIFY;
     case kEcdh:
     case kX25519:
-    case kDh: return mode == TEE_MODE_DERIVE;
+    case kDh:
+    case kHkdf: return mode == TEE_MODE_DERIVE;
   }
   return false;
 }
@@ -145,6 +151,7 @@ uint32_t key_type(const AlgorithmInfo& a, uint32_t mode) {
       }
       return 0;
     case kCmac:
+    case kCbcMac:
     case kCipher:
     case kAe: return TEE_TYPE_AES;
     case kRsaesPkcs1:
@@ -157,6 +164,7 @@ uint32_t key_type(const AlgorithmInfo& a, uint32_t mode) {
     case kEcdh: return TEE_TYPE_ECDH_KEYPAIR;
     case kX25519: return TEE_TYPE_X25519_KEYPAIR;
     case kDh: return TEE_TYPE_DH_KEYPAIR;
+    case kHkdf: return TEE_TYPE_HKDF;
   }
   return 0;
 }
@@ -219,6 +227,12 @@ Status Operation::create(uint32_t algorithm, uint32_t mode, uint32_t max_key_siz
     case kCmac:
       op->mac = MacEngine::create(a->family == kHmac ? a->hash : Hash::kNone);
       if (!op->mac) return Status::error(kErrorNotSupported);
+      op->digest_length = static_cast<uint32_t>(op->mac->size());
+      break;
+    case kCbcMac:
+      op->mac = MacEngine::create_cbc_mac(algorithm == TEE_ALG_AES_CBC_MAC_PKCS5 ? CbcMacPad::kPkcs5
+                                                                                : CbcMacPad::kNone);
+      if (!op->mac) return Status::error(kErrorOutOfMemory);
       op->digest_length = static_cast<uint32_t>(op->mac->size());
       break;
     case kCipher:
