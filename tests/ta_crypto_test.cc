@@ -3,9 +3,10 @@
 // (tas/crypto_gp11_test). Known answers come from the standards: FIPS 180 / NIST examples (SHA),
 // RFC 4231 (HMAC), RFC 4493 (AES-CMAC), SP 800-38A (AES ECB/CBC/CTR), the GCM specification's test
 // cases (McGrew-Viega), SP 800-38C and RFC 3610 (CCM), IEEE 1619 (XTS), RFC 8032 (Ed25519),
-// FIPS 202 and the NIST HMAC examples (SHA3, HMAC-SHA3), RFC 5869 (HKDF), RFC 3962 (AES-CTS).
+// FIPS 202 and the NIST HMAC examples (SHA3, HMAC-SHA3), RFC 5869 (HKDF), RFC 3962 (AES-CTS),
+// SP 800-67 (TDEA).
 // Raw RSA is checked against the host's OpenSSL, DH (RFC 3526 and RFC 7919 groups) against the
-// host's BIGNUM arithmetic, AES-CBC-MAC against the host's AES-CBC.
+// host's BIGNUM arithmetic, CBC-MAC against the host's AES-CBC and 3DES-CBC.
 // Random inputs split in many ways are cross-checked against the host's OpenSSL. Asymmetric keys
 // are made inside the TA, which checks the round trips itself. Every test ends with the
 // quiescence audit.
@@ -819,6 +820,8 @@ Bytes blobs(std::initializer_list<Bytes> parts) {
 
 constexpr uint32_t kAesCbcMacNopad = 0x30000110,
                    kAesCbcMacPkcs5 = 0x30000510, kAesCts = 0x10000310;
+constexpr uint32_t kDes3Ecb = 0x10000013, kDes3Cbc = 0x10000113, kDes3CbcMacNopad = 0x30000113,
+                   kDes3CbcMacPkcs5 = 0x30000513;
 
 Bytes counting(uint8_t from, size_t n) {
   Bytes b(n);
@@ -845,14 +848,22 @@ Bytes host_hkdf(const char* md, const Bytes& ikm, const Bytes& salt, const Bytes
   return out;
 }
 
-// AES-CBC-MAC on the host: the last block of AES-CBC with a zero IV over msg (PKCS#5-padded).
-Bytes host_cbc_mac(const Bytes& key, Bytes msg, bool pkcs5) {
-  if (pkcs5) msg.insert(msg.end(), 16 - msg.size() % 16, static_cast<uint8_t>(16 - msg.size() % 16));
-  const EVP_CIPHER* c = key.size() == 32 ? EVP_aes_256_cbc()
+// The host's triple DES in CBC or ECB (OpenSSL's two-key cipher for 16-byte keys).
+const EVP_CIPHER* host_des3(size_t key_len, bool cbc) {
+  if (key_len == 16) return cbc ? EVP_des_ede_cbc() : EVP_des_ede_ecb();
+  return cbc ? EVP_des_ede3_cbc() : EVP_des_ede3_ecb();
+}
+
+// CBC-MAC on the host: the last block of CBC with a zero IV over msg (PKCS#5-padded).
+Bytes host_cbc_mac(const Bytes& key, Bytes msg, bool pkcs5, bool des3 = false) {
+  size_t block = des3 ? 8 : 16;
+  if (pkcs5) msg.insert(msg.end(), block - msg.size() % block, static_cast<uint8_t>(block - msg.size() % block));
+  const EVP_CIPHER* c = des3               ? host_des3(key.size(), true)
+                        : key.size() == 32 ? EVP_aes_256_cbc()
                         : key.size() == 24 ? EVP_aes_192_cbc()
                                            : EVP_aes_128_cbc();
-  Bytes out = host_cipher(c, key, Bytes(16, 0), msg, true);
-  return Bytes(out.end() - 16, out.end());
+  Bytes out = host_cipher(c, key, Bytes(block, 0), msg, true);
+  return Bytes(out.end() - static_cast<long>(block), out.end());
 }
 
 // AES-CBC-CS3 on the host (OpenSSL's CBC-CTS cipher, cts_mode CS3).
@@ -1004,6 +1015,51 @@ TEST_F(Kdf, CtsMatchesOpenSslForRandomSplits) {
           << data.size() << " bytes in pieces of " << chunk;
     }
   }
+}
+
+// SP 800-67 rev. 1 appendix B: three-key TDEA in ECB on "The qufck brown fox jump".
+TEST_F(Kdf, Des3KnownAnswerBothWays) {
+  const Bytes key = hex("0123456789abcdef23456789abcdef01456789abcdef0123");
+  const Bytes plain = hex("5468652071756663"
+                          "6b2062726f776e20"
+                          "666f78206a756d70");
+  const Bytes expect = hex("a826fd8ce53b855fcce21c8112256fe668d5c05dd9b6b900");
+  for (uint32_t chunk : {0u, 1u, 5u, 8u, 9u, 17u}) {
+    Bytes out;
+    EXPECT_TA_OK(cipher(kDes3Ecb, kModeEncrypt, key, plain, chunk, &out));
+    EXPECT_EQ(out, expect) << "chunk " << chunk;
+    EXPECT_TA_OK(cipher(kDes3Ecb, kModeDecrypt, key, expect, chunk, &out));
+    EXPECT_EQ(out, plain) << "chunk " << chunk;
+  }
+}
+
+TEST_F(Kdf, Des3MatchesOpenSslForRandomSplits) {
+  std::mt19937 rng(9);
+  for (int round = 0; round < 30; ++round) {
+    Bytes key = random_bytes(round % 2 == 0 ? 16 : 24), iv = random_bytes(8);
+    Bytes data = random_bytes(8 * (1 + rng() % 12));
+    uint32_t chunk = static_cast<uint32_t>(rng() % 30);
+    for (uint32_t mode : {kModeEncrypt, kModeDecrypt}) {
+      bool enc = mode == kModeEncrypt;
+      Bytes out;
+      EXPECT_TA_OK(cipher(kDes3Cbc, mode, key, cat(iv, data), chunk, &out));
+      EXPECT_EQ(out, host_cipher(host_des3(key.size(), true), key, iv, data, enc))
+          << key.size() << "-byte key, " << data.size() << " bytes in pieces of " << chunk;
+      EXPECT_TA_OK(cipher(kDes3Ecb, mode, key, data, chunk, &out));
+      EXPECT_EQ(out, host_cipher(host_des3(key.size(), false), key, {}, data, enc));
+    }
+    Bytes m, any = random_bytes(rng() % 50);
+    EXPECT_TA_OK(mac(kDes3CbcMacNopad, key, data, chunk, &m));
+    EXPECT_EQ(m, host_cbc_mac(key, data, false, true));
+    EXPECT_TA_OK(mac(kDes3CbcMacPkcs5, key, any, chunk, &m));
+    EXPECT_EQ(m, host_cbc_mac(key, any, true, true)) << any.size() << " bytes";
+    EXPECT_TA_OK(mac_compare(kDes3CbcMacPkcs5, key, any, m));
+  }
+  // A partial block without padding cannot be enciphered: the TA panics.
+  Bytes out;
+  EXPECT_EQ(cipher(kDes3Cbc, kModeEncrypt, random_bytes(24), random_bytes(8 + 12), 0, &out),
+            TEEC_ERROR_TARGET_DEAD);
+  open(kCryptoUuid);
 }
 
 TEST_F(Kdf, SizeRulesAndErrors) { EXPECT_TA_OK(none_cmd(TA_CRYPTO_CMD_KDF_MAC_ERRORS)); }

@@ -47,6 +47,23 @@ const EVP_CIPHER* aes_ecb(size_t key_len) {
   return aes(key_len, EVP_aes_128_ecb(), EVP_aes_192_ecb(), EVP_aes_256_ecb());
 }
 
+constexpr size_t kDesBlock = 8;
+
+// The ECB or CBC cipher for `key` and the key OpenSSL is given: a two-key triple-DES key K1 K2
+// runs as the three-key K1 K2 K1 (SP 800-67). Null cipher for a key of another length.
+const EVP_CIPHER* block_cipher(BlockCipher c, bool cbc, std::span<const uint8_t> key,
+                               uint8_t (&des_key)[24], const uint8_t** key_out) {
+  *key_out = key.data();
+  if (c == BlockCipher::kAes)
+    return cbc ? aes(key.size(), EVP_aes_128_cbc(), EVP_aes_192_cbc(), EVP_aes_256_cbc())
+               : aes_ecb(key.size());
+  if (key.size() != 16 && key.size() != 24) return nullptr;
+  std::memcpy(des_key, key.data(), 16);
+  std::memcpy(des_key + 16, key.data() + (key.size() == 24 ? 16 : 0), 8);
+  *key_out = des_key;
+  return cbc ? EVP_des_ede3_cbc() : EVP_des_ede3_ecb();
+}
+
 // Multiplies an XTS tweak by the primitive element alpha of GF(2^128) (IEEE 1619, 5.2).
 void mul_alpha(uint8_t t[16]) {
   uint8_t carry = t[15] >> 7;
@@ -189,9 +206,11 @@ std::unique_ptr<MacEngine> MacEngine::create(Hash h) {
   return e;
 }
 
-std::unique_ptr<MacEngine> MacEngine::create_cbc_mac(CbcMacPad pad) {
+std::unique_ptr<MacEngine> MacEngine::create_cbc_mac(BlockCipher c, CbcMacPad pad) {
   std::unique_ptr<MacEngine> e(new MacEngine());
   e->pad_ = pad;
+  e->block_cipher_ = c;
+  e->block_ = c == BlockCipher::kDes3 ? kDesBlock : kBlock;
   e->cbc_ctx_.reset(EVP_CIPHER_CTX_new());
   if (!e->cbc_ctx_) return nullptr;
   return e;
@@ -208,6 +227,8 @@ std::unique_ptr<MacEngine> MacEngine::clone() const {
   if (cbc_mac()) {
     e->cbc_ctx_ = copy_ctx(cbc_ctx_.get());
     e->pad_ = pad_;
+    e->block_cipher_ = block_cipher_;
+    e->block_ = block_;
     std::memcpy(e->partial_, partial_, sizeof(partial_));
     e->partial_len_ = partial_len_;
     e->fed_ = fed_;
@@ -222,12 +243,15 @@ std::unique_ptr<MacEngine> MacEngine::clone() const {
 bool MacEngine::start(std::span<const uint8_t> key) {
   if (cbc_mac()) {
     // GP and OP-TEE ignore TEE_MACInit's IV for CBC-MAC: the chain starts from zero.
-    const EVP_CIPHER* cipher =
-        aes(key.size(), EVP_aes_128_cbc(), EVP_aes_192_cbc(), EVP_aes_256_cbc());
+    uint8_t des_key[24];
+    const uint8_t* k = nullptr;
+    const EVP_CIPHER* cipher = block_cipher(block_cipher_, true, key, des_key, &k);
     static const uint8_t kZeroIv[kBlock] = {};
-    if (cipher == nullptr ||
-        EVP_EncryptInit_ex(cbc_ctx_.get(), cipher, nullptr, key.data(), kZeroIv) != 1 ||
-        EVP_CIPHER_CTX_set_padding(cbc_ctx_.get(), 0) != 1) {
+    bool ok = cipher != nullptr &&
+              EVP_EncryptInit_ex(cbc_ctx_.get(), cipher, nullptr, k, kZeroIv) == 1 &&
+              EVP_CIPHER_CTX_set_padding(cbc_ctx_.get(), 0) == 1;
+    OPENSSL_cleanse(des_key, sizeof(des_key));
+    if (!ok) {
       ERR_clear_error();
       return false;
     }
@@ -265,12 +289,12 @@ void MacEngine::update(const void* p, size_t n) {
   const uint8_t* in = static_cast<const uint8_t*>(p);
   // A full block is held back until more input comes: PKCS#5 must know whether it was last.
   while (n > 0) {
-    if (partial_len_ == kBlock) {
-      evp_update(cbc_ctx_.get(), last_, partial_, kBlock);
+    if (partial_len_ == block_) {
+      evp_update(cbc_ctx_.get(), last_, partial_, block_);
       partial_len_ = 0;
       fed_ = true;
     }
-    size_t take = std::min(n, kBlock - partial_len_);
+    size_t take = std::min(n, block_ - partial_len_);
     std::memcpy(partial_ + partial_len_, in, take);
     partial_len_ += take;
     in += take;
@@ -281,7 +305,7 @@ void MacEngine::update(const void* p, size_t n) {
 bool MacEngine::can_finish(size_t n) const {
   if (!cbc_mac() || pad_ == CbcMacPad::kPkcs5) return true;
   // Without padding: whole blocks, and at least one (OP-TEE refuses an empty message).
-  return (partial_len_ + n % kBlock) % kBlock == 0 && (fed_ || partial_len_ != 0 || n != 0);
+  return (partial_len_ + n % block_) % block_ == 0 && (fed_ || partial_len_ != 0 || n != 0);
 }
 
 void MacEngine::finish(uint8_t* out) {
@@ -291,16 +315,16 @@ void MacEngine::finish(uint8_t* out) {
     return;
   }
   TEEMU_ASSERT(can_finish());
-  if (partial_len_ == kBlock) {
-    evp_update(cbc_ctx_.get(), last_, partial_, kBlock);
+  if (partial_len_ == block_) {
+    evp_update(cbc_ctx_.get(), last_, partial_, block_);
     partial_len_ = 0;
   }
   if (pad_ == CbcMacPad::kPkcs5) {
-    auto fill = static_cast<uint8_t>(kBlock - partial_len_);
+    auto fill = static_cast<uint8_t>(block_ - partial_len_);
     std::memset(partial_ + partial_len_, fill, fill);
-    evp_update(cbc_ctx_.get(), last_, partial_, kBlock);
+    evp_update(cbc_ctx_.get(), last_, partial_, block_);
   }
-  std::memcpy(out, last_, kBlock);
+  std::memcpy(out, last_, block_);
   partial_len_ = 0;
   fed_ = false;
 }
@@ -343,10 +367,13 @@ bool hkdf(Hash h, std::span<const uint8_t> ikm, std::span<const uint8_t> salt,
 
 // --- CipherEngine ------------------------------------------------------------------------------
 
-std::unique_ptr<CipherEngine> CipherEngine::create(CipherMode m, bool encrypt) {
+std::unique_ptr<CipherEngine> CipherEngine::create(CipherMode m, bool encrypt, BlockCipher c) {
+  if (c == BlockCipher::kDes3 && m != CipherMode::kEcb && m != CipherMode::kCbc) return nullptr;
   std::unique_ptr<CipherEngine> e(new CipherEngine());
   e->mode_ = m;
   e->encrypt_ = encrypt;
+  e->block_cipher_ = c;
+  e->block_ = c == BlockCipher::kDes3 ? kDesBlock : kBlock;
   e->ctx_.reset(EVP_CIPHER_CTX_new());
   if (!e->ctx_) return nullptr;
   return e;
@@ -361,6 +388,8 @@ std::unique_ptr<CipherEngine> CipherEngine::clone() const {
   std::unique_ptr<CipherEngine> e(new CipherEngine());
   e->mode_ = mode_;
   e->encrypt_ = encrypt_;
+  e->block_cipher_ = block_cipher_;
+  e->block_ = block_;
   e->ctx_ = copy_ctx(ctx_.get());
   std::memcpy(e->tweak_, tweak_, sizeof(tweak_));
   std::memcpy(e->buf_, buf_, sizeof(buf_));
@@ -371,16 +400,16 @@ std::unique_ptr<CipherEngine> CipherEngine::clone() const {
 Status CipherEngine::start(std::span<const uint8_t> key1, std::span<const uint8_t> key2,
                            const uint8_t* iv, size_t iv_len) {
   const EVP_CIPHER* cipher = nullptr;
+  uint8_t des_key[24];
+  const uint8_t* k1 = key1.data();
   switch (mode_) {
     case CipherMode::kEcb:
       // GP: ECB takes no IV (OP-TEE panics on one).
       if (iv != nullptr && iv_len != 0) return Status::fatal(kErrorBadParameters);
-      cipher = aes_ecb(key1.size());
+      cipher = block_cipher(block_cipher_, false, key1, des_key, &k1);
       iv = nullptr;
       break;
-    case CipherMode::kCbc:
-      cipher = aes(key1.size(), EVP_aes_128_cbc(), EVP_aes_192_cbc(), EVP_aes_256_cbc());
-      break;
+    case CipherMode::kCbc: cipher = block_cipher(block_cipher_, true, key1, des_key, &k1); break;
     case CipherMode::kCtr:
       cipher = aes(key1.size(), EVP_aes_128_ctr(), EVP_aes_192_ctr(), EVP_aes_256_ctr());
       break;
@@ -390,7 +419,7 @@ Status CipherEngine::start(std::span<const uint8_t> key1, std::span<const uint8_
       break;
   }
   if (cipher == nullptr) return Status::fatal(kErrorBadParameters);
-  if (mode_ != CipherMode::kEcb && (iv == nullptr || iv_len != kBlock))
+  if (mode_ != CipherMode::kEcb && (iv == nullptr || iv_len != block_))
     return Status::fatal(kErrorBadParameters);
 
   buffered_ = 0;
@@ -408,8 +437,10 @@ Status CipherEngine::start(std::span<const uint8_t> key1, std::span<const uint8_
     }
     iv = nullptr;
   }
-  if (EVP_CipherInit_ex(ctx_.get(), cipher, nullptr, key1.data(), iv, encrypt_ ? 1 : 0) != 1 ||
-      EVP_CIPHER_CTX_set_padding(ctx_.get(), 0) != 1) {
+  bool ok = EVP_CipherInit_ex(ctx_.get(), cipher, nullptr, k1, iv, encrypt_ ? 1 : 0) == 1 &&
+            EVP_CIPHER_CTX_set_padding(ctx_.get(), 0) == 1;
+  OPENSSL_cleanse(des_key, sizeof(des_key));
+  if (!ok) {
     ERR_clear_error();
     return Status::fatal(kErrorBadParameters);
   }
@@ -421,7 +452,7 @@ size_t CipherEngine::update_size(size_t n) const {
   switch (mode_) {
     case CipherMode::kCtr: return n;
     case CipherMode::kEcb:
-    case CipherMode::kCbc: return total / kBlock * kBlock;
+    case CipherMode::kCbc: return total / block_ * block_;
     case CipherMode::kXts:
     case CipherMode::kCts:
       // Keep more than one and at most two blocks back for ciphertext stealing.
@@ -435,7 +466,7 @@ bool CipherEngine::can_finish(size_t n) const {
   switch (mode_) {
     case CipherMode::kCtr: return true;
     case CipherMode::kEcb:
-    case CipherMode::kCbc: return total % kBlock == 0;
+    case CipherMode::kCbc: return total % block_ == 0;
     case CipherMode::kXts: return total >= kBlock;
     // CS3 steals from the next-to-last block: OP-TEE's final step refuses less than two blocks.
     case CipherMode::kCts: return total > kBlock;
@@ -476,10 +507,10 @@ void CipherEngine::consume(const uint8_t* in, size_t len, size_t n, uint8_t* out
   size_t done = 0;
   while (done < n && done < buffered_) {  // blocks that start in the buffer
     uint8_t block[kBlock];
-    for (size_t i = 0; i < kBlock; ++i) block[i] = at(done + i);
-    blocks(block, kBlock, out + done);
+    for (size_t i = 0; i < block_; ++i) block[i] = at(done + i);
+    blocks(block, block_, out + done);
     OPENSSL_cleanse(block, sizeof(block));
-    done += kBlock;
+    done += block_;
   }
   if (done < n) blocks(in + (done - buffered_), n - done, out + done);
   size_t rest = buffered_ + len - n;

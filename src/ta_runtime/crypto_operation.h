@@ -16,8 +16,8 @@ enum class Family {
   kDigest,
   kHmac,
   kCmac,
-  kCbcMac,  // AES-CBC-MAC, without padding or with PKCS#5 padding
-  kCipher,  // AES ECB/CBC/CTR/XTS/CTS
+  kCbcMac,  // AES- or 3DES-CBC-MAC, without padding or with PKCS#5 padding
+  kCipher,  // AES ECB/CBC/CTR/XTS/CTS, 3DES ECB/CBC
   kAe,      // AES GCM/CCM
   kRsaesPkcs1,
   kRsaesOaep,

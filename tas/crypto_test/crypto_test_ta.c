@@ -55,6 +55,10 @@ static uint32_t secret_type(uint32_t alg) {
     case TEE_ALG_HMAC_SHA3_256: return TEE_TYPE_HMAC_SHA3_256;
     case TEE_ALG_HMAC_SHA3_384: return TEE_TYPE_HMAC_SHA3_384;
     case TEE_ALG_HMAC_SHA3_512: return TEE_TYPE_HMAC_SHA3_512;
+    case TEE_ALG_DES3_ECB_NOPAD:
+    case TEE_ALG_DES3_CBC_NOPAD:
+    case TEE_ALG_DES3_CBC_MAC_NOPAD:
+    case TEE_ALG_DES3_CBC_MAC_PKCS5: return TEE_TYPE_DES3;
     default: return TEE_TYPE_AES;
   }
 }
@@ -66,6 +70,7 @@ static uint32_t secret_max_bits(uint32_t type) {
     case TEE_TYPE_HMAC_SHA1:
     case TEE_TYPE_HMAC_SHA224: return 512;
     case TEE_TYPE_AES: return 256;
+    case TEE_TYPE_DES3: return 168;
     default: return 1024;
   }
 }
@@ -211,8 +216,13 @@ static TEE_Result cmd_cipher(uint32_t pt, TEE_Param p[4]) {
   uint32_t alg = p[0].value.a, mode = p[0].value.b & 0xff;
   size_t chunk = p[0].value.b >> 8;
   bool xts = alg == TEE_ALG_AES_XTS;
+  uint32_t type = secret_type(alg);
   size_t key_len = xts ? p[1].memref.size / 2 : p[1].memref.size;
-  size_t iv_len = alg == TEE_ALG_AES_ECB_NOPAD ? 0 : 16;
+  /* Key sizes in bits: triple-DES sizes leave out the parity bit of every byte. */
+  uint32_t key_bits = (uint32_t)key_len * (type == TEE_TYPE_DES3 ? 7 : 8);
+  size_t iv_len = alg == TEE_ALG_AES_ECB_NOPAD || alg == TEE_ALG_DES3_ECB_NOPAD ? 0
+                  : type == TEE_TYPE_DES3                                   ? 8
+                                                                            : 16;
   const uint8_t *key = p[1].memref.buffer, *in = p[2].memref.buffer;
   uint8_t *out = p[3].memref.buffer;
   size_t n, off = 0, produced = 0, cap = p[3].memref.size, len;
@@ -221,12 +231,12 @@ static TEE_Result cmd_cipher(uint32_t pt, TEE_Param p[4]) {
       p[2].memref.size < iv_len)
     return TEE_ERROR_BAD_PARAMETERS;
   n = p[2].memref.size - iv_len;
-  res = TEE_AllocateOperation(&op, alg, mode, (uint32_t)key_len * 8 * (xts ? 2 : 1));
+  res = TEE_AllocateOperation(&op, alg, mode, key_bits * (xts ? 2 : 1));
   if (res != TEE_SUCCESS) return res;
-  res = make_secret(TEE_TYPE_AES, (uint32_t)key_len * 8, key, key_len, &k1);
+  res = make_secret(type, key_bits, key, key_len, &k1);
   if (res != TEE_SUCCESS) goto out;
   if (xts) {
-    res = make_secret(TEE_TYPE_AES, (uint32_t)key_len * 8, key + key_len, key_len, &k2);
+    res = make_secret(type, key_bits, key + key_len, key_len, &k2);
     if (res != TEE_SUCCESS) goto out;
     CHECK_OK(TEE_SetOperationKey2(op, k1, k2));
   } else {
@@ -1101,7 +1111,8 @@ out:
 
 static TEE_Result cmd_kdf_mac_errors(uint32_t pt) {
   static const struct size_rule sizes[] = {
-      {TEE_TYPE_HKDF, 8, 0}, {TEE_TYPE_HKDF, 4096, 4104}, {TEE_TYPE_HKDF, 256, 252},
+      {TEE_TYPE_HKDF, 8, 0},     {TEE_TYPE_HKDF, 4096, 4104}, {TEE_TYPE_HKDF, 256, 252},
+      {TEE_TYPE_DES3, 112, 128}, {TEE_TYPE_DES3, 168, 192},   {TEE_TYPE_DES3, 168, 56},
   };
   static const struct bad_op bad_ops[] = {
       {TEE_ALG_HKDF, TEE_MODE_MAC, 256},
@@ -1110,9 +1121,18 @@ static TEE_Result cmd_kdf_mac_errors(uint32_t pt) {
       {TEE_ALG_AES_CBC_MAC_PKCS5, TEE_MODE_MAC, 136},
       {TEE_ALG_AES_CTS, TEE_MODE_MAC, 128},
       {TEE_ALG_AES_CTS, TEE_MODE_ENCRYPT, 100},
+      {TEE_ALG_DES3_CBC_NOPAD, TEE_MODE_ENCRYPT, 192},
+      {TEE_ALG_DES3_ECB_NOPAD, TEE_MODE_DECRYPT, 128},
+      {TEE_ALG_DES3_CBC_MAC_PKCS5, TEE_MODE_ENCRYPT, 168},
   };
-  static const uint32_t supported[] = {TEE_ALG_HKDF, TEE_ALG_AES_CBC_MAC_NOPAD,
-                                       TEE_ALG_AES_CBC_MAC_PKCS5, TEE_ALG_AES_CTS};
+  static const uint32_t supported[] = {
+      TEE_ALG_HKDF,           TEE_ALG_AES_CBC_MAC_NOPAD,  TEE_ALG_AES_CBC_MAC_PKCS5,
+      TEE_ALG_AES_CTS,        TEE_ALG_DES3_ECB_NOPAD,     TEE_ALG_DES3_CBC_NOPAD,
+      TEE_ALG_DES3_CBC_MAC_NOPAD, TEE_ALG_DES3_CBC_MAC_PKCS5};
+  static const uint8_t des3_key[24] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                                       13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24};
+  TEE_ObjectInfo oinfo;
+  uint8_t got[32];
   TEE_ObjectHandle obj = TEE_HANDLE_NULL;
   TEE_OperationHandle op = TEE_HANDLE_NULL;
   TEE_OperationInfo info;
@@ -1143,6 +1163,42 @@ static TEE_Result cmd_kdf_mac_errors(uint32_t pt) {
   mac[0] ^= 1;
   TEE_MACInit(op, NULL, 0);
   CHECK_RES(TEE_MACCompareFinal(op, buf, 5, mac, 16), TEE_ERROR_MAC_INVALID);
+  TEE_FreeOperation(op);
+  op = TEE_HANDLE_NULL;
+  TEE_FreeTransientObject(obj);
+  obj = TEE_HANDLE_NULL;
+
+  /* Triple DES: sizes without parity bits (16 bytes are 112 bits, 24 bytes 168), other key
+   * lengths refused, generated keys of 16 and 24 bytes, an 8-byte MAC. */
+  CHECK_OK(make_secret(TEE_TYPE_DES3, 168, des3_key, 24, &obj));
+  CHECK_OK(TEE_GetObjectInfo1(obj, &oinfo));
+  CHECK(oinfo.objectSize == 168 && oinfo.maxObjectSize == 168);
+  TEE_FreeTransientObject(obj);
+  obj = TEE_HANDLE_NULL;
+  CHECK_OK(make_secret(TEE_TYPE_DES3, 168, des3_key, 16, &obj));
+  CHECK_OK(TEE_GetObjectInfo1(obj, &oinfo));
+  CHECK(oinfo.objectSize == 112);
+  TEE_FreeTransientObject(obj);
+  obj = TEE_HANDLE_NULL;
+  CHECK_RES(make_secret(TEE_TYPE_DES3, 168, des3_key, 8, &obj), TEE_ERROR_BAD_PARAMETERS);
+  CHECK_OK(TEE_AllocateTransientObject(TEE_TYPE_DES3, 168, &obj));
+  CHECK_OK(TEE_GenerateKey(obj, 112, NULL, 0));
+  CHECK_OK(TEE_GetObjectInfo1(obj, &oinfo));
+  CHECK(oinfo.objectSize == 112);
+  CHECK_OK(read_attr(obj, TEE_ATTR_SECRET_VALUE, got, sizeof(got), &len));
+  CHECK(len == 16);
+  TEE_ResetTransientObject(obj);
+  CHECK_OK(TEE_GenerateKey(obj, 168, NULL, 0));
+  CHECK_OK(read_attr(obj, TEE_ATTR_SECRET_VALUE, got, sizeof(got), &len));
+  CHECK(len == 24);
+  CHECK_OK(TEE_AllocateOperation(&op, TEE_ALG_DES3_CBC_MAC_NOPAD, TEE_MODE_MAC, 168));
+  TEE_GetOperationInfo(op, &info);
+  CHECK(info.digestLength == 8 && info.maxKeySize == 168);
+  CHECK_OK(TEE_SetOperationKey(op, obj));
+  TEE_MACInit(op, NULL, 0);
+  len = sizeof(mac);
+  CHECK_OK(TEE_MACComputeFinal(op, buf, 16, mac, &len));
+  CHECK(len == 8);
 out:
   TEE_FreeTransientObject(obj);
   TEE_FreeOperation(op);

@@ -71,7 +71,7 @@
  * an empty info is passed as a zero-length attribute); p2 memref out: the derived secret, read
  * from a generic-secret object of exactly that many bits. */
 #define TA_CRYPTO_CMD_HKDF 18
-/* Size rules and error results of the HKDF, CBC-MAC and CTS additions. */
+/* Size rules and error results of the HKDF, CBC-MAC, CTS and triple-DES additions. */
 #define TA_CRYPTO_CMD_KDF_MAC_ERRORS 19
 
 #define TA_CRYPTO_PANIC_UPDATE_WITHOUT_KEY 0  /* TEE_CipherUpdate on an operation with no key */
