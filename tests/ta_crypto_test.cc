@@ -3,14 +3,17 @@
 // (tas/crypto_gp11_test). Known answers come from the standards: FIPS 180 / NIST examples (SHA),
 // RFC 4231 (HMAC), RFC 4493 (AES-CMAC), SP 800-38A (AES ECB/CBC/CTR), the GCM specification's test
 // cases (McGrew-Viega), SP 800-38C and RFC 3610 (CCM), IEEE 1619 (XTS), RFC 8032 (Ed25519),
-// FIPS 202 and the NIST HMAC examples (SHA3, HMAC-SHA3). Raw RSA is checked against the host's
-// OpenSSL and DH (RFC 3526 and RFC 7919 groups) against the host's BIGNUM arithmetic.
+// FIPS 202 and the NIST HMAC examples (SHA3, HMAC-SHA3), RFC 5869 (HKDF), RFC 3962 (AES-CTS),
+// SP 800-67 (TDEA).
+// Raw RSA is checked against the host's OpenSSL, DH (RFC 3526 and RFC 7919 groups) against the
+// host's BIGNUM arithmetic, CBC-MAC against the host's AES-CBC and 3DES-CBC.
 // Random inputs split in many ways are cross-checked against the host's OpenSSL. Asymmetric keys
 // are made inside the TA, which checks the round trips itself. Every test ends with the
 // quiescence audit.
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 
@@ -246,6 +249,12 @@ class CryptoTa : public ::testing::Test {
     TEEC_Result r = invoke(TA_CRYPTO_CMD_AE, op);
     result->resize(r == TEEC_SUCCESS ? op.params[2].tmpref.size : 0);
     return r;
+  }
+
+  TEEC_Result none_cmd(uint32_t cmd) {
+    TEEC_Operation op{};
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_NONE, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+    return invoke(cmd, op);
   }
 
   TEEC_Result value_cmd(uint32_t cmd, uint32_t a, uint32_t b) {
@@ -792,13 +801,12 @@ TEST_F(CryptoTa, Sha3SignaturesAndOaepRoundTrip) {
 }
 
 TEST_F(CryptoTa, NewAlgorithmSizeRulesAndErrors) {
-  TEEC_Operation op{};
-  op.paramTypes = TEEC_PARAM_TYPES(TEEC_NONE, TEEC_NONE, TEEC_NONE, TEEC_NONE);
-  EXPECT_TA_OK(invoke(TA_CRYPTO_CMD_NEW_ALG_ERRORS, op));
+  EXPECT_TA_OK(none_cmd(TA_CRYPTO_CMD_NEW_ALG_ERRORS));
 }
 
-// --- raw RSA, against the host's OpenSSL ---
+// --- HKDF, AES-CBC-MAC and AES-CTS ---
 
+// u32 length + bytes for each part (the TA's request blobs).
 Bytes blobs(std::initializer_list<Bytes> parts) {
   Bytes req;
   for (const Bytes& b : parts) {
@@ -808,6 +816,275 @@ Bytes blobs(std::initializer_list<Bytes> parts) {
   }
   return req;
 }
+
+
+constexpr uint32_t kAesCbcMacNopad = 0x30000110,
+                   kAesCbcMacPkcs5 = 0x30000510, kAesCts = 0x10000310;
+constexpr uint32_t kDes3Ecb = 0x10000013, kDes3Cbc = 0x10000113, kDes3CbcMacNopad = 0x30000113,
+                   kDes3CbcMacPkcs5 = 0x30000513;
+
+Bytes counting(uint8_t from, size_t n) {
+  Bytes b(n);
+  for (size_t i = 0; i < n; ++i) b[i] = static_cast<uint8_t>(from + i);
+  return b;
+}
+
+Bytes host_hkdf(const char* md, const Bytes& ikm, const Bytes& salt, const Bytes& info,
+                size_t len) {
+  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
+  EVP_KDF_free(kdf);
+  uint8_t empty = 0;
+  auto ptr = [&](const Bytes& b) { return b.empty() ? &empty : const_cast<uint8_t*>(b.data()); };
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(md), 0),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, ptr(ikm), ikm.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, ptr(salt), salt.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, ptr(info), info.size()),
+      OSSL_PARAM_construct_end()};
+  Bytes out(len);
+  EXPECT_EQ(EVP_KDF_derive(ctx, out.data(), len, params), 1);
+  EVP_KDF_CTX_free(ctx);
+  return out;
+}
+
+// The host's triple DES in CBC or ECB (OpenSSL's two-key cipher for 16-byte keys).
+const EVP_CIPHER* host_des3(size_t key_len, bool cbc) {
+  if (key_len == 16) return cbc ? EVP_des_ede_cbc() : EVP_des_ede_ecb();
+  return cbc ? EVP_des_ede3_cbc() : EVP_des_ede3_ecb();
+}
+
+// CBC-MAC on the host: the last block of CBC with a zero IV over msg (PKCS#5-padded).
+Bytes host_cbc_mac(const Bytes& key, Bytes msg, bool pkcs5, bool des3 = false) {
+  size_t block = des3 ? 8 : 16;
+  if (pkcs5) msg.insert(msg.end(), block - msg.size() % block, static_cast<uint8_t>(block - msg.size() % block));
+  const EVP_CIPHER* c = des3               ? host_des3(key.size(), true)
+                        : key.size() == 32 ? EVP_aes_256_cbc()
+                        : key.size() == 24 ? EVP_aes_192_cbc()
+                                           : EVP_aes_128_cbc();
+  Bytes out = host_cipher(c, key, Bytes(block, 0), msg, true);
+  return Bytes(out.end() - static_cast<long>(block), out.end());
+}
+
+// AES-CBC-CS3 on the host (OpenSSL's CBC-CTS cipher, cts_mode CS3).
+Bytes host_cts(const Bytes& key, const Bytes& iv, const Bytes& in, bool encrypt) {
+  const char* name = key.size() == 32 ? "AES-256-CBC-CTS"
+                     : key.size() == 24 ? "AES-192-CBC-CTS"
+                                        : "AES-128-CBC-CTS";
+  EVP_CIPHER* c = EVP_CIPHER_fetch(nullptr, name, nullptr);
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_CIPHER_PARAM_CTS_MODE, const_cast<char*>("CS3"), 0),
+      OSSL_PARAM_construct_end()};
+  Bytes out(in.size());
+  int l = 0;
+  EXPECT_EQ(EVP_CipherInit_ex2(ctx, c, key.data(), iv.data(), encrypt ? 1 : 0, params), 1);
+  EXPECT_EQ(EVP_CipherUpdate(ctx, out.data(), &l, in.data(), static_cast<int>(in.size())), 1);
+  EXPECT_EQ(static_cast<size_t>(l), in.size());
+  EVP_CIPHER_CTX_free(ctx);
+  EVP_CIPHER_free(c);
+  return out;
+}
+
+class Kdf : public CryptoTa {
+ protected:
+  TEEC_Result hkdf(uint32_t hash, const Bytes& ikm, const Bytes& salt, const Bytes& info,
+                   uint32_t len, Bytes* result) {
+    Bytes req = blobs({ikm, salt, info});
+    TEEC_Operation op{};
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_MEMREF_TEMP_INPUT,
+                                     TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE);
+    op.params[0].value = {hash, len};
+    in(op, 1, req);
+    result->assign(len, 0);
+    out(op, 2, *result);
+    TEEC_Result r = invoke(TA_CRYPTO_CMD_HKDF, op);
+    result->resize(r == TEEC_SUCCESS ? op.params[2].tmpref.size : 0);
+    return r;
+  }
+};
+
+// RFC 5869 appendix A, test cases 1 to 4 (SHA-256 and SHA-1).
+TEST_F(Kdf, HkdfRfc5869) {
+  Bytes ikm22(22, 0x0b), salt13 = counting(0x00, 13), info10 = counting(0xf0, 10), okm;
+  const std::string case1 =
+      "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865";
+  EXPECT_TA_OK(hkdf(kSha256, ikm22, salt13, info10, 42, &okm));
+  EXPECT_EQ(okm, hex(case1));
+  // Without TEE_ATTR_HKDF_HASH_ALGORITHM the hash is SHA-256.
+  EXPECT_TA_OK(hkdf(0, ikm22, salt13, info10, 42, &okm));
+  EXPECT_EQ(okm, hex(case1));
+  EXPECT_TA_OK(hkdf(kSha256, counting(0x00, 80), counting(0x60, 80), counting(0xb0, 80), 82, &okm));
+  EXPECT_EQ(okm, hex("b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c59045a99cac78"
+                     "27271cb41c65e590e09da3275600c2f09b8367793a9aca3db71cc30c58179ec3e87c14c01d5c1f"
+                     "3434f1d87"));
+  // Case 3: no salt (left out), zero-length info.
+  EXPECT_TA_OK(hkdf(0, ikm22, {}, {}, 42, &okm));
+  EXPECT_EQ(okm, hex("8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b"
+                     "61a96c8"));
+  EXPECT_TA_OK(hkdf(kSha1, Bytes(11, 0x0b), salt13, info10, 42, &okm));
+  EXPECT_EQ(okm, hex("085a01ea1b10f36933068b56efa5ad81a4f14b822f5b091568a9cdd4f155fda2c22e422478d30"
+                     "5f3f896"));
+}
+
+TEST_F(Kdf, HkdfMatchesOpenSslForEveryHash) {
+  std::mt19937 rng(11);
+  const struct {
+    uint32_t alg;
+    const char* md;
+    size_t size;
+  } hashes[] = {{kMd5, "MD5", 16},         {kSha1, "SHA1", 20},         {kSha224, "SHA224", 28},
+                {kSha256, "SHA256", 32},   {kSha384, "SHA384", 48},     {kSha512, "SHA512", 64},
+                {kSha3_256, "SHA3-256", 32}, {kSha3_512, "SHA3-512", 64}};
+  for (const auto& h : hashes) {
+    Bytes ikm = random_bytes(1 + rng() % 64), salt = random_bytes(1 + rng() % 80),
+          info = random_bytes(rng() % 40), okm;
+    // One byte, one hash block, and the most that fits the 512-byte buffer or 255 blocks.
+    for (size_t len : {size_t{1}, h.size, std::min<size_t>(512, 255 * h.size)}) {
+      EXPECT_TA_OK(hkdf(h.alg, ikm, salt, info, static_cast<uint32_t>(len), &okm));
+      EXPECT_EQ(okm, host_hkdf(h.md, ikm, salt, info, len)) << h.md << " " << len;
+    }
+  }
+}
+
+TEST_F(Kdf, CbcMacMatchesOpenSslForRandomSplits) {
+  std::mt19937 rng(5);
+  for (int round = 0; round < 30; ++round) {
+    Bytes key = random_bytes(16 + 8 * (round % 3));
+    uint32_t chunk = static_cast<uint32_t>(rng() % 40);
+    Bytes whole = random_bytes(16 * (1 + rng() % 6)), any = random_bytes(rng() % 100), m;
+    EXPECT_TA_OK(mac(kAesCbcMacNopad, key, whole, chunk, &m));
+    EXPECT_EQ(m, host_cbc_mac(key, whole, false)) << whole.size() << " in pieces of " << chunk;
+    for (const Bytes* msg : {&whole, &any}) {
+      EXPECT_TA_OK(mac(kAesCbcMacPkcs5, key, *msg, chunk, &m));
+      EXPECT_EQ(m, host_cbc_mac(key, *msg, true)) << msg->size() << " in pieces of " << chunk;
+      EXPECT_TA_OK(mac_compare(kAesCbcMacPkcs5, key, *msg, m));
+      m[15] ^= 0x80;
+      EXPECT_EQ(mac_compare(kAesCbcMacPkcs5, key, *msg, m), kMacInvalid);
+    }
+  }
+  // SP 800-38A key and plaintext: four blocks without padding.
+  Bytes m;
+  EXPECT_TA_OK(mac(kAesCbcMacNopad, hex(kAesKey), hex(kSp80038aPlain), 7, &m));
+  EXPECT_EQ(m, host_cbc_mac(hex(kAesKey), hex(kSp80038aPlain), false));
+}
+
+// RFC 3962 appendix B: AES-128 CBC-CS3 with a zero IV, 17 to 64 bytes.
+TEST_F(Kdf, CtsRfc3962) {
+  const std::string key = "636869636b656e207465726979616b69";
+  const std::string plain =
+      "4920776f756c64206c696b65207468652047656e6572616c20476175277320436869636b656e2c20706c656173"
+      "652c20616e6420776f6e746f6e20736f75702e";
+  const struct {
+    size_t len;
+    std::string cipher;
+  } kats[] = {
+      {17, "c6353568f2bf8cb4d8a580362da7ff7f97"},
+      {31, "fc00783e0efdb2c1d445d4c8eff7ed2297687268d6ecccc0c07b25e25ecfe5"},
+      {32, "39312523a78662d5be7fcbcc98ebf5a897687268d6ecccc0c07b25e25ecfe584"},
+      {47, "97687268d6ecccc0c07b25e25ecfe584b3fffd940c16a18c1b5549d2f838029e39312523a78662d5be7fcb"
+           "cc98ebf5"},
+      {48, "97687268d6ecccc0c07b25e25ecfe5849dad8bbb96c4cdc03bc103e1a194bbd839312523a78662d5be7fcb"
+           "cc98ebf5a8"},
+      {64, "97687268d6ecccc0c07b25e25ecfe58439312523a78662d5be7fcbcc98ebf5a84807efe836ee89a526730d"
+           "bc2f7bc8409dad8bbb96c4cdc03bc103e1a194bbd8"},
+  };
+  Bytes iv(16, 0), all = hex(plain);
+  for (const auto& k : kats) {
+    Bytes p(all.begin(), all.begin() + static_cast<long>(k.len));
+    for (uint32_t chunk : {0u, 1u, 5u, 16u, 17u, 33u}) {
+      Bytes out;
+      EXPECT_TA_OK(cipher(kAesCts, kModeEncrypt, hex(key), cat(iv, p), chunk, &out));
+      EXPECT_EQ(out, hex(k.cipher)) << k.len << " bytes, chunk " << chunk;
+      EXPECT_TA_OK(cipher(kAesCts, kModeDecrypt, hex(key), cat(iv, hex(k.cipher)), chunk, &out));
+      EXPECT_EQ(out, p) << k.len << " bytes, chunk " << chunk;
+    }
+  }
+}
+
+TEST_F(Kdf, CtsMatchesOpenSslForRandomSplits) {
+  std::mt19937 rng(3);
+  for (int round = 0; round < 40; ++round) {
+    Bytes key = random_bytes(16 + 8 * (round % 3)), iv = random_bytes(16);
+    Bytes data = random_bytes(17 + rng() % 100);
+    uint32_t chunk = static_cast<uint32_t>(rng() % 40);
+    for (uint32_t mode : {kModeEncrypt, kModeDecrypt}) {
+      Bytes out;
+      EXPECT_TA_OK(cipher(kAesCts, mode, key, cat(iv, data), chunk, &out));
+      EXPECT_EQ(out, host_cts(key, iv, data, mode == kModeEncrypt))
+          << data.size() << " bytes in pieces of " << chunk;
+    }
+  }
+}
+
+// SP 800-67 rev. 1 appendix B: three-key TDEA in ECB on "The qufck brown fox jump".
+TEST_F(Kdf, Des3KnownAnswerBothWays) {
+  const Bytes key = hex("0123456789abcdef23456789abcdef01456789abcdef0123");
+  const Bytes plain = hex("5468652071756663"
+                          "6b2062726f776e20"
+                          "666f78206a756d70");
+  const Bytes expect = hex("a826fd8ce53b855fcce21c8112256fe668d5c05dd9b6b900");
+  for (uint32_t chunk : {0u, 1u, 5u, 8u, 9u, 17u}) {
+    Bytes out;
+    EXPECT_TA_OK(cipher(kDes3Ecb, kModeEncrypt, key, plain, chunk, &out));
+    EXPECT_EQ(out, expect) << "chunk " << chunk;
+    EXPECT_TA_OK(cipher(kDes3Ecb, kModeDecrypt, key, expect, chunk, &out));
+    EXPECT_EQ(out, plain) << "chunk " << chunk;
+  }
+}
+
+TEST_F(Kdf, Des3MatchesOpenSslForRandomSplits) {
+  std::mt19937 rng(9);
+  for (int round = 0; round < 30; ++round) {
+    Bytes key = random_bytes(round % 2 == 0 ? 16 : 24), iv = random_bytes(8);
+    Bytes data = random_bytes(8 * (1 + rng() % 12));
+    uint32_t chunk = static_cast<uint32_t>(rng() % 30);
+    for (uint32_t mode : {kModeEncrypt, kModeDecrypt}) {
+      bool enc = mode == kModeEncrypt;
+      Bytes out;
+      EXPECT_TA_OK(cipher(kDes3Cbc, mode, key, cat(iv, data), chunk, &out));
+      EXPECT_EQ(out, host_cipher(host_des3(key.size(), true), key, iv, data, enc))
+          << key.size() << "-byte key, " << data.size() << " bytes in pieces of " << chunk;
+      EXPECT_TA_OK(cipher(kDes3Ecb, mode, key, data, chunk, &out));
+      EXPECT_EQ(out, host_cipher(host_des3(key.size(), false), key, {}, data, enc));
+    }
+    Bytes m, any = random_bytes(rng() % 50);
+    EXPECT_TA_OK(mac(kDes3CbcMacNopad, key, data, chunk, &m));
+    EXPECT_EQ(m, host_cbc_mac(key, data, false, true));
+    EXPECT_TA_OK(mac(kDes3CbcMacPkcs5, key, any, chunk, &m));
+    EXPECT_EQ(m, host_cbc_mac(key, any, true, true)) << any.size() << " bytes";
+    EXPECT_TA_OK(mac_compare(kDes3CbcMacPkcs5, key, any, m));
+  }
+  // A partial block without padding cannot be enciphered: the TA panics.
+  Bytes out;
+  EXPECT_EQ(cipher(kDes3Cbc, kModeEncrypt, random_bytes(24), random_bytes(8 + 12), 0, &out),
+            TEEC_ERROR_TARGET_DEAD);
+  open(kCryptoUuid);
+}
+
+TEST_F(Kdf, SizeRulesAndErrors) { EXPECT_TA_OK(none_cmd(TA_CRYPTO_CMD_KDF_MAC_ERRORS)); }
+
+// The new panic rules kill only the instance that broke them: a second session to another
+// instance of the same TA keeps working.
+TEST_F(Kdf, PanicsKillOnlyTheirInstance) {
+  TEEC_Session other{};
+  uint32_t origin = 0;
+  ASSERT_EQ(TEEC_OpenSession(&ctx_, &other, &kCryptoUuid, TEEC_LOGIN_PUBLIC, nullptr, nullptr,
+                             &origin),
+            TEEC_SUCCESS);
+  for (uint32_t rule : {TA_CRYPTO_PANIC_HKDF_NO_SIZE, TA_CRYPTO_PANIC_HKDF_TOO_BIG,
+                        TA_CRYPTO_PANIC_HKDF_WRONG_KEY, TA_CRYPTO_PANIC_CBC_MAC_PARTIAL,
+                        TA_CRYPTO_PANIC_CTS_SHORT, TA_CRYPTO_PANIC_CBC_MAC_EMPTY}) {
+    EXPECT_EQ(value_cmd(TA_CRYPTO_CMD_PANIC, rule, 0), TEEC_ERROR_TARGET_DEAD) << "rule " << rule;
+    TEEC_Operation op{};
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_NONE, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+    EXPECT_TA_OK(TEEC_InvokeCommand(&other, TA_CRYPTO_CMD_KDF_MAC_ERRORS, &op, &origin));
+    open(kCryptoUuid);
+  }
+  TEEC_CloseSession(&other);
+}
+
+// --- raw RSA, against the host's OpenSSL ---
 
 Bytes bn_bytes(const BIGNUM* bn) {
   Bytes b(static_cast<size_t>(BN_num_bytes(bn)));

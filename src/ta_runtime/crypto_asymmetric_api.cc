@@ -25,8 +25,9 @@ Status keyed_operation(TEE_OperationHandle h, uint32_t cls, uint32_t mode, Opera
   Operation* op = find_operation(h);
   if (op == nullptr || op->op_class != cls || op->mode != mode || !op->key_set())
     return Status::fatal();
-  // DH keys are plain numbers; every other key must form an OpenSSL key.
-  if (op->alg->family != Family::kDh && op->key1->pkey() == nullptr) return Status::fatal();
+  // DH keys are plain numbers and HKDF keys secrets; every other key must form an OpenSSL key.
+  bool plain = op->alg->family == Family::kDh || op->alg->family == Family::kHkdf;
+  if (!plain && op->key1->pkey() == nullptr) return Status::fatal();
   *out = op;
   return Status::ok();
 }
@@ -367,6 +368,34 @@ Status verify_digest(TEE_OperationHandle h, const std::vector<AttrRef>& params,
   }
 }
 
+// TEE_ALG_HKDF (GP 1.3.1): optional salt and info, optional hash (a TEE_ALG_* digest in value
+// a, SHA-256 when absent) and the output size in bytes (TEE_ATTR_KDF_KEY_SIZE, required). A
+// parameter of another id, a repeated one, an unknown hash or a size HKDF cannot produce is a
+// panic, as every TEE_DeriveKey failure is.
+Status hkdf_secret(const Operation& op, const std::vector<AttrRef>& params, size_t max_bytes,
+                   SecretBytes* out) {
+  const AttrRef *salt = nullptr, *info = nullptr, *hash = nullptr, *size = nullptr;
+  for (const AttrRef& p : params) {
+    const AttrRef** slot = p.id == TEE_ATTR_HKDF_SALT             ? &salt
+                           : p.id == TEE_ATTR_HKDF_INFO           ? &info
+                           : p.id == TEE_ATTR_HKDF_HASH_ALGORITHM ? &hash
+                           : p.id == TEE_ATTR_KDF_KEY_SIZE        ? &size
+                                                                  : nullptr;
+    if (slot == nullptr || *slot != nullptr) return Status::fatal();
+    *slot = &p;
+  }
+  Hash md = hash != nullptr ? hash_of_algorithm(hash->a) : Hash::kSha256;
+  if (md == Hash::kNone || size == nullptr) return Status::fatal();
+  size_t len = size->a;
+  // RFC 5869: at most 255 hash blocks; the result must fit the output object.
+  if (len == 0 || len > 255 * hash_size(md) || len > max_bytes) return Status::fatal();
+  std::span<const uint8_t> none;
+  if (!hkdf(md, secret_of(*op.key1), salt ? salt->bytes : none, info ? info->bytes : none, len,
+            out))
+    return Status::fatal(TEE_ERROR_GENERIC);
+  return Status::ok();
+}
+
 Status derive_key(TEE_OperationHandle h, const std::vector<AttrRef>& params,
                   TEE_ObjectHandle derived) {
   Operation* op = nullptr;
@@ -383,6 +412,9 @@ Status derive_key(TEE_OperationHandle h, const std::vector<AttrRef>& params,
     const AttrRef* pub = param(params, TEE_ATTR_DH_PUBLIC_VALUE);
     if (params.size() != 1 || pub == nullptr) return Status::fatal();
     if (!dh_shared_secret(*op->key1, pub->bytes, &secret)) return Status::fatal();
+  } else if (op->alg->family == Family::kHkdf) {
+    if (Status s = hkdf_secret(*op, params, out->max_object_size() / 8, &secret); !s.is_ok())
+      return s;
   } else if (Status s = ec_shared_secret(*op, params, &secret); !s.is_ok()) {
     return s;
   }

@@ -2,6 +2,8 @@
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/params.h>
 
 #include <algorithm>
@@ -43,6 +45,23 @@ const EVP_CIPHER* aes(size_t key_len, const EVP_CIPHER* k128, const EVP_CIPHER* 
 
 const EVP_CIPHER* aes_ecb(size_t key_len) {
   return aes(key_len, EVP_aes_128_ecb(), EVP_aes_192_ecb(), EVP_aes_256_ecb());
+}
+
+constexpr size_t kDesBlock = 8;
+
+// The ECB or CBC cipher for `key` and the key OpenSSL is given: a two-key triple-DES key K1 K2
+// runs as the three-key K1 K2 K1 (SP 800-67). Null cipher for a key of another length.
+const EVP_CIPHER* block_cipher(BlockCipher c, bool cbc, std::span<const uint8_t> key,
+                               uint8_t (&des_key)[24], const uint8_t** key_out) {
+  *key_out = key.data();
+  if (c == BlockCipher::kAes)
+    return cbc ? aes(key.size(), EVP_aes_128_cbc(), EVP_aes_192_cbc(), EVP_aes_256_cbc())
+               : aes_ecb(key.size());
+  if (key.size() != 16 && key.size() != 24) return nullptr;
+  std::memcpy(des_key, key.data(), 16);
+  std::memcpy(des_key + 16, key.data() + (key.size() == 24 ? 16 : 0), 8);
+  *key_out = des_key;
+  return cbc ? EVP_des_ede3_cbc() : EVP_des_ede3_ecb();
 }
 
 // Multiplies an XTS tweak by the primitive element alpha of GF(2^128) (IEEE 1619, 5.2).
@@ -187,15 +206,60 @@ std::unique_ptr<MacEngine> MacEngine::create(Hash h) {
   return e;
 }
 
+std::unique_ptr<MacEngine> MacEngine::create_cbc_mac(BlockCipher c, CbcMacPad pad) {
+  std::unique_ptr<MacEngine> e(new MacEngine());
+  e->pad_ = pad;
+  e->block_cipher_ = c;
+  e->block_ = c == BlockCipher::kDes3 ? kDesBlock : kBlock;
+  e->cbc_ctx_.reset(EVP_CIPHER_CTX_new());
+  if (!e->cbc_ctx_) return nullptr;
+  return e;
+}
+
+MacEngine::~MacEngine() {
+  OPENSSL_cleanse(partial_, sizeof(partial_));
+  OPENSSL_cleanse(last_, sizeof(last_));
+}
+
 std::unique_ptr<MacEngine> MacEngine::clone() const {
   std::unique_ptr<MacEngine> e(new MacEngine());
   e->hash_ = hash_;
+  if (cbc_mac()) {
+    e->cbc_ctx_ = copy_ctx(cbc_ctx_.get());
+    e->pad_ = pad_;
+    e->block_cipher_ = block_cipher_;
+    e->block_ = block_;
+    std::memcpy(e->partial_, partial_, sizeof(partial_));
+    e->partial_len_ = partial_len_;
+    e->fed_ = fed_;
+    std::memcpy(e->last_, last_, sizeof(last_));
+    return e;
+  }
   e->ctx_.reset(EVP_MAC_CTX_dup(ctx_.get()));
   TEEMU_ASSERT(e->ctx_);
   return e;
 }
 
 bool MacEngine::start(std::span<const uint8_t> key) {
+  if (cbc_mac()) {
+    // GP and OP-TEE ignore TEE_MACInit's IV for CBC-MAC: the chain starts from zero.
+    uint8_t des_key[24];
+    const uint8_t* k = nullptr;
+    const EVP_CIPHER* cipher = block_cipher(block_cipher_, true, key, des_key, &k);
+    static const uint8_t kZeroIv[kBlock] = {};
+    bool ok = cipher != nullptr &&
+              EVP_EncryptInit_ex(cbc_ctx_.get(), cipher, nullptr, k, kZeroIv) == 1 &&
+              EVP_CIPHER_CTX_set_padding(cbc_ctx_.get(), 0) == 1;
+    OPENSSL_cleanse(des_key, sizeof(des_key));
+    if (!ok) {
+      ERR_clear_error();
+      return false;
+    }
+    partial_len_ = 0;
+    fed_ = false;
+    std::memset(last_, 0, sizeof(last_));
+    return true;
+  }
   OSSL_PARAM params[2];
   if (hash_ == Hash::kNone) {
     const char* cipher = key.size() == 16   ? "AES-128-CBC"
@@ -217,20 +281,99 @@ bool MacEngine::start(std::span<const uint8_t> key) {
 }
 
 void MacEngine::update(const void* p, size_t n) {
-  if (n > 0) TEEMU_ASSERT(EVP_MAC_update(ctx_.get(), static_cast<const uint8_t*>(p), n) == 1);
+  if (!cbc_mac()) {
+    if (n > 0) TEEMU_ASSERT(EVP_MAC_update(ctx_.get(), static_cast<const uint8_t*>(p), n) == 1);
+    return;
+  }
+  // Only the last ciphertext block matters: encrypt block by block and keep that one.
+  const uint8_t* in = static_cast<const uint8_t*>(p);
+  // A full block is held back until more input comes: PKCS#5 must know whether it was last.
+  while (n > 0) {
+    if (partial_len_ == block_) {
+      evp_update(cbc_ctx_.get(), last_, partial_, block_);
+      partial_len_ = 0;
+      fed_ = true;
+    }
+    size_t take = std::min(n, block_ - partial_len_);
+    std::memcpy(partial_ + partial_len_, in, take);
+    partial_len_ += take;
+    in += take;
+    n -= take;
+  }
+}
+
+bool MacEngine::can_finish(size_t n) const {
+  if (!cbc_mac() || pad_ == CbcMacPad::kPkcs5) return true;
+  // Without padding: whole blocks, and at least one (OP-TEE refuses an empty message).
+  return (partial_len_ + n % block_) % block_ == 0 && (fed_ || partial_len_ != 0 || n != 0);
 }
 
 void MacEngine::finish(uint8_t* out) {
-  size_t len = 0;
-  TEEMU_ASSERT(EVP_MAC_final(ctx_.get(), out, &len, size()) == 1 && len == size());
+  if (!cbc_mac()) {
+    size_t len = 0;
+    TEEMU_ASSERT(EVP_MAC_final(ctx_.get(), out, &len, size()) == 1 && len == size());
+    return;
+  }
+  TEEMU_ASSERT(can_finish());
+  if (partial_len_ == block_) {
+    evp_update(cbc_ctx_.get(), last_, partial_, block_);
+    partial_len_ = 0;
+  }
+  if (pad_ == CbcMacPad::kPkcs5) {
+    auto fill = static_cast<uint8_t>(block_ - partial_len_);
+    std::memset(partial_ + partial_len_, fill, fill);
+    evp_update(cbc_ctx_.get(), last_, partial_, block_);
+  }
+  std::memcpy(out, last_, block_);
+  partial_len_ = 0;
+  fed_ = false;
+}
+
+bool hkdf(Hash h, std::span<const uint8_t> ikm, std::span<const uint8_t> salt,
+          std::span<const uint8_t> info, size_t out_len, SecretBytes* out) {
+  const char* md = hash_name(h);
+  if (md == nullptr || out_len == 0) return false;
+  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  if (kdf == nullptr) {
+    ERR_clear_error();
+    return false;
+  }
+  std::unique_ptr<EVP_KDF_CTX, decltype(&EVP_KDF_CTX_free)> ctx(EVP_KDF_CTX_new(kdf),
+                                                                &EVP_KDF_CTX_free);
+  EVP_KDF_free(kdf);  // the context holds its own reference
+  if (!ctx) return false;
+  // OpenSSL wants non-null pointers even for empty values; RFC 5869 takes an empty salt as
+  // HashLen zero bytes, which OpenSSL does when the salt is left out.
+  static uint8_t kEmpty = 0;
+  auto octets = [](std::span<const uint8_t> v) {
+    return v.empty() ? static_cast<void*>(&kEmpty) : const_cast<uint8_t*>(v.data());
+  };
+  OSSL_PARAM params[5];
+  size_t n = 0;
+  params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(md), 0);
+  params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, octets(ikm), ikm.size());
+  if (!salt.empty())
+    params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, octets(salt), salt.size());
+  params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, octets(info), info.size());
+  params[n] = OSSL_PARAM_construct_end();
+  SecretBytes okm(out_len);
+  if (EVP_KDF_derive(ctx.get(), okm.data(), okm.size(), params) != 1) {
+    ERR_clear_error();
+    return false;
+  }
+  *out = std::move(okm);
+  return true;
 }
 
 // --- CipherEngine ------------------------------------------------------------------------------
 
-std::unique_ptr<CipherEngine> CipherEngine::create(CipherMode m, bool encrypt) {
+std::unique_ptr<CipherEngine> CipherEngine::create(CipherMode m, bool encrypt, BlockCipher c) {
+  if (c == BlockCipher::kDes3 && m != CipherMode::kEcb && m != CipherMode::kCbc) return nullptr;
   std::unique_ptr<CipherEngine> e(new CipherEngine());
   e->mode_ = m;
   e->encrypt_ = encrypt;
+  e->block_cipher_ = c;
+  e->block_ = c == BlockCipher::kDes3 ? kDesBlock : kBlock;
   e->ctx_.reset(EVP_CIPHER_CTX_new());
   if (!e->ctx_) return nullptr;
   return e;
@@ -245,6 +388,8 @@ std::unique_ptr<CipherEngine> CipherEngine::clone() const {
   std::unique_ptr<CipherEngine> e(new CipherEngine());
   e->mode_ = mode_;
   e->encrypt_ = encrypt_;
+  e->block_cipher_ = block_cipher_;
+  e->block_ = block_;
   e->ctx_ = copy_ctx(ctx_.get());
   std::memcpy(e->tweak_, tweak_, sizeof(tweak_));
   std::memcpy(e->buf_, buf_, sizeof(buf_));
@@ -255,23 +400,26 @@ std::unique_ptr<CipherEngine> CipherEngine::clone() const {
 Status CipherEngine::start(std::span<const uint8_t> key1, std::span<const uint8_t> key2,
                            const uint8_t* iv, size_t iv_len) {
   const EVP_CIPHER* cipher = nullptr;
+  uint8_t des_key[24];
+  const uint8_t* k1 = key1.data();
   switch (mode_) {
     case CipherMode::kEcb:
       // GP: ECB takes no IV (OP-TEE panics on one).
       if (iv != nullptr && iv_len != 0) return Status::fatal(kErrorBadParameters);
-      cipher = aes_ecb(key1.size());
+      cipher = block_cipher(block_cipher_, false, key1, des_key, &k1);
       iv = nullptr;
       break;
-    case CipherMode::kCbc:
-      cipher = aes(key1.size(), EVP_aes_128_cbc(), EVP_aes_192_cbc(), EVP_aes_256_cbc());
-      break;
+    case CipherMode::kCbc: cipher = block_cipher(block_cipher_, true, key1, des_key, &k1); break;
     case CipherMode::kCtr:
       cipher = aes(key1.size(), EVP_aes_128_ctr(), EVP_aes_192_ctr(), EVP_aes_256_ctr());
       break;
     case CipherMode::kXts: cipher = aes_ecb(key1.size()); break;
+    case CipherMode::kCts:
+      cipher = aes(key1.size(), EVP_aes_128_cbc(), EVP_aes_192_cbc(), EVP_aes_256_cbc());
+      break;
   }
   if (cipher == nullptr) return Status::fatal(kErrorBadParameters);
-  if (mode_ != CipherMode::kEcb && (iv == nullptr || iv_len != kBlock))
+  if (mode_ != CipherMode::kEcb && (iv == nullptr || iv_len != block_))
     return Status::fatal(kErrorBadParameters);
 
   buffered_ = 0;
@@ -289,8 +437,10 @@ Status CipherEngine::start(std::span<const uint8_t> key1, std::span<const uint8_
     }
     iv = nullptr;
   }
-  if (EVP_CipherInit_ex(ctx_.get(), cipher, nullptr, key1.data(), iv, encrypt_ ? 1 : 0) != 1 ||
-      EVP_CIPHER_CTX_set_padding(ctx_.get(), 0) != 1) {
+  bool ok = EVP_CipherInit_ex(ctx_.get(), cipher, nullptr, k1, iv, encrypt_ ? 1 : 0) == 1 &&
+            EVP_CIPHER_CTX_set_padding(ctx_.get(), 0) == 1;
+  OPENSSL_cleanse(des_key, sizeof(des_key));
+  if (!ok) {
     ERR_clear_error();
     return Status::fatal(kErrorBadParameters);
   }
@@ -302,8 +452,9 @@ size_t CipherEngine::update_size(size_t n) const {
   switch (mode_) {
     case CipherMode::kCtr: return n;
     case CipherMode::kEcb:
-    case CipherMode::kCbc: return total / kBlock * kBlock;
+    case CipherMode::kCbc: return total / block_ * block_;
     case CipherMode::kXts:
+    case CipherMode::kCts:
       // Keep more than one and at most two blocks back for ciphertext stealing.
       return total > 2 * kBlock ? (total - 2 * kBlock + kBlock - 1) / kBlock * kBlock : 0;
   }
@@ -315,8 +466,10 @@ bool CipherEngine::can_finish(size_t n) const {
   switch (mode_) {
     case CipherMode::kCtr: return true;
     case CipherMode::kEcb:
-    case CipherMode::kCbc: return total % kBlock == 0;
+    case CipherMode::kCbc: return total % block_ == 0;
     case CipherMode::kXts: return total >= kBlock;
+    // CS3 steals from the next-to-last block: OP-TEE's final step refuses less than two blocks.
+    case CipherMode::kCts: return total > kBlock;
   }
   return false;
 }
@@ -354,10 +507,10 @@ void CipherEngine::consume(const uint8_t* in, size_t len, size_t n, uint8_t* out
   size_t done = 0;
   while (done < n && done < buffered_) {  // blocks that start in the buffer
     uint8_t block[kBlock];
-    for (size_t i = 0; i < kBlock; ++i) block[i] = at(done + i);
-    blocks(block, kBlock, out + done);
+    for (size_t i = 0; i < block_; ++i) block[i] = at(done + i);
+    blocks(block, block_, out + done);
     OPENSSL_cleanse(block, sizeof(block));
-    done += kBlock;
+    done += block_;
   }
   if (done < n) blocks(in + (done - buffered_), n - done, out + done);
   size_t rest = buffered_ + len - n;
@@ -383,6 +536,13 @@ void CipherEngine::finish(const uint8_t* in, size_t n, uint8_t* out) {
     return;
   }
   size_t total = buffered_ + n;
+  if (mode_ == CipherMode::kCts) {
+    // Everything but the last 17 to 32 bytes as plain CBC, then the stolen tail.
+    size_t head = ((total + kBlock - 1) / kBlock - 2) * kBlock;
+    consume(in, n, head, out);
+    cts_tail(out + head);
+    return;
+  }
   if (mode_ != CipherMode::kXts || total % kBlock == 0) {
     consume(in, n, total, out);
     return;
@@ -674,6 +834,40 @@ Status AeEngine::finish_decrypt(const uint8_t* in, size_t n, uint8_t* out, const
     return Status::error(kErrorMacInvalid);
   }
   return Status::ok();
+}
+
+// CBC-CS3 over the buffered P(n-1) (full) and P(n) (d = 1..16 bytes), continuing the CBC chain
+// of ctx_: the output is C(n) || the first d bytes of C(n-1) (SP 800-38A addendum; RFC 3962).
+void CipherEngine::cts_tail(uint8_t* out) {
+  size_t d = buffered_ - kBlock;
+  TEEMU_ASSERT(buffered_ > kBlock && buffered_ <= 2 * kBlock);
+  uint8_t a[kBlock], b[kBlock] = {};
+  if (encrypt_) {
+    evp_update(ctx_.get(), a, buf_, kBlock);  // C(n-1) = E(P(n-1) ^ chain)
+    std::memcpy(b, buf_ + kBlock, d);         // P(n) padded with zeros
+    evp_update(ctx_.get(), out, b, kBlock);   // C(n) = E(P(n)0 ^ C(n-1))
+    std::memcpy(out + kBlock, a, d);
+  } else {
+    // The chain value before these two blocks, then D = Dec(C(n)) = P(n)0 ^ C(n-1).
+    uint8_t chain[kBlock];
+    TEEMU_ASSERT(EVP_CIPHER_CTX_get_updated_iv(ctx_.get(), chain, kBlock) == 1);
+    evp_update(ctx_.get(), a, buf_, kBlock);  // a = D ^ chain
+    for (size_t i = 0; i < kBlock; ++i) a[i] ^= chain[i];
+    // C(n-1) = its d stored bytes, completed by the tail of D (where P(n) was zero).
+    std::memcpy(b, buf_ + kBlock, d);
+    std::memcpy(b + d, a + d, kBlock - d);
+    for (size_t i = 0; i < d; ++i) out[kBlock + i] = a[i] ^ b[i];  // P(n)
+    // CBC-decrypting C(n-1) now chains with C(n): undo that and apply the real chain.
+    uint8_t p[kBlock];
+    evp_update(ctx_.get(), p, b, kBlock);
+    for (size_t i = 0; i < kBlock; ++i) out[i] = p[i] ^ buf_[i] ^ chain[i];
+    OPENSSL_cleanse(p, sizeof(p));
+    OPENSSL_cleanse(chain, sizeof(chain));
+  }
+  OPENSSL_cleanse(a, sizeof(a));
+  OPENSSL_cleanse(b, sizeof(b));
+  OPENSSL_cleanse(buf_, sizeof(buf_));
+  buffered_ = 0;
 }
 
 }  // namespace teemu::ta_runtime::crypto

@@ -57,36 +57,69 @@ class DigestEngine {
   size_t extract_off_ = 0;
 };
 
+// The block cipher under ECB, CBC and CBC-MAC: AES (16-byte blocks) or triple DES (8-byte
+// blocks, 16-byte two-key or 24-byte three-key keys).
+enum class BlockCipher { kAes, kDes3 };
+
+// How a MAC ends its message (AES-CBC-MAC only; HMAC and CMAC define their own ending).
+enum class CbcMacPad { kNone, kPkcs5 };
+
 class MacEngine {
  public:
   // HMAC over `h`, or AES-CMAC when h is kNone. Null if OpenSSL cannot provide it.
   static std::unique_ptr<MacEngine> create(Hash h);
+  // CBC-MAC with a zero IV: the last ciphertext block of CBC over the message (kNone: a whole
+  // number of blocks; kPkcs5: padded as PKCS#5/#7 always pads, one to a block of bytes).
+  static std::unique_ptr<MacEngine> create_cbc_mac(BlockCipher c, CbcMacPad pad);
+  ~MacEngine();
   std::unique_ptr<MacEngine> clone() const;
-  size_t size() const { return hash_ == Hash::kNone ? 16 : hash_size(hash_); }
+  size_t size() const { return cbc_mac() ? block_ : hash_ == Hash::kNone ? 16 : hash_size(hash_); }
   // Starts a MAC under `key`; false if OpenSSL refuses the key (a panic for the caller).
   bool start(std::span<const uint8_t> key);
   void update(const void* p, size_t n);
-  void finish(uint8_t* out);  // size() bytes
+  // Whether the message may end after n more bytes (CBC-MAC without padding: one or more
+  // whole blocks).
+  bool can_finish(size_t n = 0) const;
+  void finish(uint8_t* out);  // size() bytes; requires can_finish()
 
  private:
   MacEngine() = default;
+  bool cbc_mac() const { return cbc_ctx_ != nullptr; }
   Hash hash_ = Hash::kNone;
   MacCtxPtr ctx_;
+  // CBC-MAC state: AES-CBC encryption, the partial block and the last ciphertext block.
+  CipherCtxPtr cbc_ctx_;
+  CbcMacPad pad_ = CbcMacPad::kNone;
+  BlockCipher block_cipher_ = BlockCipher::kAes;
+  size_t block_ = 16;
+  uint8_t partial_[16] = {};
+  size_t partial_len_ = 0;
+  bool fed_ = false;  // a block went through the cipher since start()
+  uint8_t last_[16] = {};
 };
 
-enum class CipherMode { kEcb, kCbc, kCtr, kXts };
+// HKDF (RFC 5869) over `h`: `out_len` bytes of output keying material into *out. False if
+// OpenSSL refuses (unknown hash, out_len above 255 hash lengths).
+bool hkdf(Hash h, std::span<const uint8_t> ikm, std::span<const uint8_t> salt,
+          std::span<const uint8_t> info, size_t out_len, SecretBytes* out);
 
-// AES in ECB/CBC without padding, CTR, and XTS (IEEE 1619, with ciphertext stealing), fed in
-// pieces of any length. ECB and CBC hold back a partial block; XTS holds back more than one and
-// at most two blocks until the end, because stealing needs the last full block.
+enum class CipherMode { kEcb, kCbc, kCtr, kXts, kCts };
+
+// AES (and triple DES in ECB/CBC) in ECB/CBC without padding, CTR, XTS (IEEE 1619, with ciphertext stealing) and CTS (CBC
+// with ciphertext stealing, the RFC 3962 / NIST SP 800-38A addendum CS3 form: the last two
+// ciphertext blocks always swapped), fed in pieces of any length. ECB and CBC hold back a
+// partial block; XTS and CTS hold back more than one and at most two blocks until the end,
+// because stealing needs the last full block.
 class CipherEngine {
  public:
-  static std::unique_ptr<CipherEngine> create(CipherMode m, bool encrypt);
+  // Triple DES only in ECB and CBC (null otherwise).
+  static std::unique_ptr<CipherEngine> create(CipherMode m, bool encrypt,
+                                              BlockCipher c = BlockCipher::kAes);
   ~CipherEngine();
   std::unique_ptr<CipherEngine> clone() const;
 
   // Starts with the key(s) and IV. Fatal status for an IV of the wrong length (ECB takes none,
-  // the others 16 bytes) or a key OpenSSL refuses.
+  // the others one block) or a key OpenSSL refuses.
   Status start(std::span<const uint8_t> key1, std::span<const uint8_t> key2, const uint8_t* iv,
                size_t iv_len);
 
@@ -94,7 +127,7 @@ class CipherEngine {
   size_t update_size(size_t n) const;
   void update(const uint8_t* in, size_t n, uint8_t* out);
   // Whether the message may end after n more bytes (whole blocks for ECB/CBC, one block at least
-  // for XTS), and how many bytes finish(n) writes.
+  // for XTS, more than one for CTS), and how many bytes finish(n) writes.
   bool can_finish(size_t n) const;
   size_t finish_size(size_t n) const;
   void finish(const uint8_t* in, size_t n, uint8_t* out);
@@ -106,9 +139,13 @@ class CipherEngine {
   void blocks(const uint8_t* in, size_t n, uint8_t* out);       // n % 16 == 0
   // Processes the first `n` bytes (whole blocks) of buffer || in and keeps the rest buffered.
   void consume(const uint8_t* in, size_t len, size_t n, uint8_t* out);
+  // CTS: the last 17 to 32 bytes, which are buffered, with the blocks swapped.
+  void cts_tail(uint8_t* out);
 
   CipherMode mode_ = CipherMode::kEcb;
   bool encrypt_ = true;
+  BlockCipher block_cipher_ = BlockCipher::kAes;
+  size_t block_ = 16;
   CipherCtxPtr ctx_;  // ECB/CBC/CTR; XTS: ECB under the data key
   uint8_t tweak_[16] = {};
   uint8_t buf_[32] = {};

@@ -130,6 +130,10 @@ constexpr TypeSpec kTypes[] = {
     {TEE_TYPE_HMAC_SHA3_384, Kind::kSecret, 8, 256, 1024, kSecretAttrs},
     {TEE_TYPE_HMAC_SHA3_512, Kind::kSecret, 8, 256, 1024, kSecretAttrs},
     {TEE_TYPE_GENERIC_SECRET, Kind::kSecret, 8, 0, 4096, kSecretAttrs},
+    // Two- or three-key triple DES; sizes count no parity bits (OP-TEE: 112 or 168 bits).
+    {TEE_TYPE_DES3, Kind::kSecret, 56, 112, 168, kSecretAttrs},
+    // The input keying material of TEE_ALG_HKDF (GP 1.3.1): whole bytes, 8 to 4096 bits.
+    {TEE_TYPE_HKDF, Kind::kSecret, 8, 8, 4096, kSecretAttrs},
     {TEE_TYPE_RSA_PUBLIC_KEY, Kind::kRsaPublic, 1, 256, kRsaMaxBits, kRsaPublicAttrs},
     {TEE_TYPE_RSA_KEYPAIR, Kind::kRsaPair, 1, 256, kRsaMaxBits, kRsaPairAttrs},
     {TEE_TYPE_ECDSA_PUBLIC_KEY, Kind::kEccPublic, 1, 192, 521, kEccPublicAttrs},
@@ -143,6 +147,12 @@ constexpr TypeSpec kTypes[] = {
     // DH groups of 256 to 2048 bits (OP-TEE's limits).
     {TEE_TYPE_DH_KEYPAIR, Kind::kDhPair, 1, 256, 2048, kDhPairAttrs},
 };
+
+// The size in bits of a secret of `bytes` bytes: DES keys carry a parity bit in every byte that
+// the size does not count (GP and OP-TEE), so 16 and 24 bytes are 112 and 168 bits.
+uint64_t secret_bits(uint32_t type, size_t bytes) {
+  return static_cast<uint64_t>(bytes) * (type == TEE_TYPE_DES3 ? 7 : 8);
+}
 
 const TypeSpec* find_type(uint32_t type) {
   for (const TypeSpec& t : kTypes)
@@ -522,8 +532,9 @@ Status CryptoObject::populate(std::span<const AttrRef> in) {
       if (bits > max_object_size_) return Status::fatal(kErrorBadState);
       v.bytes = SecretBytes(n.begin(), n.end());
     } else {
-      if (a.bytes.size() > max_object_size_ / 8) return Status::fatal(kErrorBadState);
-      bits = static_cast<uint32_t>(a.bytes.size() * 8);
+      if (secret_bits(type_, a.bytes.size()) > max_object_size_)
+        return Status::fatal(kErrorBadState);
+      bits = static_cast<uint32_t>(secret_bits(type_, a.bytes.size()));
       v.bytes = SecretBytes(a.bytes.begin(), a.bytes.end());
     }
     if (spec.flags & kSizeIndicator) {
@@ -539,6 +550,7 @@ Status CryptoObject::populate(std::span<const AttrRef> in) {
   // Values the type cannot use: an error, the object stays uninitialized.
   if (type_ == TEE_TYPE_AES && size != 128 && size != 192 && size != 256)
     return Status::error(kErrorBadParameters);
+  if (type_ == TEE_TYPE_DES3 && size != 112 && size != 168) return Status::error(kErrorBadParameters);
   if ((t->kind == Kind::kRsaPublic || t->kind == Kind::kRsaPair) && size < t->min_size)
     return Status::error(kErrorBadParameters);
 
@@ -607,7 +619,8 @@ Status CryptoObject::generate(uint32_t key_size, std::span<const AttrRef> params
     case Kind::kSecret: {
       Attribute a;
       a.id = TEE_ATTR_SECRET_VALUE;
-      a.bytes.resize(key_size / 8);
+      // DES3: key_size excludes the parity bits, one per byte.
+      a.bytes.resize(type_ == TEE_TYPE_DES3 ? key_size / 7 : key_size / 8);
       if (!a.bytes.empty() && RAND_priv_bytes(a.bytes.data(), static_cast<int>(a.bytes.size())) != 1)
         return Status::fatal(kErrorGeneric);
       attrs.push_back(std::move(a));

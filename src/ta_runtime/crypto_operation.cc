@@ -40,10 +40,17 @@ constexpr AlgorithmInfo kAlgorithms[] = {
     {TEE_ALG_HMAC_SHA3_384, kHmac, Hash::kSha3_384, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_HMAC_SHA3_512, kHmac, Hash::kSha3_512, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_AES_CMAC, kCmac, Hash::kNone, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_AES_CBC_MAC_NOPAD, kCbcMac, Hash::kNone, CM::kCbc, AeMode::kGcm, 0},
+    {TEE_ALG_AES_CBC_MAC_PKCS5, kCbcMac, Hash::kNone, CM::kCbc, AeMode::kGcm, 0},
+    {TEE_ALG_DES3_CBC_MAC_NOPAD, kCbcMac, Hash::kNone, CM::kCbc, AeMode::kGcm, 0},
+    {TEE_ALG_DES3_CBC_MAC_PKCS5, kCbcMac, Hash::kNone, CM::kCbc, AeMode::kGcm, 0},
     {TEE_ALG_AES_ECB_NOPAD, kCipher, Hash::kNone, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_AES_CBC_NOPAD, kCipher, Hash::kNone, CM::kCbc, AeMode::kGcm, 0},
     {TEE_ALG_AES_CTR, kCipher, Hash::kNone, CM::kCtr, AeMode::kGcm, 0},
     {TEE_ALG_AES_XTS, kCipher, Hash::kNone, CM::kXts, AeMode::kGcm, 0},
+    {TEE_ALG_AES_CTS, kCipher, Hash::kNone, CM::kCts, AeMode::kGcm, 0},
+    {TEE_ALG_DES3_ECB_NOPAD, kCipher, Hash::kNone, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_DES3_CBC_NOPAD, kCipher, Hash::kNone, CM::kCbc, AeMode::kGcm, 0},
     {TEE_ALG_AES_GCM, kAe, Hash::kNone, CM::kEcb, AeMode::kGcm, 0},
     {TEE_ALG_AES_CCM, kAe, Hash::kNone, CM::kEcb, AeMode::kCcm, 0},
     {TEE_ALG_RSAES_PKCS1_V1_5, kRsaesPkcs1, Hash::kNone, CM::kEcb, AeMode::kGcm, 0},
@@ -101,13 +108,15 @@ constexpr AlgorithmInfo kAlgorithms[] = {
     {TEE_ALG_ED25519, kEd25519, Hash::kNone, CM::kEcb, AeMode::kGcm, 256},
     {TEE_ALG_X25519, kX25519, Hash::kNone, CM::kEcb, AeMode::kGcm, 256},
     {TEE_ALG_DH_DERIVE_SHARED_SECRET, kDh, Hash::kNone, CM::kEcb, AeMode::kGcm, 0},
+    {TEE_ALG_HKDF, kHkdf, Hash::kNone, CM::kEcb, AeMode::kGcm, 0},
 };
 
 bool mode_allowed(Family f, uint32_t mode) {
   switch (f) {
     case kDigest: return mode == TEE_MODE_DIGEST;
     case kHmac:
-    case kCmac: return mode == TEE_MODE_MAC;
+    case kCmac:
+    case kCbcMac: return mode == TEE_MODE_MAC;
     case kCipher:
     case kAe:
     case kRsaesPkcs1:
@@ -119,9 +128,16 @@ bool mode_allowed(Family f, uint32_t mode) {
     case kEd25519: return mode == TEE_MODE_SIGN || mode == TEE_MODE_VERIFY;
     case kEcdh:
     case kX25519:
-    case kDh: return mode == TEE_MODE_DERIVE;
+    case kDh:
+    case kHkdf: return mode == TEE_MODE_DERIVE;
   }
   return false;
+}
+
+// The block cipher of a cipher or CBC-MAC identifier: its main algorithm byte (GP 1.3.1 table
+// 6-9) is 0x13 for triple DES.
+BlockCipher block_cipher_of(uint32_t id) {
+  return (id & 0xFF) == 0x13 ? BlockCipher::kDes3 : BlockCipher::kAes;
 }
 
 // The type of the operation's key object: private keys to decrypt, sign and derive.
@@ -144,8 +160,11 @@ uint32_t key_type(const AlgorithmInfo& a, uint32_t mode) {
         case Hash::kNone: return 0;
       }
       return 0;
-    case kCmac:
+    case kCbcMac:
     case kCipher:
+      if (block_cipher_of(a.id) == BlockCipher::kDes3) return TEE_TYPE_DES3;
+      return TEE_TYPE_AES;
+    case kCmac:
     case kAe: return TEE_TYPE_AES;
     case kRsaesPkcs1:
     case kRsaesOaep:
@@ -157,6 +176,7 @@ uint32_t key_type(const AlgorithmInfo& a, uint32_t mode) {
     case kEcdh: return TEE_TYPE_ECDH_KEYPAIR;
     case kX25519: return TEE_TYPE_X25519_KEYPAIR;
     case kDh: return TEE_TYPE_DH_KEYPAIR;
+    case kHkdf: return TEE_TYPE_HKDF;
   }
   return 0;
 }
@@ -221,8 +241,16 @@ Status Operation::create(uint32_t algorithm, uint32_t mode, uint32_t max_key_siz
       if (!op->mac) return Status::error(kErrorNotSupported);
       op->digest_length = static_cast<uint32_t>(op->mac->size());
       break;
+    case kCbcMac:
+      // Chain mode 5 (bits 11:8) is CBC-MAC with PKCS#5 padding (GP 1.3.1 table 6-9).
+      op->mac = MacEngine::create_cbc_mac(
+          block_cipher_of(algorithm),
+          ((algorithm >> 8) & 0xF) == 5 ? CbcMacPad::kPkcs5 : CbcMacPad::kNone);
+      if (!op->mac) return Status::error(kErrorOutOfMemory);
+      op->digest_length = static_cast<uint32_t>(op->mac->size());
+      break;
     case kCipher:
-      op->cipher = CipherEngine::create(a->cipher, encrypt);
+      op->cipher = CipherEngine::create(a->cipher, encrypt, block_cipher_of(algorithm));
       if (!op->cipher) return Status::error(kErrorOutOfMemory);
       break;
     case kAe:

@@ -16,7 +16,8 @@ enum class Family {
   kDigest,
   kHmac,
   kCmac,
-  kCipher,  // AES ECB/CBC/CTR/XTS
+  kCbcMac,  // AES- or 3DES-CBC-MAC, without padding or with PKCS#5 padding
+  kCipher,  // AES ECB/CBC/CTR/XTS/CTS, 3DES ECB/CBC
   kAe,      // AES GCM/CCM
   kRsaesPkcs1,
   kRsaesOaep,
@@ -27,7 +28,8 @@ enum class Family {
   kEd25519,
   kEcdh,
   kX25519,
-  kDh,  // finite-field Diffie-Hellman (TEE_ALG_DH_DERIVE_SHARED_SECRET)
+  kDh,    // finite-field Diffie-Hellman (TEE_ALG_DH_DERIVE_SHARED_SECRET)
+  kHkdf,  // RFC 5869 HKDF (TEE_ALG_HKDF), hash chosen by a TEE_DeriveKey parameter
 };
 
 // What teemu knows about one supported algorithm identifier.

@@ -245,6 +245,8 @@ Status mac_compute(TEE_OperationHandle h, const void* msg, size_t n, void* mac, 
   if ((msg == nullptr && n != 0) || len == nullptr) return Status::fatal();
   if (Status s = started(h, TEE_OPERATION_MAC, kStateActive, &op); !s.is_ok()) return s;
   size_t need = op->mac->size();
+  // CBC-MAC without padding over a partial block cannot end: OP-TEE's final call fails, a panic.
+  if (!op->mac->can_finish(n)) return Status::fatal();
   if (*len < need) {
     *len = need;
     return Status::error(TEE_ERROR_SHORT_BUFFER);
@@ -263,6 +265,7 @@ Status mac_compare(TEE_OperationHandle h, const void* msg, size_t n, const void*
   if (Status s = started(h, TEE_OPERATION_MAC, kStateActive, &op); !s.is_ok()) return s;
   uint8_t computed[64];
   size_t size = op->mac->size();
+  if (!op->mac->can_finish(n)) return Status::fatal();
   op->mac->update(msg, n);
   op->mac->finish(computed);
   finished(op);

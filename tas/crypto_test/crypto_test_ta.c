@@ -55,6 +55,10 @@ static uint32_t secret_type(uint32_t alg) {
     case TEE_ALG_HMAC_SHA3_256: return TEE_TYPE_HMAC_SHA3_256;
     case TEE_ALG_HMAC_SHA3_384: return TEE_TYPE_HMAC_SHA3_384;
     case TEE_ALG_HMAC_SHA3_512: return TEE_TYPE_HMAC_SHA3_512;
+    case TEE_ALG_DES3_ECB_NOPAD:
+    case TEE_ALG_DES3_CBC_NOPAD:
+    case TEE_ALG_DES3_CBC_MAC_NOPAD:
+    case TEE_ALG_DES3_CBC_MAC_PKCS5: return TEE_TYPE_DES3;
     default: return TEE_TYPE_AES;
   }
 }
@@ -66,6 +70,7 @@ static uint32_t secret_max_bits(uint32_t type) {
     case TEE_TYPE_HMAC_SHA1:
     case TEE_TYPE_HMAC_SHA224: return 512;
     case TEE_TYPE_AES: return 256;
+    case TEE_TYPE_DES3: return 168;
     default: return 1024;
   }
 }
@@ -211,8 +216,13 @@ static TEE_Result cmd_cipher(uint32_t pt, TEE_Param p[4]) {
   uint32_t alg = p[0].value.a, mode = p[0].value.b & 0xff;
   size_t chunk = p[0].value.b >> 8;
   bool xts = alg == TEE_ALG_AES_XTS;
+  uint32_t type = secret_type(alg);
   size_t key_len = xts ? p[1].memref.size / 2 : p[1].memref.size;
-  size_t iv_len = alg == TEE_ALG_AES_ECB_NOPAD ? 0 : 16;
+  /* Key sizes in bits: triple-DES sizes leave out the parity bit of every byte. */
+  uint32_t key_bits = (uint32_t)key_len * (type == TEE_TYPE_DES3 ? 7 : 8);
+  size_t iv_len = alg == TEE_ALG_AES_ECB_NOPAD || alg == TEE_ALG_DES3_ECB_NOPAD ? 0
+                  : type == TEE_TYPE_DES3                                   ? 8
+                                                                            : 16;
   const uint8_t *key = p[1].memref.buffer, *in = p[2].memref.buffer;
   uint8_t *out = p[3].memref.buffer;
   size_t n, off = 0, produced = 0, cap = p[3].memref.size, len;
@@ -221,12 +231,12 @@ static TEE_Result cmd_cipher(uint32_t pt, TEE_Param p[4]) {
       p[2].memref.size < iv_len)
     return TEE_ERROR_BAD_PARAMETERS;
   n = p[2].memref.size - iv_len;
-  res = TEE_AllocateOperation(&op, alg, mode, (uint32_t)key_len * 8 * (xts ? 2 : 1));
+  res = TEE_AllocateOperation(&op, alg, mode, key_bits * (xts ? 2 : 1));
   if (res != TEE_SUCCESS) return res;
-  res = make_secret(TEE_TYPE_AES, (uint32_t)key_len * 8, key, key_len, &k1);
+  res = make_secret(type, key_bits, key, key_len, &k1);
   if (res != TEE_SUCCESS) goto out;
   if (xts) {
-    res = make_secret(TEE_TYPE_AES, (uint32_t)key_len * 8, key + key_len, key_len, &k2);
+    res = make_secret(type, key_bits, key + key_len, key_len, &k2);
     if (res != TEE_SUCCESS) goto out;
     CHECK_OK(TEE_SetOperationKey2(op, k1, k2));
   } else {
@@ -711,7 +721,7 @@ static TEE_Result check_operations(void) {
   CHECK_RES(TEE_AllocateOperation(&op, TEE_ALG_ECDSA_SHA256, TEE_MODE_SIGN, 384),
             TEE_ERROR_NOT_SUPPORTED);
   CHECK_RES(TEE_AllocateOperation(&op, TEE_ALG_SHA256, TEE_MODE_ENCRYPT, 0), TEE_ERROR_NOT_SUPPORTED);
-  CHECK_RES(TEE_AllocateOperation(&op, TEE_ALG_AES_CTS, TEE_MODE_ENCRYPT, 128),
+  CHECK_RES(TEE_AllocateOperation(&op, TEE_ALG_SM4_CBC_NOPAD, TEE_MODE_ENCRYPT, 128),
             TEE_ERROR_NOT_SUPPORTED);
   CHECK_RES(TEE_AllocateOperation(&op, TEE_ALG_DES3_CBC_NOPAD, TEE_MODE_ENCRYPT, 192),
             TEE_ERROR_NOT_SUPPORTED);
@@ -725,7 +735,7 @@ static TEE_Result check_operations(void) {
             TEE_ERROR_NOT_SUPPORTED);
   CHECK_RES(TEE_IsAlgorithmSupported(TEE_ALG_SHA256, TEE_ECC_CURVE_NIST_P256),
             TEE_ERROR_NOT_SUPPORTED);
-  CHECK_RES(TEE_IsAlgorithmSupported(TEE_ALG_AES_CTS, TEE_CRYPTO_ELEMENT_NONE),
+  CHECK_RES(TEE_IsAlgorithmSupported(TEE_ALG_SM4_CBC_NOPAD, TEE_CRYPTO_ELEMENT_NONE),
             TEE_ERROR_NOT_SUPPORTED);
 
   /* Digest: copy mid-stream, extract in pieces, reset. */
@@ -970,19 +980,55 @@ out:
   return res;
 }
 
+/* A key type with a size it allows and one it refuses. */
+struct size_rule {
+  uint32_t type, ok_bits, bad_bits;
+};
+
+/* An operation TEE_AllocateOperation refuses (mode or key size). */
+struct bad_op {
+  uint32_t alg, mode, bits;
+};
+
+/* Allocation follows each size rule; the refusals are TEE_ERROR_NOT_SUPPORTED with a null
+ * handle, not panics. */
+static TEE_Result check_size_rules(const struct size_rule *sizes, size_t n_sizes,
+                                   const struct bad_op *ops, size_t n_ops) {
+  TEE_ObjectHandle obj = TEE_HANDLE_NULL;
+  TEE_OperationHandle op = TEE_HANDLE_NULL;
+  TEE_Result res = TEE_SUCCESS;
+  size_t i;
+  for (i = 0; i < n_sizes; i++) {
+    CHECK_OK(TEE_AllocateTransientObject(sizes[i].type, sizes[i].ok_bits, &obj));
+    TEE_FreeTransientObject(obj);
+    obj = TEE_HANDLE_NULL;
+    CHECK_RES(TEE_AllocateTransientObject(sizes[i].type, sizes[i].bad_bits, &obj),
+              TEE_ERROR_NOT_SUPPORTED);
+    CHECK(obj == TEE_HANDLE_NULL);
+  }
+  for (i = 0; i < n_ops; i++) {
+    CHECK_RES(TEE_AllocateOperation(&op, ops[i].alg, ops[i].mode, ops[i].bits),
+              TEE_ERROR_NOT_SUPPORTED);
+    CHECK(op == TEE_HANDLE_NULL);
+  }
+out:
+  TEE_FreeTransientObject(obj);
+  TEE_FreeOperation(op);
+  return res;
+}
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
 /* Size rules of the added key types and operations: errors, not panics. */
 static TEE_Result cmd_new_alg_errors(uint32_t pt) {
-  static const struct {
-    uint32_t type, ok_bits, bad_bits;
-  } sizes[] = {
+  static const struct size_rule sizes[] = {
       {TEE_TYPE_HMAC_SHA3_224, 192, 184}, {TEE_TYPE_HMAC_SHA3_224, 1024, 1032},
       {TEE_TYPE_HMAC_SHA3_256, 256, 248}, {TEE_TYPE_HMAC_SHA3_384, 256, 260},
       {TEE_TYPE_HMAC_SHA3_512, 1024, 1040}, {TEE_TYPE_DH_KEYPAIR, 256, 2056},
       {TEE_TYPE_DH_KEYPAIR, 2048, 248},
   };
-  static const struct {
-    uint32_t alg, mode, bits;
-  } bad_ops[] = {
+  /* Operations: the key size rules of their key types, and only their own modes. */
+  static const struct bad_op bad_ops[] = {
       {TEE_ALG_HMAC_SHA3_256, TEE_MODE_MAC, 248},
       {TEE_ALG_SHA3_256, TEE_MODE_MAC, 0},
       {TEE_ALG_DH_DERIVE_SHARED_SECRET, TEE_MODE_DERIVE, 4096},
@@ -993,23 +1039,9 @@ static TEE_Result cmd_new_alg_errors(uint32_t pt) {
   TEE_OperationHandle op = TEE_HANDLE_NULL;
   TEE_Attribute attrs[3];
   uint8_t prime[32], two = 2;
-  size_t i;
   TEE_Result res = TEE_SUCCESS;
   if (pt != PT(NONE, NONE, NONE, NONE)) return TEE_ERROR_BAD_PARAMETERS;
-  for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-    CHECK_OK(TEE_AllocateTransientObject(sizes[i].type, sizes[i].ok_bits, &obj));
-    TEE_FreeTransientObject(obj);
-    obj = TEE_HANDLE_NULL;
-    CHECK_RES(TEE_AllocateTransientObject(sizes[i].type, sizes[i].bad_bits, &obj),
-              TEE_ERROR_NOT_SUPPORTED);
-    CHECK(obj == TEE_HANDLE_NULL);
-  }
-  /* Operations: the key size rules of their key types, and only their own modes. */
-  for (i = 0; i < sizeof(bad_ops) / sizeof(bad_ops[0]); i++) {
-    CHECK_RES(TEE_AllocateOperation(&op, bad_ops[i].alg, bad_ops[i].mode, bad_ops[i].bits),
-              TEE_ERROR_NOT_SUPPORTED);
-    CHECK(op == TEE_HANDLE_NULL);
-  }
+  CHECK_OK(check_size_rules(sizes, COUNT(sizes), bad_ops, COUNT(bad_ops)));
   CHECK_OK(TEE_IsAlgorithmSupported(TEE_ALG_SHA3_512, TEE_CRYPTO_ELEMENT_NONE));
   CHECK_OK(TEE_IsAlgorithmSupported(TEE_ALG_RSA_NOPAD, TEE_CRYPTO_ELEMENT_NONE));
   CHECK_OK(TEE_IsAlgorithmSupported(TEE_ALG_DH_DERIVE_SHARED_SECRET, TEE_CRYPTO_ELEMENT_NONE));
@@ -1030,6 +1062,143 @@ static TEE_Result cmd_new_alg_errors(uint32_t pt) {
   CHECK_RES(TEE_GenerateKey(obj, 256, attrs, 3), TEE_ERROR_BAD_PARAMETERS);
   TEE_InitValueAttribute(&attrs[2], TEE_ATTR_DH_X_BITS, 255, 0);
   CHECK_OK(TEE_GenerateKey(obj, 256, attrs, 3));
+out:
+  TEE_FreeTransientObject(obj);
+  TEE_FreeOperation(op);
+  return res;
+}
+
+/* --- HKDF, CBC-MAC, CTS ------------------------------------------------------------------------ */
+
+static TEE_Result cmd_hkdf(uint32_t pt, TEE_Param p[4]) {
+  TEE_ObjectHandle ikm = TEE_HANDLE_NULL, okm = TEE_HANDLE_NULL;
+  TEE_OperationHandle op = TEE_HANDLE_NULL;
+  const uint8_t *blobs = p[1].memref.buffer, *b[3];
+  size_t left = p[1].memref.size, b_len[3], len;
+  uint32_t hash = p[0].value.a, out_len = p[0].value.b, count = 0, bits;
+  TEE_Attribute attrs[4];
+  TEE_ObjectInfo info;
+  TEE_Result res = TEE_SUCCESS;
+  int i;
+  if (pt != PT(VALUE_INPUT, MEMREF_INPUT, MEMREF_OUTPUT, NONE)) return TEE_ERROR_BAD_PARAMETERS;
+  for (i = 0; i < 3; i++)
+    if (!next_blob(&blobs, &left, &b[i], &b_len[i])) return TEE_ERROR_BAD_PARAMETERS;
+  if (b_len[0] == 0 || b_len[0] > 512 || out_len == 0 || out_len > 512)
+    return TEE_ERROR_BAD_PARAMETERS;
+  bits = (uint32_t)b_len[0] * 8;
+  CHECK_OK(make_secret(TEE_TYPE_HKDF, bits, b[0], b_len[0], &ikm));
+  CHECK_OK(TEE_AllocateOperation(&op, TEE_ALG_HKDF, TEE_MODE_DERIVE, bits));
+  CHECK_OK(TEE_SetOperationKey(op, ikm));
+  CHECK_OK(TEE_AllocateTransientObject(TEE_TYPE_GENERIC_SECRET, out_len * 8, &okm));
+  if (b_len[1] != 0) TEE_InitRefAttribute(&attrs[count++], TEE_ATTR_HKDF_SALT, b[1], b_len[1]);
+  TEE_InitRefAttribute(&attrs[count++], TEE_ATTR_HKDF_INFO, b[2], b_len[2]);
+  if (hash != 0) TEE_InitValueAttribute(&attrs[count++], TEE_ATTR_HKDF_HASH_ALGORITHM, hash, 0);
+  TEE_InitValueAttribute(&attrs[count++], TEE_ATTR_KDF_KEY_SIZE, out_len, 0);
+  TEE_DeriveKey(op, attrs, count, okm);
+  CHECK_OK(TEE_GetObjectInfo1(okm, &info));
+  CHECK(info.objectType == TEE_TYPE_GENERIC_SECRET && info.objectSize == out_len * 8 &&
+        (info.handleFlags & TEE_HANDLE_FLAG_INITIALIZED));
+  len = p[2].memref.size;
+  CHECK_OK(read_attr(okm, TEE_ATTR_SECRET_VALUE, p[2].memref.buffer, len, &len));
+  CHECK(len == out_len);
+  p[2].memref.size = len;
+out:
+  TEE_FreeOperation(op);
+  TEE_FreeTransientObject(ikm);
+  TEE_FreeTransientObject(okm);
+  return res;
+}
+
+static TEE_Result cmd_kdf_mac_errors(uint32_t pt) {
+  static const struct size_rule sizes[] = {
+      {TEE_TYPE_HKDF, 8, 0},     {TEE_TYPE_HKDF, 4096, 4104}, {TEE_TYPE_HKDF, 256, 252},
+      {TEE_TYPE_DES3, 112, 128}, {TEE_TYPE_DES3, 168, 192},   {TEE_TYPE_DES3, 168, 56},
+  };
+  static const struct bad_op bad_ops[] = {
+      {TEE_ALG_HKDF, TEE_MODE_MAC, 256},
+      {TEE_ALG_HKDF, TEE_MODE_DERIVE, 4112},
+      {TEE_ALG_AES_CBC_MAC_NOPAD, TEE_MODE_ENCRYPT, 128},
+      {TEE_ALG_AES_CBC_MAC_PKCS5, TEE_MODE_MAC, 136},
+      {TEE_ALG_AES_CTS, TEE_MODE_MAC, 128},
+      {TEE_ALG_AES_CTS, TEE_MODE_ENCRYPT, 100},
+      {TEE_ALG_DES3_CBC_NOPAD, TEE_MODE_ENCRYPT, 192},
+      {TEE_ALG_DES3_ECB_NOPAD, TEE_MODE_DECRYPT, 128},
+      {TEE_ALG_DES3_CBC_MAC_PKCS5, TEE_MODE_ENCRYPT, 168},
+  };
+  static const uint32_t supported[] = {
+      TEE_ALG_HKDF,           TEE_ALG_AES_CBC_MAC_NOPAD,  TEE_ALG_AES_CBC_MAC_PKCS5,
+      TEE_ALG_AES_CTS,        TEE_ALG_DES3_ECB_NOPAD,     TEE_ALG_DES3_CBC_NOPAD,
+      TEE_ALG_DES3_CBC_MAC_NOPAD, TEE_ALG_DES3_CBC_MAC_PKCS5};
+  static const uint8_t des3_key[24] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                                       13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24};
+  TEE_ObjectInfo oinfo;
+  uint8_t got[32];
+  TEE_ObjectHandle obj = TEE_HANDLE_NULL;
+  TEE_OperationHandle op = TEE_HANDLE_NULL;
+  TEE_OperationInfo info;
+  uint8_t buf[32] = {0}, mac[16];
+  size_t i, len;
+  TEE_Result res = TEE_SUCCESS;
+  if (pt != PT(NONE, NONE, NONE, NONE)) return TEE_ERROR_BAD_PARAMETERS;
+  CHECK_OK(check_size_rules(sizes, COUNT(sizes), bad_ops, COUNT(bad_ops)));
+  for (i = 0; i < COUNT(supported); i++)
+    CHECK_OK(TEE_IsAlgorithmSupported(supported[i], TEE_CRYPTO_ELEMENT_NONE));
+  /* CBC-MAC: the operation class and MAC size, and SHORT_BUFFER with the needed size. */
+  CHECK_OK(TEE_AllocateOperation(&op, TEE_ALG_AES_CBC_MAC_PKCS5, TEE_MODE_MAC, 128));
+  TEE_GetOperationInfo(op, &info);
+  CHECK(info.operationClass == TEE_OPERATION_MAC && info.digestLength == 16 &&
+        info.requiredKeyUsage == TEE_USAGE_MAC);
+  CHECK_OK(make_secret(TEE_TYPE_AES, 128, kKey128, 16, &obj));
+  CHECK_OK(TEE_SetOperationKey(op, obj));
+  TEE_MACInit(op, NULL, 0);
+  len = 15;
+  CHECK_RES(TEE_MACComputeFinal(op, buf, 5, mac, &len), TEE_ERROR_SHORT_BUFFER);
+  CHECK(len == 16);
+  CHECK_OK(TEE_MACComputeFinal(op, buf, 5, mac, &len));
+  CHECK(len == 16);
+  /* The same MAC again after TEE_MACInit, now through TEE_MACCompareFinal in two pieces. */
+  TEE_MACInit(op, NULL, 0);
+  TEE_MACUpdate(op, buf, 2);
+  CHECK_OK(TEE_MACCompareFinal(op, buf + 2, 3, mac, 16));
+  mac[0] ^= 1;
+  TEE_MACInit(op, NULL, 0);
+  CHECK_RES(TEE_MACCompareFinal(op, buf, 5, mac, 16), TEE_ERROR_MAC_INVALID);
+  TEE_FreeOperation(op);
+  op = TEE_HANDLE_NULL;
+  TEE_FreeTransientObject(obj);
+  obj = TEE_HANDLE_NULL;
+
+  /* Triple DES: sizes without parity bits (16 bytes are 112 bits, 24 bytes 168), other key
+   * lengths refused, generated keys of 16 and 24 bytes, an 8-byte MAC. */
+  CHECK_OK(make_secret(TEE_TYPE_DES3, 168, des3_key, 24, &obj));
+  CHECK_OK(TEE_GetObjectInfo1(obj, &oinfo));
+  CHECK(oinfo.objectSize == 168 && oinfo.maxObjectSize == 168);
+  TEE_FreeTransientObject(obj);
+  obj = TEE_HANDLE_NULL;
+  CHECK_OK(make_secret(TEE_TYPE_DES3, 168, des3_key, 16, &obj));
+  CHECK_OK(TEE_GetObjectInfo1(obj, &oinfo));
+  CHECK(oinfo.objectSize == 112);
+  TEE_FreeTransientObject(obj);
+  obj = TEE_HANDLE_NULL;
+  CHECK_RES(make_secret(TEE_TYPE_DES3, 168, des3_key, 8, &obj), TEE_ERROR_BAD_PARAMETERS);
+  CHECK_OK(TEE_AllocateTransientObject(TEE_TYPE_DES3, 168, &obj));
+  CHECK_OK(TEE_GenerateKey(obj, 112, NULL, 0));
+  CHECK_OK(TEE_GetObjectInfo1(obj, &oinfo));
+  CHECK(oinfo.objectSize == 112);
+  CHECK_OK(read_attr(obj, TEE_ATTR_SECRET_VALUE, got, sizeof(got), &len));
+  CHECK(len == 16);
+  TEE_ResetTransientObject(obj);
+  CHECK_OK(TEE_GenerateKey(obj, 168, NULL, 0));
+  CHECK_OK(read_attr(obj, TEE_ATTR_SECRET_VALUE, got, sizeof(got), &len));
+  CHECK(len == 24);
+  CHECK_OK(TEE_AllocateOperation(&op, TEE_ALG_DES3_CBC_MAC_NOPAD, TEE_MODE_MAC, 168));
+  TEE_GetOperationInfo(op, &info);
+  CHECK(info.digestLength == 8 && info.maxKeySize == 168);
+  CHECK_OK(TEE_SetOperationKey(op, obj));
+  TEE_MACInit(op, NULL, 0);
+  len = sizeof(mac);
+  CHECK_OK(TEE_MACComputeFinal(op, buf, 16, mac, &len));
+  CHECK(len == 8);
 out:
   TEE_FreeTransientObject(obj);
   TEE_FreeOperation(op);
@@ -1100,6 +1269,15 @@ out:
 
 /* --- panics: each case breaks one rule for which GP requires TEE_Panic ------------------------- */
 
+/* An operation of 128-bit keys with kKey128 in an object of `type` set as its key; failures are
+ * left for the rule under test to trip over. */
+static void keyed_op(uint32_t alg, uint32_t mode, uint32_t type, TEE_OperationHandle *op,
+                     TEE_ObjectHandle *key) {
+  TEE_AllocateOperation(op, alg, mode, 128);
+  make_secret(type, 128, kKey128, 16, key);
+  TEE_SetOperationKey(*op, *key);
+}
+
 static TEE_Result cmd_panic(uint32_t pt, TEE_Param p[4]) {
   TEE_OperationHandle op = TEE_HANDLE_NULL;
   TEE_ObjectHandle key = TEE_HANDLE_NULL;
@@ -1127,9 +1305,7 @@ static TEE_Result cmd_panic(uint32_t pt, TEE_Param p[4]) {
       TEE_MACCompareFinal(op, NULL, 0, buf, 32);
       break;
     case TA_CRYPTO_PANIC_AAD_AFTER_PAYLOAD:
-      TEE_AllocateOperation(&op, TEE_ALG_AES_GCM, TEE_MODE_ENCRYPT, 128);
-      make_secret(TEE_TYPE_AES, 128, kKey128, 16, &key);
-      TEE_SetOperationKey(op, key);
+      keyed_op(TEE_ALG_AES_GCM, TEE_MODE_ENCRYPT, TEE_TYPE_AES, &op, &key);
       TEE_AEInit(op, kKey128, 12, 128, 0, 0);
       TEE_AEUpdate(op, buf, 16, buf + 16, &len);
       TEE_AEUpdateAAD(op, buf, 4);
@@ -1140,9 +1316,7 @@ static TEE_Result cmd_panic(uint32_t pt, TEE_Param p[4]) {
       TEE_SetOperationKey(op, key);
       break;
     case TA_CRYPTO_PANIC_PARTIAL_BLOCK:
-      TEE_AllocateOperation(&op, TEE_ALG_AES_ECB_NOPAD, TEE_MODE_ENCRYPT, 128);
-      make_secret(TEE_TYPE_AES, 128, kKey128, 16, &key);
-      TEE_SetOperationKey(op, key);
+      keyed_op(TEE_ALG_AES_ECB_NOPAD, TEE_MODE_ENCRYPT, TEE_TYPE_AES, &op, &key);
       TEE_CipherInit(op, NULL, 0);
       TEE_CipherDoFinal(op, buf, 8, buf + 16, &len);
       break;
@@ -1193,6 +1367,39 @@ static TEE_Result cmd_panic(uint32_t pt, TEE_Param p[4]) {
       TEE_AllocateOperation(&op, TEE_ALG_RSA_NOPAD, TEE_MODE_ENCRYPT, 1024);
       TEE_SetOperationKey(op, key);
       TEE_AsymmetricDecrypt(op, NULL, 0, buf, 16, buf, &len2);
+      break;
+    case TA_CRYPTO_PANIC_HKDF_NO_SIZE:
+    case TA_CRYPTO_PANIC_HKDF_TOO_BIG: {
+      TEE_ObjectHandle okm = TEE_HANDLE_NULL;
+      keyed_op(TEE_ALG_HKDF, TEE_MODE_DERIVE, TEE_TYPE_HKDF, &op, &key);
+      TEE_AllocateTransientObject(TEE_TYPE_GENERIC_SECRET, 256, &okm);
+      /* 33 bytes do not fit a 256-bit object; 32 would. */
+      TEE_InitValueAttribute(&attrs[0], p[0].value.a == TA_CRYPTO_PANIC_HKDF_NO_SIZE
+                                            ? TEE_ATTR_HKDF_HASH_ALGORITHM
+                                            : TEE_ATTR_KDF_KEY_SIZE,
+                             p[0].value.a == TA_CRYPTO_PANIC_HKDF_NO_SIZE ? TEE_ALG_SHA256 : 33,
+                             0);
+      TEE_DeriveKey(op, attrs, 1, okm);
+      break;
+    }
+    case TA_CRYPTO_PANIC_HKDF_WRONG_KEY:
+      keyed_op(TEE_ALG_HKDF, TEE_MODE_DERIVE, TEE_TYPE_GENERIC_SECRET, &op, &key);
+      break;
+    case TA_CRYPTO_PANIC_CBC_MAC_PARTIAL:
+      keyed_op(TEE_ALG_AES_CBC_MAC_NOPAD, TEE_MODE_MAC, TEE_TYPE_AES, &op, &key);
+      TEE_MACInit(op, NULL, 0);
+      TEE_MACUpdate(op, buf, 16);
+      TEE_MACComputeFinal(op, buf, 15, buf + 32, &len);
+      break;
+    case TA_CRYPTO_PANIC_CBC_MAC_EMPTY:
+      keyed_op(TEE_ALG_AES_CBC_MAC_NOPAD, TEE_MODE_MAC, TEE_TYPE_AES, &op, &key);
+      TEE_MACInit(op, NULL, 0);
+      TEE_MACCompareFinal(op, NULL, 0, buf, 16);
+      break;
+    case TA_CRYPTO_PANIC_CTS_SHORT:
+      keyed_op(TEE_ALG_AES_CTS, TEE_MODE_ENCRYPT, TEE_TYPE_AES, &op, &key);
+      TEE_CipherInit(op, buf, 16);
+      TEE_CipherDoFinal(op, buf, 16, buf + 16, &len);
       break;
     default: return TEE_ERROR_BAD_PARAMETERS;
   }
@@ -1257,6 +1464,8 @@ TEE_Result TA_InvokeCommandEntryPoint(void *sess, uint32_t cmd, uint32_t pt, TEE
     case TA_CRYPTO_CMD_RSA_NOPAD: return cmd_rsa_nopad(pt, p);
     case TA_CRYPTO_CMD_DH: return cmd_dh(pt, p);
     case TA_CRYPTO_CMD_NEW_ALG_ERRORS: return cmd_new_alg_errors(pt);
+    case TA_CRYPTO_CMD_HKDF: return cmd_hkdf(pt, p);
+    case TA_CRYPTO_CMD_KDF_MAC_ERRORS: return cmd_kdf_mac_errors(pt);
     default: return TEE_ERROR_NOT_SUPPORTED;
   }
 }

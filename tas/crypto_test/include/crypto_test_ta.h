@@ -66,6 +66,13 @@
 #define TA_CRYPTO_CMD_DH 16
 /* Size rules and error results of the SHA3, HMAC-SHA3, RSA_NOPAD and DH additions. */
 #define TA_CRYPTO_CMD_NEW_ALG_ERRORS 17
+/* HKDF (TEE_ALG_HKDF). p0 value in: a = TEE_ATTR_HKDF_HASH_ALGORITHM (0: left out), b = output
+ * bytes (TEE_ATTR_KDF_KEY_SIZE); p1 memref in: blobs IKM, salt, info (an empty salt is left out,
+ * an empty info is passed as a zero-length attribute); p2 memref out: the derived secret, read
+ * from a generic-secret object of exactly that many bits. */
+#define TA_CRYPTO_CMD_HKDF 18
+/* Size rules and error results of the HKDF, CBC-MAC, CTS and triple-DES additions. */
+#define TA_CRYPTO_CMD_KDF_MAC_ERRORS 19
 
 #define TA_CRYPTO_PANIC_UPDATE_WITHOUT_KEY 0  /* TEE_CipherUpdate on an operation with no key */
 #define TA_CRYPTO_PANIC_BOGUS_HANDLE 1        /* TEE_FreeOperation on a pointer to the stack */
@@ -81,6 +88,12 @@
 #define TA_CRYPTO_PANIC_KEY_USAGE 11          /* a key without TEE_USAGE_ENCRYPT for encryption */
 #define TA_CRYPTO_PANIC_DH_WRONG_PARAM 12    /* TEE_DeriveKey (DH) with ECC coordinates */
 #define TA_CRYPTO_PANIC_NOPAD_WRONG_MODE 13   /* TEE_AsymmetricDecrypt on an RSA_NOPAD encryption */
-#define TA_CRYPTO_PANIC_COUNT 14
+#define TA_CRYPTO_PANIC_HKDF_NO_SIZE 14      /* TEE_DeriveKey (HKDF) without TEE_ATTR_KDF_KEY_SIZE */
+#define TA_CRYPTO_PANIC_HKDF_TOO_BIG 15      /* HKDF output larger than the derived object */
+#define TA_CRYPTO_PANIC_HKDF_WRONG_KEY 16    /* a generic secret as the HKDF key */
+#define TA_CRYPTO_PANIC_CBC_MAC_PARTIAL 17   /* TEE_MACComputeFinal (CBC-MAC, no pad), 15 bytes */
+#define TA_CRYPTO_PANIC_CTS_SHORT 18         /* TEE_CipherDoFinal (CTS) on one block */
+#define TA_CRYPTO_PANIC_CBC_MAC_EMPTY 19     /* TEE_MACCompareFinal (CBC-MAC, no pad), no data */
+#define TA_CRYPTO_PANIC_COUNT 20
 
 #endif
