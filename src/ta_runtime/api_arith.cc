@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "ta_runtime/crypto_api.h"
+#include "ta_runtime/crypto_util.h"
 
 namespace {
 
@@ -67,14 +68,10 @@ TEE_Result arith_api(F&& step) {
   });
 }
 
-struct BnFree {
-  void operator()(BIGNUM* b) const { BN_clear_free(b); }  // values may be key material
-};
-struct BnCtxFree {
-  void operator()(BN_CTX* c) const { BN_CTX_free(c); }
-};
-using Bn = std::unique_ptr<BIGNUM, BnFree>;
-using BnCtx = std::unique_ptr<BN_CTX, BnCtxFree>;
+// The crypto API's owners: BIGNUMs are cleared before they are freed (values may be key
+// material).
+using Bn = teemu::ta_runtime::crypto::BnPtr;
+using BnCtx = teemu::ta_runtime::crypto::BnCtxPtr;
 
 Bn new_bn() {
   Bn b(BN_new());

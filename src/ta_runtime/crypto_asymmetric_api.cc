@@ -34,20 +34,10 @@ Status keyed_operation(TEE_OperationHandle h, uint32_t cls, uint32_t mode, Opera
 
 PkeyCtxPtr context(EVP_PKEY* key) { return PkeyCtxPtr(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr)); }
 
+// The digest a TEE_ALG_* digest identifier names (kNone for any other), from the algorithm table.
 Hash hash_of_algorithm(uint32_t alg) {
-  switch (alg) {
-    case TEE_ALG_MD5: return Hash::kMd5;
-    case TEE_ALG_SHA1: return Hash::kSha1;
-    case TEE_ALG_SHA224: return Hash::kSha224;
-    case TEE_ALG_SHA256: return Hash::kSha256;
-    case TEE_ALG_SHA384: return Hash::kSha384;
-    case TEE_ALG_SHA512: return Hash::kSha512;
-    case TEE_ALG_SHA3_224: return Hash::kSha3_224;
-    case TEE_ALG_SHA3_256: return Hash::kSha3_256;
-    case TEE_ALG_SHA3_384: return Hash::kSha3_384;
-    case TEE_ALG_SHA3_512: return Hash::kSha3_512;
-    default: return Hash::kNone;
-  }
+  const AlgorithmInfo* a = find_algorithm(alg);
+  return a != nullptr && a->family == Family::kDigest ? a->hash : Hash::kNone;
 }
 
 // RSAES padding: PKCS#1 v1.5, or OAEP with the algorithm's hash, an optional label

@@ -148,11 +148,15 @@ constexpr TypeSpec kTypes[] = {
     {TEE_TYPE_DH_KEYPAIR, Kind::kDhPair, 1, 256, 2048, kDhPairAttrs},
 };
 
-// The size in bits of a secret of `bytes` bytes: DES keys carry a parity bit in every byte that
-// the size does not count (GP and OP-TEE), so 16 and 24 bytes are 112 and 168 bits.
+// Bits a secret's size counts per byte: DES keys carry a parity bit in every byte that the size
+// does not count (GP and OP-TEE), so 16 and 24 bytes are 112 and 168 bits.
+constexpr unsigned counted_bits_per_byte(uint32_t type) { return type == TEE_TYPE_DES3 ? 7 : 8; }
+// The size in bits of a secret of `bytes` bytes.
 uint64_t secret_bits(uint32_t type, size_t bytes) {
-  return static_cast<uint64_t>(bytes) * (type == TEE_TYPE_DES3 ? 7 : 8);
+  return static_cast<uint64_t>(bytes) * counted_bits_per_byte(type);
 }
+// The inverse: the bytes of a generated secret of `bits` bits.
+size_t secret_bytes(uint32_t type, uint32_t bits) { return bits / counted_bits_per_byte(type); }
 
 const TypeSpec* find_type(uint32_t type) {
   for (const TypeSpec& t : kTypes)
@@ -619,8 +623,7 @@ Status CryptoObject::generate(uint32_t key_size, std::span<const AttrRef> params
     case Kind::kSecret: {
       Attribute a;
       a.id = TEE_ATTR_SECRET_VALUE;
-      // DES3: key_size excludes the parity bits, one per byte.
-      a.bytes.resize(type_ == TEE_TYPE_DES3 ? key_size / 7 : key_size / 8);
+      a.bytes.resize(secret_bytes(type_, key_size));  // DES3: no parity bits in key_size
       if (!a.bytes.empty() && RAND_priv_bytes(a.bytes.data(), static_cast<int>(a.bytes.size())) != 1)
         return Status::fatal(kErrorGeneric);
       attrs.push_back(std::move(a));
